@@ -1,0 +1,34 @@
+# Every target builds or refreshes the project-local virtual environment from the lock files
+# first; when the lock files and setup.py are unchanged since the last install, that step is a
+# no-op. pip itself stays in the venv: TFX installs user-code wheels with `python -m pip`.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-all demo bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock requirements-nodeps.lock setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--ignore-requires-python --require-hashes -r requirements-nodeps.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--no-build-isolation -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/ctpipe demo --workspace build/demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench --out bench-results.json
+
+clean:
+	rm -rf build .pytest_cache

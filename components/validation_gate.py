@@ -1,0 +1,57 @@
+"""Stops the run when the new data has anomalies against the curated schema.
+
+TFX 1.16's ExampleValidator only records anomalies. This step reads them and raises, so nothing
+downstream (Trainer, Evaluator, Pusher) runs on bad data. It passes the schema on as its output:
+the Trainer consumes that copy, which makes the gate a data dependency visible in ML Metadata
+and on every orchestrator, rather than an ordering hint.
+"""
+
+import os
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import v1 as tfx
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+ANOMALIES_FILE = "SchemaDiff.pb"
+SCHEMA_FILE = "schema.pbtxt"
+
+
+class DataValidationError(RuntimeError):
+    """The examples do not match the curated schema."""
+
+
+def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
+    """One readable line per anomalous feature: `feature 'x' (split): short: description`."""
+    lines = []
+    for split, anomalies in sorted(anomalies_by_split.items()):
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            lines.append(f"feature '{feature}' ({split}): {info.short_description}: {info.description}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            info = anomalies.dataset_anomaly_info
+            lines.append(f"dataset ({split}): {info.short_description}: {info.description}")
+    return lines
+
+
+def read_anomalies(artifact: tfx.types.standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
+    result = {}
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)
+        result[split] = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
+    return result
+
+
+@tfx.dsl.components.component
+def ValidationGate(
+    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
+    validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
+) -> None:
+    problems = describe_anomalies(read_anomalies(anomalies))
+    if problems:
+        raise DataValidationError(
+            f"span {anomalies.span} does not match the curated schema; run stopped before training. "
+            + "; ".join(problems))
+    fileio.copy(os.path.join(schema.uri, SCHEMA_FILE),
+                os.path.join(validated_schema.uri, SCHEMA_FILE))

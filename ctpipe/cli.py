@@ -1,0 +1,160 @@
+"""`ctpipe`: the command line of the continuous-training project.
+
+Heavy libraries (TensorFlow, TFX) are imported inside the commands that need them, so that
+`ctpipe --help`, `ctpipe status` and data preparation start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> None:
+    from ctpipe import data
+
+    try:
+        spans = data.prepare(Path(args.out), Path(args.source) if args.source else None)
+    except data.DataPreparationError as err:
+        raise CommandError(str(err)) from None
+    for span in spans:
+        print(f"span-{span.number}: {span.quarter}, {span.rows} trips")
+    print(f"{len(spans)} spans in {args.out}")
+
+
+def _load_run_config(args: argparse.Namespace):
+    from pipeline.config import ConfigError, load_config, local_config
+
+    try:
+        config = local_config(args.workspace, args.data, load_config(args.config))
+        return config.replace(window=args.window, train_steps=args.train_steps).validate()
+    except ConfigError as err:
+        raise CommandError(str(err)) from None
+
+
+def _print_event(event) -> None:
+    if event.state == "running":
+        print(f"  ▸ {event.component} ...", flush=True)
+    else:
+        print(f"  {'✓' if event.state != 'failed' else '✗'} {event.component}: "
+              f"{event.state} ({event.seconds:.1f} s)", flush=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from pipeline.local_runner import RunFailed, run_local
+
+    config = _load_run_config(args)
+    if not Path(config.data_root).is_dir():
+        raise CommandError(f"data folder not found: {config.data_root}")
+    print(f"Running {config.pipeline_name} on {config.data_root} "
+          f"(window: {config.window or 'all'} spans, {config.train_steps} train steps)")
+    try:
+        run_local(config, args.workspace, report=_print_event)
+    except RunFailed as err:
+        raise CommandError(f"run failed in {err}") from None
+    from ctpipe import status
+
+    print(status.format_latest_run(Path(args.workspace)))
+
+
+def _cmd_status(args: argparse.Namespace) -> None:
+    from ctpipe import status
+
+    try:
+        print(status.format_status(Path(args.workspace), limit=args.limit))
+    except status.StatusError as err:
+        raise CommandError(str(err)) from None
+
+
+def _cmd_schema(args: argparse.Namespace) -> None:
+    from ctpipe import schema_tools
+    from pipeline.config import DEFAULT_SCHEMA
+
+    target = Path(args.schema or DEFAULT_SCHEMA)
+    try:
+        if args.schema_command == "show":
+            print(schema_tools.describe(target))
+        elif args.schema_command == "accept":
+            print(schema_tools.accept_latest(Path(args.workspace), target))
+        else:
+            print(schema_tools.bootstrap(Path(args.workspace), target))
+    except schema_tools.SchemaToolError as err:
+        raise CommandError(str(err)) from None
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from ctpipe import demo
+
+    demo.run_demo(Path(args.workspace), initial_spans=args.initial_spans,
+                  train_steps=args.train_steps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="show TFX's own logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data_parser = commands.add_parser("data", help="prepare the taxi trips as spans")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True)
+    prepare = data_commands.add_parser("prepare", help="split trips into quarterly spans")
+    prepare.add_argument("--out", required=True, help="folder that receives span-N/")
+    prepare.add_argument("--source", help="taxi trips CSV (default: the copy inside tfx)")
+    prepare.set_defaults(handler=_cmd_data_prepare)
+
+    run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
+    run.add_argument("--data", required=True, help="folder holding span-N/ folders")
+    run.add_argument("--workspace", required=True,
+                     help="pipeline root, metadata.sqlite and serving/ go here")
+    run.add_argument("--window", type=int, help="train on the latest N spans (0: all)")
+    run.add_argument("--train-steps", type=int)
+    run.add_argument("--config", help="YAML or JSON file of settings (see pipeline/config.py)")
+    run.set_defaults(handler=_cmd_run)
+
+    status_parser = commands.add_parser("status", help="recent runs, pushes, blessed model")
+    status_parser.add_argument("--workspace", required=True)
+    status_parser.add_argument("--limit", type=int, default=10, help="runs to show")
+    status_parser.set_defaults(handler=_cmd_status)
+
+    schema = commands.add_parser("schema", help="inspect or change the curated schema")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    show = schema_commands.add_parser("show", help="print the curated schema's features")
+    show.add_argument("--schema", help="schema file (default: schemas/schema.pbtxt)")
+    for name, text in (
+        ("accept", "accept the anomalies of the latest validated span into the schema"),
+        ("bootstrap", "write the schema SchemaGen inferred in a workspace as the curated one"),
+    ):
+        sub = schema_commands.add_parser(name, help=text)
+        sub.add_argument("--workspace", required=True)
+        sub.add_argument("--schema", help="schema file (default: schemas/schema.pbtxt)")
+    schema.set_defaults(handler=_cmd_schema)
+
+    demo = commands.add_parser("demo", help="continuous training on arriving spans")
+    demo.add_argument("--workspace", required=True)
+    demo.add_argument("--initial-spans", type=int, default=15)
+    demo.add_argument("--train-steps", type=int, default=None)
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    try:
+        args.handler(args)
+    except CommandError as err:
+        print(f"ctpipe: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

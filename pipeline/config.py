@@ -1,0 +1,146 @@
+"""The one typed configuration of the pipeline: defaults here, overrides from a file or flags.
+
+Physical locations (pipeline root, data root, serving destination) and the Beam arguments live
+here, never in the pipeline factory, so the same factory serves the local and Kubeflow runners.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+DEFAULT_SCHEMA = str(Path(__file__).resolve().parent.parent / "schemas" / "schema.pbtxt")
+
+# Local Beam defaults: in-process, in-memory, one worker (the data is small; processes would
+# only add start-up time on two cores).
+LOCAL_BEAM_ARGS: tuple[str, ...] = (
+    "--direct_running_mode=in_memory",
+    "--direct_num_workers=1",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message names the setting."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    pipeline_name: str = "taxi-big-tipper"
+    # Name of the model under the serving base path, as TF Serving's --model_name.
+    model_name: str = "big_tipper"
+    pipeline_root: str = ""
+    data_root: str = ""
+    # Push destination: versions are written to `<serving_root>/<model_name>/<version>/`.
+    serving_root: str = ""
+    # Curated schema; empty means bootstrap a schema with SchemaGen instead.
+    schema_path: str = DEFAULT_SCHEMA
+    # Rolling window: train on the latest `window` spans; 0 means every span available.
+    window: int = 0
+    train_steps: int = 1500
+    eval_steps: int = 50
+    steps_per_epoch: int = 100
+    seed: int = 42
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Evaluator: the candidate must reach min_auc and lose at most max_auc_regression
+    # against the latest blessed model.
+    min_auc: float = 0.7
+    max_auc_regression: float = 0.01
+    enable_cache: bool = True
+    beam_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+
+    @property
+    def serving_model_dir(self) -> str:
+        return str(Path(self.serving_root) / self.model_name) if self.serving_root else ""
+
+    def validate(self) -> "PipelineConfig":
+        """Checks values that would otherwise fail deep inside a component."""
+        for name in ("pipeline_root", "data_root", "serving_root"):
+            if not getattr(self, name):
+                raise ConfigError(f"config: '{name}' must be set")
+        if self.window < 0:
+            raise ConfigError(f"config: 'window' must be >= 0 (0 = all spans), got {self.window}")
+        for name in ("train_steps", "eval_steps", "steps_per_epoch"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config: '{name}' must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.min_auc <= 1.0:
+            raise ConfigError(f"config: 'min_auc' must be within [0, 1], got {self.min_auc}")
+        if self.max_auc_regression < 0:
+            raise ConfigError("config: 'max_auc_regression' must be >= 0")
+        if self.schema_path and not Path(self.schema_path).is_file():
+            raise ConfigError(f"config: schema file not found: {self.schema_path}")
+        if not self.model_name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"config: 'model_name' must be alphanumeric/_/-: {self.model_name!r}")
+        return self
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        """A copy with the given settings changed; unset (None) values are ignored."""
+        return with_overrides(self, {k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(name: str, expected: Any, value: Any) -> Any:
+    """Checks a value from a file against the field's type; converts lists to tuples."""
+    origin = typing.get_origin(expected)
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif expected is str:
+        ok = isinstance(value, str)
+    elif origin is tuple:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    else:  # Mapping
+        ok = isinstance(value, Mapping)
+    if not ok:
+        raise ConfigError(f"config: '{name}' expects {getattr(expected, '__name__', expected)}, "
+                          f"got {value!r}")
+    return value
+
+
+def with_overrides(base: PipelineConfig, overrides: Mapping[str, Any]) -> PipelineConfig:
+    hints = typing.get_type_hints(PipelineConfig)
+    unknown = sorted(set(overrides) - set(hints))
+    if unknown:
+        raise ConfigError(f"config: unknown setting(s): {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(hints))}")
+    typed = {name: _coerce(name, hints[name], value) for name, value in overrides.items()}
+    return dataclasses.replace(base, **typed)
+
+
+def load_config(path: str | Path | None, base: PipelineConfig | None = None) -> PipelineConfig:
+    """Reads a YAML or JSON file of settings on top of `base` (defaults if omitted)."""
+    base = base or PipelineConfig()
+    if path is None:
+        return base
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {path} is not valid: {err}") from None
+    if values is None:
+        return base
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    return with_overrides(base, values)
+
+
+def local_config(workspace: str | Path, data_root: str | Path,
+                 base: PipelineConfig | None = None) -> PipelineConfig:
+    """Places the pipeline root and serving folder inside a local workspace."""
+    workspace = Path(workspace).resolve()
+    return dataclasses.replace(
+        base or PipelineConfig(),
+        pipeline_root=str(workspace / "pipeline_root"),
+        data_root=str(Path(data_root).resolve()),
+        serving_root=str(workspace / "serving"),
+    )

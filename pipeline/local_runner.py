@@ -1,0 +1,105 @@
+"""Runs the pipeline in this process with TFX's LocalDagRunner, on a local workspace.
+
+The workspace holds `pipeline_root/`, `metadata.sqlite` (ML Metadata) and `serving/`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from absl import logging as absl_logging
+
+from pipeline.config import PipelineConfig
+
+METADATA_FILE = "metadata.sqlite"
+
+log = logging.getLogger(__name__)
+
+
+def metadata_path(workspace: str | Path) -> Path:
+    return Path(workspace).resolve() / METADATA_FILE
+
+
+class RunFailed(RuntimeError):
+    """A component failed; `component` names it and the message says why."""
+
+    def __init__(self, component: str, cause: BaseException):
+        self.component = component
+        self.cause = cause
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        super().__init__(f"{component} failed: {type(cause).__name__}: {reason}")
+
+
+@dataclasses.dataclass
+class ComponentEvent:
+    component: str
+    state: str  # "running" | "cached" | "executed" | "failed"
+    seconds: float = 0.0
+
+
+class _ProgressWatcher(logging.Handler):
+    """Follows LocalDagRunner's and the launcher's log records to report each component.
+
+    TFX 1.16's LocalDagRunner has no callbacks; it logs 'Component %s is running.' and
+    '... is finished.', and the launcher logs whether a cached execution was used.
+    """
+
+    def __init__(self, report: Callable[[ComponentEvent], None]):
+        super().__init__(logging.INFO)
+        self.report = report
+        self.current: str | None = None
+        self._cached = False
+        self._started = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.msg if isinstance(record.msg, str) else ""
+        if message == "Component %s is running.":
+            self.current, self._cached, self._started = record.args[0], False, time.monotonic()
+            self.report(ComponentEvent(self.current, "running"))
+        elif message.startswith("A cached execution") and self.current:
+            self._cached = True
+        elif message == "Component %s is finished." and self.current:
+            state = "cached" if self._cached else "executed"
+            self.report(ComponentEvent(self.current, state, time.monotonic() - self._started))
+            self.current = None
+
+
+def run_local(config: PipelineConfig, workspace: str | Path,
+              report: Callable[[ComponentEvent], None] = lambda event: None) -> list[ComponentEvent]:
+    """Runs every component; raises RunFailed naming the component that failed."""
+    from tfx import v1 as tfx  # heavy: imported only when a run is asked for
+
+    from pipeline.pipeline import create_pipeline
+
+    workspace = Path(workspace).resolve()
+    workspace.mkdir(parents=True, exist_ok=True)
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        str(metadata_path(workspace)))
+    pipeline = create_pipeline(config, metadata_connection_config=connection)
+    events: list[ComponentEvent] = []
+
+    def record(event: ComponentEvent) -> None:
+        if event.state != "running":
+            events.append(event)
+        report(event)
+
+    watcher = _ProgressWatcher(record)
+    absl_logger = logging.getLogger("absl")
+    absl_logger.addHandler(watcher)
+    # Through absl's flag, not the logger: TensorFlow's SavedModel code resets the level from
+    # the flag, which would silence the records the watcher follows.
+    previous_verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))  # absl: higher is more verbose
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as err:
+        component = watcher.current or "pipeline"
+        record(ComponentEvent(component, "failed", time.monotonic() - watcher._started))
+        raise RunFailed(component, err) from err
+    finally:
+        absl_logger.removeHandler(watcher)
+        absl_logging.set_verbosity(previous_verbosity)
+    return events

@@ -1,0 +1,119 @@
+"""The continuous-training pipeline, defined once for every orchestrator."""
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base.executor_spec import BeamExecutorSpec
+
+import models
+from components.validation_gate import ValidationGate
+from components.window_example_gen import WindowCsvExecutor, window_custom_config
+from models import features
+from pipeline.config import PipelineConfig
+
+RUN_FN = "models.trainer.run_fn"
+SPAN_PATTERN = "span-{SPAN}/*.csv"
+BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+# Slices reported by the Evaluator: payment type drives tipping (cash tips are not recorded);
+# the hour and the pickup area show whether the model holds across time of day and the city.
+SLICE_FEATURES = ("payment_type", "trip_start_hour", "pickup_community_area")
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """AUC gates the push: an absolute floor and no more than a small loss vs. the baseline."""
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.max_auc_regression}),
+    )
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default",
+                                    label_key=features.LABEL,
+                                    prediction_key=features.PREDICTION_KEY)],
+        slicing_specs=[tfma.SlicingSpec()] + [
+            tfma.SlicingSpec(feature_keys=[name]) for name in SLICE_FEATURES],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+                # Overall only: some slices (cash trips) have no positives and no AUC.
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                             threshold=auc_threshold)]),
+            tfma.MetricConfig(class_name="BinaryAccuracy"),
+            tfma.MetricConfig(class_name="Calibration"),
+            tfma.MetricConfig(class_name="CalibrationPlot"),
+        ])],
+    )
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+) -> tfx.dsl.Pipeline:
+    """ExampleGen (span window) -> statistics -> schema -> validation gate -> Trainer ->
+    Evaluator (vs. the latest blessed model) -> Pusher."""
+    config.validate()
+    example_gen = FileBasedExampleGen(
+        input_base=config.data_root,
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="span", pattern=SPAN_PATTERN)]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=4),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)])),
+        custom_config=window_custom_config(SPAN_PATTERN, config.window),
+        custom_executor_spec=BeamExecutorSpec(WindowCsvExecutor),
+    ).with_id("ExampleGen")
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if config.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    validation_gate = ValidationGate(
+        anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        schema=validation_gate.outputs["validated_schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config={
+            # The code version is in the cache key: editing models/ re-runs the Trainer.
+            "code_version": models.code_version(),
+            "hparams": dict(config.hparams),
+            "steps_per_epoch": config.steps_per_epoch,
+            "seed": config.seed,
+        },
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER_ID)
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(config),
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.serving_model_dir)),
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator,
+                    validation_gate, trainer, baseline_resolver, evaluator, pusher],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_args),
+    )
