@@ -8,6 +8,7 @@ empty in one quarter gets the same type in every span.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -80,20 +81,30 @@ def _existing_spans(input_base: str, span_pattern: str) -> list[int]:
     return sorted(spans)
 
 
+# Private key through which Do() hands the window's files to the PTransform.
+_WINDOW_FILES_KEY = "_window_csv_files"
+WINDOW_SPANS_PROPERTY = "window_spans"
+
+
+def _window_files(exec_properties: dict[str, Any]) -> tuple[list[int], list[str]]:
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    span_pattern, window = _settings_from(exec_properties)
+    newest = int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
+    patterns = window_patterns(span_pattern, newest, window,
+                               _existing_spans(input_base, span_pattern))
+    spans = [newest - len(patterns) + 1 + i for i in range(len(patterns))]
+    files = sorted(f for p in patterns for f in fileio.glob(os.path.join(input_base, p)))
+    return spans, files
+
+
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(tf.train.Example)
 class _WindowCsvToExample(beam.PTransform):
     """CSV files of every span in the window -> tf.Examples, with one type inference."""
 
     def __init__(self, exec_properties: dict[str, Any], split_pattern: str):
-        del split_pattern  # resolved to the newest span only; the window is rebuilt below
-        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        span_pattern, window = _settings_from(exec_properties)
-        newest = int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
-        patterns = window_patterns(span_pattern, newest, window,
-                                   _existing_spans(input_base, span_pattern))
-        self._csv_files = sorted(
-            f for p in patterns for f in fileio.glob(os.path.join(input_base, p)))
+        del split_pattern  # resolved to the newest span only; the window's files are used
+        self._csv_files = exec_properties[_WINDOW_FILES_KEY]
 
     def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.PCollection:
         column_names = io_utils.load_csv_column_names(self._csv_files[0])
@@ -114,7 +125,16 @@ class _WindowCsvToExample(beam.PTransform):
 
 
 class WindowCsvExecutor(BaseExampleGenExecutor):
-    """Use as `custom_executor_spec` of CsvExampleGen, with `window_custom_config(...)`."""
+    """Use as `custom_executor_spec` of a FileBasedExampleGen, with `window_custom_config`."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _WindowCsvToExample
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        spans, files = _window_files(exec_properties)
+        if not files:
+            raise RuntimeError(f"no CSV files in spans {spans[0]}..{spans[-1]}")
+        logging.info("ExampleGen: reading spans %d..%d (%d files)", spans[0], spans[-1], len(files))
+        super().Do(input_dict, output_dict, {**exec_properties, _WINDOW_FILES_KEY: files})
+        for examples in output_dict[standard_component_specs.EXAMPLES_KEY]:
+            examples.set_string_custom_property(WINDOW_SPANS_PROPERTY, f"{spans[0]}-{spans[-1]}")

@@ -142,8 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Hides TensorFlow's C++ start-up chatter and library deprecation warnings (use -v)."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for category in (FutureWarning, DeprecationWarning, RuntimeWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        _quiet_libraries()
     handler = logging.StreamHandler()
     handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

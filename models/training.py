@@ -40,6 +40,8 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
         epochs=epochs,
         validation_data=make_dataset(eval_files, hparams.batch_size, shuffle=False, repeat=True),
         validation_steps=eval_steps,
-        verbose=2,
+        verbose=0,
     )
+    final = {name: round(values[-1], 4) for name, values in history.history.items()}
+    log.info("trained %d steps: %s", epochs * steps_per_epoch, final)
     return TrainingResult(model, dict(history.history), epochs * steps_per_epoch)

@@ -36,7 +36,7 @@ class RunFailed(RuntimeError):
 @dataclasses.dataclass
 class ComponentEvent:
     component: str
-    state: str  # "running" | "cached" | "executed" | "failed"
+    state: str  # "running" | "cached" | "executed" | "resolved" | "failed"
     seconds: float = 0.0
 
 
@@ -62,7 +62,10 @@ class _ProgressWatcher(logging.Handler):
         elif message.startswith("A cached execution") and self.current:
             self._cached = True
         elif message == "Component %s is finished." and self.current:
-            state = "cached" if self._cached else "executed"
+            if self.current.endswith("_resolver"):
+                state = "resolved"
+            else:
+                state = "cached" if self._cached else "executed"
             self.report(ComponentEvent(self.current, state, time.monotonic() - self._started))
             self.current = None
 

@@ -8,6 +8,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base.executor_spec import BeamExecutorSpec
 
 import models
+from components.baseline import LatestBlessedOtherThanCandidateStrategy
 from components.validation_gate import ValidationGate
 from components.window_example_gen import WindowCsvExecutor, window_custom_config
 from models import features
@@ -90,11 +91,18 @@ def create_pipeline(
             "seed": config.seed,
         },
     )
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE_RESOLVER_ID)
+    all_models = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
+    all_blessings = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)
+    if config.baseline_excludes_candidate:
+        baseline_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestBlessedOtherThanCandidateStrategy,
+            candidate=trainer.outputs["model"], model=all_models, model_blessing=all_blessings,
+        ).with_id(BASELINE_RESOLVER_ID)
+    else:
+        baseline_resolver = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=all_models, model_blessing=all_blessings,
+        ).with_id(BASELINE_RESOLVER_ID)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],

@@ -1,0 +1,169 @@
+"""What a workspace's ML Metadata store says: runs, their state and spans, pushes, blessed model.
+
+Reads the SQLite store read-only with ml_metadata alone (no TensorFlow, no TFX), so it is fast.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+METADATA_FILE = "metadata.sqlite"
+_STATE = metadata_store_pb2.Execution.State
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+
+
+class StatusError(RuntimeError):
+    pass
+
+
+def open_store(workspace: Path) -> metadata_store.MetadataStore:
+    path = Path(workspace) / METADATA_FILE
+    if not path.is_file():
+        raise StatusError(f"no metadata store at {path}: has a run happened in this workspace?")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+@dataclasses.dataclass
+class RunSummary:
+    run_id: str
+    state: str  # succeeded | failed | incomplete
+    nodes: dict[str, str]  # node id -> executed | cached | failed | running
+    spans: str
+    pushed_version: str | None
+    blessed: bool | None
+
+
+@dataclasses.dataclass
+class Pushed:
+    version: str
+    destination: str
+    model_id: int
+
+
+def _int(artifact_or_execution, key: str) -> int | None:
+    value = artifact_or_execution.custom_properties.get(key)
+    return value.int_value if value is not None else None
+
+
+def _str(artifact, key: str) -> str | None:
+    value = artifact.custom_properties.get(key)
+    return value.string_value if value is not None else None
+
+
+class WorkspaceStatus:
+    def __init__(self, workspace: Path):
+        self.store = open_store(workspace)
+        self.node_of: dict[int, str] = {}
+        for context in self.store.get_contexts_by_type("node"):
+            node = context.name.split(".", 1)[-1]
+            for execution in self.store.get_executions_by_context(context.id):
+                self.node_of[execution.id] = node
+
+    def _artifacts(self, execution_ids: list[int], kinds) -> list[metadata_store_pb2.Artifact]:
+        events = [e for e in self.store.get_events_by_execution_ids(execution_ids) if e.type in kinds]
+        return self.store.get_artifacts_by_id(sorted({e.artifact_id for e in events})) if events else []
+
+    def runs(self, limit: int) -> list[RunSummary]:
+        contexts = sorted(self.store.get_contexts_by_type("pipeline_run"),
+                          key=lambda c: (c.create_time_since_epoch, c.id), reverse=True)[:limit]
+        return [self._summarise(context) for context in contexts]
+
+    def _summarise(self, context) -> RunSummary:
+        executions = self.store.get_executions_by_context(context.id)
+        nodes = {}
+        for execution in sorted(executions, key=lambda e: e.id):
+            state = execution.last_known_state
+            if execution.type.endswith(".Resolver") and state == _STATE.COMPLETE:
+                label = "resolved"  # a metadata query, not a component execution
+            else:
+                label = {_STATE.COMPLETE: "executed", _STATE.CACHED: "cached",
+                         _STATE.FAILED: "failed"}.get(state, "running")
+            nodes[self.node_of.get(execution.id, execution.type)] = label
+        if "failed" in nodes.values():
+            state = "failed"
+        elif "Pusher" in nodes and "running" not in nodes.values():
+            state = "succeeded"
+        else:
+            state = "incomplete"
+        by_type = {}
+        for artifact in self._artifacts([e.id for e in executions], _OUTPUT_EVENTS):
+            by_type.setdefault(artifact.type, []).append(artifact)
+        spans = ", ".join(sorted({_str(a, "window_spans") or str(a.properties["span"].int_value)
+                                  for a in by_type.get("Examples", [])})) or "-"
+        pushed = [a for a in by_type.get("PushedModel", []) if _int(a, "pushed") == 1]
+        blessings = by_type.get("ModelBlessing", [])
+        return RunSummary(
+            run_id=context.name, state=state, nodes=nodes, spans=spans,
+            pushed_version=_str(pushed[0], "pushed_version") if pushed else None,
+            blessed=bool(_int(blessings[0], "blessed")) if blessings else None)
+
+    def pushes(self) -> list[Pushed]:
+        result = []
+        for execution in self.store.get_executions():
+            if self.node_of.get(execution.id) != "Pusher":
+                continue
+            outputs = [a for a in self._artifacts([execution.id], _OUTPUT_EVENTS)
+                       if a.type == "PushedModel" and _int(a, "pushed") == 1]
+            models = [a for a in self._artifacts([execution.id], _INPUT_EVENTS) if a.type == "Model"]
+            for pushed in outputs:
+                result.append(Pushed(_str(pushed, "pushed_version") or "?",
+                                     _str(pushed, "pushed_destination") or "?",
+                                     models[0].id if models else -1))
+        return sorted({p.version: p for p in result}.values(), key=lambda p: p.version)
+
+    def latest_blessed_model_id(self) -> int | None:
+        """As LatestBlessedModelStrategy decides: the newest Model with a positive blessing."""
+        blessed = [_int(b, "current_model_id") for b in self.store.get_artifacts_by_type("ModelBlessing")
+                   if _int(b, "blessed") == 1]
+        return max((m for m in blessed if m is not None), default=None)
+
+
+def _when(run_id: str) -> str:
+    try:
+        return dt.datetime.fromisoformat(run_id).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return run_id
+
+
+def _run_line(run: RunSummary) -> str:
+    failed = [n for n, s in run.nodes.items() if s == "failed"]
+    executed = sum(1 for s in run.nodes.values() if s == "executed")
+    cached = sum(1 for s in run.nodes.values() if s == "cached")
+    detail = f"failed at {failed[0]}" if failed else f"{executed} executed, {cached} cached"
+    blessing = {True: "blessed", False: "not blessed", None: "not evaluated"}[run.blessed]
+    pushed = f"pushed version {run.pushed_version}" if run.pushed_version else "nothing pushed"
+    return (f"{_when(run.run_id)}  {run.state:<10} spans {run.spans:<8} {detail}; "
+            f"model {blessing}; {pushed}")
+
+
+def format_status(workspace: Path, limit: int = 10) -> str:
+    status = WorkspaceStatus(workspace)
+    runs = status.runs(limit)
+    lines = [f"Workspace {Path(workspace).resolve()}", "", f"Recent runs ({len(runs)}):"]
+    lines += [f"  {_run_line(run)}" for run in runs] or ["  none"]
+    pushes = status.pushes()
+    blessed_id = status.latest_blessed_model_id()
+    lines += ["", "Pushed versions:"]
+    for push in pushes:
+        marker = "  <- latest blessed" if push.model_id == blessed_id else ""
+        lines.append(f"  {push.version}  {push.destination}{marker}")
+    if not pushes:
+        lines.append("  none")
+    current = [p.version for p in pushes if p.model_id == blessed_id]
+    lines += ["", "Latest blessed model: " + (
+        f"version {current[-1]}" if current else
+        (f"model artifact {blessed_id} (not pushed)" if blessed_id else "none yet"))]
+    return "\n".join(lines)
+
+
+def format_latest_run(workspace: Path) -> str:
+    runs = WorkspaceStatus(workspace).runs(1)
+    return _run_line(runs[0]) if runs else "no run recorded"

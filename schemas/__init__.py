@@ -1,0 +1,1 @@
+"""The curated data schema (schema.pbtxt), shipped as package data."""
