@@ -109,8 +109,14 @@ class _WindowCsvToExample(beam.PTransform):
     def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.PCollection:
         column_names = io_utils.load_csv_column_names(self._csv_files[0])
         for csv_file in self._csv_files[1:]:
-            if io_utils.load_csv_column_names(csv_file) != column_names:
-                raise RuntimeError(f"{csv_file} has a different header than {self._csv_files[0]}")
+            other = io_utils.load_csv_column_names(csv_file)
+            if other != column_names:
+                missing = [c for c in column_names if c not in other]
+                extra = [c for c in other if c not in column_names]
+                raise RuntimeError(
+                    f"{csv_file} does not have the columns of {self._csv_files[0]}: "
+                    f"missing {missing or 'none'}, unexpected {extra or 'none'}"
+                    + ("" if missing or extra else ", order differs"))
         lines = (
             pipeline
             | "CreateFilenames" >> beam.Create(self._csv_files)

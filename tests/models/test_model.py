@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import models
+from models import features
+from models.export import export_serving_model
+from models.inputs import parse_examples
+from models.model import HParams, build_model, fit_feature_stats
+
+_PY_TYPES = {"int64": lambda v: int(float(v)), "float32": float, "string": str}
+
+
+def _example(row: dict[str, str], with_label: bool = False) -> bytes:
+    """A tf.Example as a TF Serving client builds it: empty CSV cells are left out."""
+    feature = {}
+    names = list(features.FEATURE_NAMES) + ([features.LABEL] if with_label else [])
+    for name in names:
+        value = row.get(name, "")
+        if value == "":
+            continue
+        dtype = next((f.dtype for f in features.FEATURES if f.name == name), "int64")
+        if dtype == "string":
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif dtype == "int64":
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
+        else:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def columns(taxi_rows):
+    _, rows = taxi_rows
+    parsed = parse_examples(tf.constant([_example(r) for r in rows[:1500]]), with_label=False)
+    return {name: tensor.numpy() for name, tensor in parsed.items()}
+
+
+def test_no_leaky_or_label_column_is_a_model_input(columns):
+    model = build_model(fit_feature_stats(columns, HParams()), HParams())
+    assert set(model.input.keys()) == set(features.FEATURE_NAMES)
+    assert features.TIPS not in model.input and features.LABEL not in model.input
+
+
+def test_feature_stats_follow_the_data(columns):
+    stats = fit_feature_stats(columns, HParams(max_vocabulary=3, num_buckets=4))
+    assert len(stats.vocabularies["payment_type"]) == 3
+    assert "Cash" in stats.vocabularies["payment_type"]
+    assert len(stats.bucket_boundaries["pickup_latitude"]) <= 3
+    mean, variance = stats.mean_variance["fare"]
+    assert mean == pytest.approx(np.log1p(np.maximum(columns["fare"], 0)).mean(), rel=1e-5)
+    assert variance > 0
+
+
+def test_missing_values_get_defaults_when_parsing():
+    empty = tf.train.Example()
+    empty.features.feature["fare"].float_list.value[:] = []  # as CsvExampleGen writes ""
+    parsed = parse_examples(tf.constant([empty.SerializeToString()]), with_label=False)
+    assert parsed["fare"].numpy().tolist() == [0.0]
+    assert parsed["company"].numpy().tolist() == [b""]
+    assert parsed["trip_start_hour"].numpy().tolist() == [0]
+
+
+def test_exported_signature_scores_serialized_examples_like_the_model(tmp_path, taxi_rows, columns):
+    _, rows = taxi_rows
+    model = build_model(fit_feature_stats(columns, HParams()), HParams())
+    export_serving_model(model, str(tmp_path / "export"))
+
+    serialized = [_example(r) for r in rows[:20]]
+    served = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"](
+        **{features.EXAMPLES_KEY: tf.constant(serialized)})[features.PREDICTION_KEY].numpy()
+    # predict() runs the graph that fit() trains; the served signature must agree with it.
+    direct = model.predict(parse_examples(tf.constant(serialized), with_label=False),
+                           verbose=0).ravel()
+
+    assert served.shape == (20,)
+    np.testing.assert_allclose(served, direct, rtol=1e-5)
+    assert np.all((served >= 0) & (served <= 1))
+
+
+def test_unknown_hyperparameter_is_named():
+    with pytest.raises(ValueError, match="unknown hyperparameter.*hiden_units"):
+        HParams.from_dict({"hiden_units": [8]})
+    assert HParams.from_dict({"hidden_units": [8, 4]}).hidden_units == (8, 4)
+
+
+def test_code_version_changes_with_the_model_code(tmp_path, monkeypatch):
+    original = models.code_version()
+    assert original == models.code_version(), "stable for unchanged code"
+    model_file = tmp_path / "models" / "model.py"
+    model_file.parent.mkdir()
+    for path in (models.__file__,):
+        (tmp_path / "models" / "__init__.py").write_text(open(path).read())
+    model_file.write_text("A = 1\n")
+    spec_module = _load_copy(tmp_path / "models" / "__init__.py")
+    before = spec_module.code_version()
+    model_file.write_text("A = 2\n")
+    assert spec_module.code_version() != before
+
+
+def _load_copy(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("models_copy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
