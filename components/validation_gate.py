@@ -14,6 +14,11 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components.window_example_gen import WINDOW_SPANS_PROPERTY
+
+# ExampleGen records the span as a custom property in TFX 1.16.
+SPAN_PROPERTY = "span"
+
 ANOMALIES_FILE = "SchemaDiff.pb"
 SCHEMA_FILE = "schema.pbtxt"
 
@@ -23,15 +28,17 @@ class DataValidationError(RuntimeError):
 
 
 def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
-    """One readable line per anomalous feature: `feature 'x' (split): short: description`."""
-    lines = []
+    """One readable line per anomaly: `feature 'x' (splits): short: description`."""
+    splits_of: dict[tuple[str, str, str], list[str]] = {}
     for split, anomalies in sorted(anomalies_by_split.items()):
-        for feature, info in sorted(anomalies.anomaly_info.items()):
-            lines.append(f"feature '{feature}' ({split}): {info.short_description}: {info.description}")
+        found = [(f"feature '{name}'", info) for name, info in sorted(anomalies.anomaly_info.items())]
         if anomalies.HasField("dataset_anomaly_info"):
-            info = anomalies.dataset_anomaly_info
-            lines.append(f"dataset ({split}): {info.short_description}: {info.description}")
-    return lines
+            found.append(("dataset", anomalies.dataset_anomaly_info))
+        for subject, info in found:
+            key = (subject, info.short_description, info.description)
+            splits_of.setdefault(key, []).append(split)
+    return [f"{subject} ({', '.join(splits)}): {short}: {description}"
+            for (subject, short, description), splits in splits_of.items()]
 
 
 def read_anomalies(artifact: tfx.types.standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
@@ -44,14 +51,17 @@ def read_anomalies(artifact: tfx.types.standard_artifacts.ExampleAnomalies) -> d
 
 @tfx.dsl.components.component
 def ValidationGate(
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
     schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
     validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
 ) -> None:
     problems = describe_anomalies(read_anomalies(anomalies))
     if problems:
+        window = examples.get_string_custom_property(WINDOW_SPANS_PROPERTY)
         raise DataValidationError(
-            f"span {anomalies.span} does not match the curated schema; run stopped before training. "
+            f"span {examples.get_int_custom_property(SPAN_PROPERTY)} (window {window}) does not "
+            "match the curated schema; run stopped before training. "
             + "; ".join(problems))
     fileio.copy(os.path.join(schema.uri, SCHEMA_FILE),
                 os.path.join(validated_schema.uri, SCHEMA_FILE))

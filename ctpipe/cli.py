@@ -57,7 +57,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     try:
         run_local(config, args.workspace, report=_print_event)
     except RunFailed as err:
-        raise CommandError(f"run failed in {err}") from None
+        raise CommandError(f"run failed: {err}") from None
     from ctpipe import status
 
     print(status.format_latest_run(Path(args.workspace)))

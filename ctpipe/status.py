@@ -96,7 +96,7 @@ class WorkspaceStatus:
         by_type = {}
         for artifact in self._artifacts([e.id for e in executions], _OUTPUT_EVENTS):
             by_type.setdefault(artifact.type, []).append(artifact)
-        spans = ", ".join(sorted({_str(a, "window_spans") or str(a.properties["span"].int_value)
+        spans = ", ".join(sorted({_str(a, "window_spans") or str(_int(a, "span"))
                                   for a in by_type.get("Examples", [])})) or "-"
         pushed = [a for a in by_type.get("PushedModel", []) if _int(a, "pushed") == 1]
         blessings = by_type.get("ModelBlessing", [])

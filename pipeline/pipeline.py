@@ -75,6 +75,7 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     validation_gate = ValidationGate(
+        examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
 
     trainer = tfx.components.Trainer(

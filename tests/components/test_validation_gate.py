@@ -12,8 +12,8 @@ def test_each_anomalous_feature_is_named_with_its_reason():
     info.description = "Expected data of type: FLOAT but got BYTES"
     clean = anomalies_pb2.Anomalies()
 
-    lines = describe_anomalies({"train": anomalies, "eval": clean})
+    lines = describe_anomalies({"train": anomalies, "eval": clean, "test": anomalies})
 
-    assert lines == ["feature 'fare' (train): Unexpected data type: "
+    assert lines == ["feature 'fare' (test, train): Unexpected data type: "
                      "Expected data of type: FLOAT but got BYTES"]
     assert describe_anomalies({"train": clean}) == []
