@@ -9,9 +9,10 @@ and on every orchestrator, rather than an ordering hint.
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components.window_example_gen import WINDOW_SPANS_PROPERTY
@@ -41,7 +42,7 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -
             for (subject, short, description), splits in splits_of.items()]
 
 
-def read_anomalies(artifact: tfx.types.standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
+def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
         path = os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)
@@ -49,12 +50,12 @@ def read_anomalies(artifact: tfx.types.standard_artifacts.ExampleAnomalies) -> d
     return result
 
 
-@tfx.dsl.components.component
+@component
 def ValidationGate(
-    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
-    validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
+    examples: InputArtifact[standard_artifacts.Examples],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    schema: InputArtifact[standard_artifacts.Schema],
+    validated_schema: OutputArtifact[standard_artifacts.Schema],
 ) -> None:
     problems = describe_anomalies(read_anomalies(anomalies))
     if problems:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.export import export_serving_model
 from models.model import HParams
@@ -12,7 +12,7 @@ from models.training import train
 log = logging.getLogger(__name__)
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     custom = fn_args.custom_config or {}
     hparams = HParams.from_dict(custom.get("hparams", {}))
     log.info("Trainer: code version %s, %s", custom.get("code_version"), hparams)

@@ -73,13 +73,15 @@ class _ProgressWatcher(logging.Handler):
 def run_local(config: PipelineConfig, workspace: str | Path,
               report: Callable[[ComponentEvent], None] = lambda event: None) -> list[ComponentEvent]:
     """Runs every component; raises RunFailed naming the component that failed."""
-    from tfx import v1 as tfx  # heavy: imported only when a run is asked for
+    # Heavy: imported only when a run is asked for.
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.pipeline import create_pipeline
 
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
-    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+    connection = metadata.sqlite_metadata_connection_config(
         str(metadata_path(workspace)))
     pipeline = create_pipeline(config, metadata_connection_config=connection)
     events: list[ComponentEvent] = []
@@ -97,7 +99,7 @@ def run_local(config: PipelineConfig, workspace: str | Path,
     previous_verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))  # absl: higher is more verbose
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        LocalDagRunner().run(pipeline)
     except Exception as err:
         component = watcher.current or "pipeline"
         record(ComponentEvent(component, "failed", time.monotonic() - watcher._started))

@@ -1,0 +1,1 @@
+"""Performance figures (`make bench`): printed and written to bench-results.json."""

@@ -1,0 +1,140 @@
+"""Pipeline benchmark: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
+
+Both train on the same 90 % of the taxi trips, in fresh workspaces, with LocalDagRunner and the
+same Beam arguments, each in a fresh interpreter (import time included). Both models then score
+the same held-out 10 % of trips, which neither saw; we report wall times, their ratio and AUCs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _split_source(source: Path, out_dir: Path) -> tuple[Path, list[dict[str, str]]]:
+    """Writes the training 90 % as out_dir/train/data.csv; returns it and the held-out rows."""
+    with source.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = reader.fieldnames, list(reader)
+    # Stable hash of the whole row: the same trips are held out on every machine.
+    held_out = [r for r in rows if zlib.crc32(",".join(r.values()).encode()) % 10 == 0]
+    kept = [r for r in rows if zlib.crc32(",".join(r.values()).encode()) % 10 != 0]
+    train_csv = out_dir / "train" / "data.csv"
+    train_csv.parent.mkdir(parents=True)
+    with train_csv.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+    return train_csv, held_out
+
+
+def _timed(command: list[str], log: Path) -> float:
+    start = time.perf_counter()
+    with log.open("w") as out:
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({result.returncode}): {' '.join(command)}; "
+                         f"see {log}")
+    return time.perf_counter() - start
+
+
+def _held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
+    """AUC of a SavedModel's serving_default on raw rows sent as tf.Examples (no label, no tips)."""
+    import numpy as np
+    import tensorflow as tf
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from models import features
+
+    schema = text_format.Parse((REPO / "schemas" / "schema.pbtxt").read_text(), schema_pb2.Schema())
+    types = {f.name: f.type for f in schema.feature
+             if f.name not in (features.LABEL, features.TIPS)}
+    serialized = []
+    for row in rows:
+        example = tf.train.Example()
+        for name, kind in types.items():
+            value = row[name]
+            target = example.features.feature[name]
+            if value == "":
+                if kind == schema_pb2.INT:
+                    target.int64_list.SetInParent()
+                elif kind == schema_pb2.FLOAT:
+                    target.float_list.SetInParent()
+                else:
+                    target.bytes_list.SetInParent()
+            elif kind == schema_pb2.INT:
+                target.int64_list.value.append(int(value))
+            elif kind == schema_pb2.FLOAT:
+                target.float_list.value.append(float(value))
+            else:
+                target.bytes_list.value.append(value.encode())
+        serialized.append(example.SerializeToString())
+    labels = np.array([features.is_big_tipper(float(r["tips"]), float(r["fare"])) for r in rows])
+    signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    input_name = list(signature.structured_input_signature[1])[0]
+    outputs = signature(**{input_name: tf.constant(serialized)})
+    scores = np.reshape(next(iter(outputs.values())).numpy(), [-1])
+    auc = tf.keras.metrics.AUC(num_thresholds=2000)
+    auc.update_state(labels, scores)
+    return float(auc.result().numpy())
+
+
+def _newest(pattern: str, root: Path) -> Path:
+    found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"no {pattern} under {root}")
+    return found[-1]
+
+
+def bench_pipeline(work: Path) -> dict[str, float]:
+    from ctpipe import data
+    from pipeline.config import LOCAL_BEAM_ARGS
+
+    train_csv, held_out = _split_source(data.bundled_source(), work)
+    spans = work / "spans"
+    data.prepare(spans, train_csv)
+    bin_dir = Path(sys.executable).parent
+
+    ours = _timed([str(bin_dir / "ctpipe"), "run", "--data", str(spans), "--workspace",
+                   str(work / "ours")], work / "ours.log")
+    peer = _timed([sys.executable, "-m", "bench.peer_run", str(train_csv.parent), str(work / "peer"),
+                   *LOCAL_BEAM_ARGS], work / "peer.log")
+    our_model = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
+    peer_model = _newest("Trainer/model/*/Format-Serving", work / "peer" / "pipeline_root")
+    return {
+        "pipeline_full_run_wall_s": round(ours, 1),
+        "peer_full_run_wall_s": round(peer, 1),
+        "pipeline_to_peer_wall_ratio": round(ours / peer, 3),
+        "held_out_trips_count": len(held_out),
+        "pipeline_held_out_auc": round(_held_out_auc(our_model, held_out), 4),
+        "peer_held_out_auc": round(_held_out_auc(peer_model, held_out), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench-results.json")
+    parser.add_argument("--work", default="build/bench", help="scratch folder (recreated)")
+    args = parser.parse_args()
+    work = Path(args.work).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    results = bench_pipeline(work)
+    for key, value in results.items():
+        print(f"{key:<32} {value}")
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
