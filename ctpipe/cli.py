@@ -153,6 +153,14 @@ def _quiet_libraries() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+class _HideSpuriousTfxWarnings(logging.Filter):
+    """TFX 1.16 warns "...property_predicate is not supported." on every input resolution: it tests
+    an always-truthy proto message (channel_resolver.py), not a predicate that is really set."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith("property_predicate is not supported.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
@@ -160,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not args.verbose:
+        handler.addFilter(_HideSpuriousTfxWarnings())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         args.handler(args)

@@ -33,10 +33,19 @@ def _evaluation_summary(workspace: Path) -> str:
         if result.slice_key.single_slice_keys:
             continue
         for key_and_value in result.metric_keys_and_values:
-            if key_and_value.key.name == "auc":
-                who = "baseline" if key_and_value.key.model_name == "baseline" else "candidate"
-                parts.append(f"{who} AUC {key_and_value.value.double_value.value:.4f}")
-    return ", ".join(sorted(parts)) or "no AUC recorded"
+            key, value = key_and_value.key, key_and_value.value.double_value.value
+            if key.name != "auc":
+                continue
+            if key.is_diff:  # TFMA's change against the baseline, used by the change threshold
+                parts.append(f"change {value:+.4f}")
+            else:
+                who = "baseline" if key.model_name == "baseline" else "candidate"
+                parts.append(f"{who} AUC {value:.4f}")
+    return ", ".join(sorted(parts, key=_candidate_first)) or "no AUC recorded"
+
+
+def _candidate_first(part: str) -> int:
+    return ("candidate", "baseline", "change").index(part.split()[0])
 
 
 def _run(config: PipelineConfig, workspace: Path, title: str) -> None:
