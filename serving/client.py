@@ -58,6 +58,10 @@ class ServingError(Exception):
         self.code = code
 
 
+class ModelEndedError(ServingError):
+    """A model version reached END: its load failed (TF Serving does not retry it later)."""
+
+
 class ExampleError(ValueError):
     """An input row cannot be turned into a tf.Example; the message names the row and column."""
 
@@ -343,7 +347,7 @@ class PredictionClient:
                 statuses, last = [], str(err)
             ended = [s for s in statuses if s.state == "END"]
             if ended:
-                raise ServingError(f"model {self.model_name} version {ended[0].version} ended: "
+                raise ModelEndedError(f"model {self.model_name} version {ended[0].version} ended: "
                                    f"{ended[0].error_message or 'load failed'}")
             if statuses and all(s.state == "AVAILABLE" for s in statuses):
                 return statuses
