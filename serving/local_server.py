@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from serving.client import ModelEndedError, PredictionClient, ServingError, VersionStatus
+from serving.client import (ModelEndedError, PredictionClient, ServingError, TlsConfig,
+                            VersionStatus)
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +31,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_command(model_name: str, model_base_path: str, port: int,
+def serve_command(port: int, model_name: str, model_base_path: str | Path | None,
                   extra_flags: Sequence[str] = ()) -> list[str]:
-    """`ctpipe serve` with TF Serving's flags, run by this interpreter."""
-    return [sys.executable, "-m", "ctpipe.cli", "serve", f"--port={port}",
-            f"--model_name={model_name}", f"--model_base_path={model_base_path}",
+    """`ctpipe serve` with TF Serving's flags, run by this interpreter. Without a base path
+    the models come from a --model_config_file in `extra_flags`."""
+    model_flags = ([f"--model_name={model_name}", f"--model_base_path={model_base_path}"]
+                   if model_base_path is not None else [])
+    return [sys.executable, "-m", "ctpipe.cli", "serve", f"--port={port}", *model_flags,
             *extra_flags]
 
 
 class ServerProcess:
     """A started server; `target` is its gRPC address."""
 
-    def __init__(self, process: subprocess.Popen, target: str, log_path: Path):
+    def __init__(self, process: subprocess.Popen, target: str, log_path: Path,
+                 tls: TlsConfig | None = None):
         self.process = process
         self.target = target
         self.log_path = log_path
+        self.tls = tls
 
     def output_tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -54,7 +59,7 @@ class ServerProcess:
         """Polls GetModelStatus until every version is AVAILABLE; fails fast if the process
         exits (TF Serving exits when a model's first load fails) or a version ends."""
         deadline = time.monotonic() + timeout
-        with PredictionClient(self.target, model_name, timeout=2.0) as client:
+        with PredictionClient(self.target, model_name, timeout=2.0, tls=self.tls) as client:
             while True:
                 if self.process.poll() is not None:
                     raise ServingError(f"server exited with status {self.process.returncode} "
@@ -81,20 +86,22 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def running_server(model_name: str, model_base_path: str | Path, *,
+def running_server(model_name: str, model_base_path: str | Path | None, *,
                    extra_flags: Sequence[str] = (), ready_timeout: float = 120.0,
-                   log_dir: Path | None = None, cwd: Path | None = None) -> Iterator[ServerProcess]:
-    """Starts `ctpipe serve` for one model, waits until it is AVAILABLE, stops it on exit."""
+                   log_dir: Path | None = None, tls: TlsConfig | None = None,
+                   ) -> Iterator[ServerProcess]:
+    """Starts `ctpipe serve`, waits until `model_name` is AVAILABLE (checked with `tls` when
+    the server has --ssl_config_file), stops the server on exit."""
     port = free_port()
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ctpipe-serve-"))
     log_path = log_dir / f"serve-{port}.log"
-    command = serve_command(model_name, str(model_base_path), port, extra_flags)
+    command = serve_command(port, model_name, model_base_path, extra_flags)
     log.info("starting %s", " ".join(command))
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     with log_path.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=environment, cwd=cwd)
-    server = ServerProcess(process, f"{LOOPBACK}:{port}", log_path)
+                                   stdin=subprocess.DEVNULL, env=environment)
+    server = ServerProcess(process, f"{LOOPBACK}:{port}", log_path, tls)
     try:
         server.wait_until_available(model_name, ready_timeout)
         yield server

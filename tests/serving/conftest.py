@@ -56,3 +56,49 @@ def exported_models(tmp_path_factory, taxi_rows) -> ExportedModels:
         model.fit(columns, labels, batch_size=hparams.batch_size, epochs=1, verbose=0)
         export_serving_model(model, str(store / str(version)))
     return ExportedModels(store, rows[2000:2040])
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+
+def _self_signed(directory: Path, name: str) -> Certificate:
+    """A self-signed certificate for 127.0.0.1 / localhost, valid for one day."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    paths = Certificate(directory / f"{name}.crt", directory / f"{name}.key")
+    paths.cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> dict[str, Certificate]:
+    """A server certificate, a client certificate and an unrelated one (a wrong CA)."""
+    directory = tmp_path_factory.mktemp("tls")
+    return {name: _self_signed(directory, name) for name in ("server", "client", "stranger")}
