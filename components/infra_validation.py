@@ -8,9 +8,9 @@ per example counts. The result is an InfraBlessing whose `blessed` custom proper
 Pusher checks: an unblessed candidate is not pushed.
 
 Cache: the outputs depend only on the model, the examples and the parameters, which form the
-cache key, so a re-run on unchanged inputs reuses the blessing.
+cache key, so a re-run on unchanged inputs reuses the blessing. (No `from __future__ import
+annotations` here: TFX's @component reads the annotations as types.)
 """
-from __future__ import annotations
 
 import dataclasses
 import logging

@@ -87,4 +87,31 @@ def test_monitoring_config_matches_the_scrape_annotation(manifests, container):
 
 
 def assert_monitoring_config(text: str, scrape_path: str) -> None:
-    raise NotImplementedError
+    config = monitoring_config_message()
+    text_format.Parse(text, config)
+    assert config.prometheus_config.enable
+    assert config.prometheus_config.path == scrape_path
+
+
+def monitoring_config_message():
+    """tensorflow_serving/config/monitoring_config.proto is not in the tensorflow-serving-api
+    wheel; this builds the same two messages (field names and numbers from that file)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    file = descriptor_pb2.FileDescriptorProto(name="test_monitoring_config.proto",
+                                              package="test.tensorflow.serving", syntax="proto3")
+    prometheus = file.message_type.add(name="PrometheusConfig")
+    prometheus.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    prometheus.field.add(name="path", number=2,
+                         type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    monitoring = file.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(name="prometheus_config", number=1,
+                         type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                         type_name=".test.tensorflow.serving.PrometheusConfig",
+                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    descriptor = pool.FindMessageTypeByName("test.tensorflow.serving.MonitoringConfig")
+    return message_factory.GetMessageClass(descriptor)()
