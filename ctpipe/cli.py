@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--initial-spans", type=int, default=15)
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
+
+    from ctpipe import serve_command
+    serve_command.register(commands)
     return parser
 
 
