@@ -255,7 +255,7 @@ def _bind(grpc_server: grpc.Server, options: ServerOptions) -> int:
     return port
 
 
-def _make_runner(options: ServerOptions, metrics: ServerMetrics):
+def _make_runner(options: ServerOptions):
     if not options.enable_batching:
         return direct_runner, None
     from serving.batching import BatchingRunner
@@ -275,7 +275,7 @@ def start(options: ServerOptions) -> ServerHandle:
         load_retry_interval_micros=options.load_retry_interval_micros,
         allow_version_labels_for_unavailable_models=options.allow_version_labels_for_unavailable_models,
         warmup=lambda servable: service.warmup(servable))
-    runner, stop_runner = _make_runner(options, metrics)
+    runner, stop_runner = _make_runner(options)
     service = InferenceService(manager, runner)
     frontend = Frontend(options, manager, service, metrics)
     try:

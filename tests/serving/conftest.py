@@ -99,3 +99,63 @@ def push_version(template: Path, base_path: Path, version: int) -> Path:
     shutil.copytree(template, target, ignore=shutil.ignore_patterns("saved_model.pb"))
     shutil.copy2(template / "saved_model.pb", target / "saved_model.pb")
     return target
+
+
+@pytest.fixture(scope="session")
+def reference_scores(saved_model_dir, serialized_examples) -> np.ndarray:
+    """What the exported signature returns in-process: served results must equal these."""
+    signature = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    return signature(examples=tf.constant(serialized_examples))[features.PREDICTION_KEY].numpy()
+
+
+class Stubs:
+    """gRPC stubs of one running server."""
+
+    def __init__(self, port: int, credentials=None):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        target = f"127.0.0.1:{port}"
+        self.channel = (grpc.secure_channel(target, credentials) if credentials
+                        else grpc.insecure_channel(target))
+        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.model = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+
+@pytest.fixture
+def start_server():
+    """Factory: start(base_path=..., **ServerOptions fields) -> (handle, Stubs); stops them all."""
+    from serving import server
+    from serving.options import ServerOptions
+
+    started = []
+
+    def start(base_path: Path | None = None, **changes):
+        options = ServerOptions(port=0, model_name=MODEL_NAME,
+                                model_base_path=str(base_path) if base_path else "", **changes)
+        handle = server.start(options)
+        stubs = Stubs(handle.port)
+        started.append((handle, stubs))
+        return handle, stubs
+
+    yield start
+    for handle, stubs in started:
+        stubs.close()
+        handle.stop(grace_seconds=0)
+
+
+def predict_request(examples: list[bytes], name: str = MODEL_NAME, **spec):
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    for key, value in spec.items():
+        if key == "version":
+            request.model_spec.version.value = value
+        else:
+            setattr(request.model_spec, key, value)
+    request.inputs[features.EXAMPLES_KEY].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
+    return request
