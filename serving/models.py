@@ -188,7 +188,11 @@ class ModelManager:
             new = []
             for model_config in configs:
                 if model_config.name in self._models:
-                    self._models[model_config.name].config = model_config
+                    model = self._models[model_config.name]
+                    if model.config != model_config:
+                        # Policy or path changes take effect now, so new labels can use them.
+                        model.config = model_config
+                        self._poll_model(model)
                 else:
                     self._models[model_config.name] = ManagedModel(model_config)
                     new.append(model_config.name)

@@ -11,13 +11,15 @@ import dataclasses
 import os
 from typing import Any, Mapping
 
+import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from serving.errors import ServingError, invalid
-import grpc
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -96,17 +98,18 @@ def _read_meta_graph(path: str) -> meta_graph_pb2.MetaGraphDef:
     pb = os.path.join(path, "saved_model.pb")
     pbtxt = os.path.join(path, "saved_model.pbtxt")
     saved_model = saved_model_pb2.SavedModel()
-    if os.path.isfile(pb):
-        with open(pb, "rb") as handle:
-            saved_model.ParseFromString(handle.read())
-    elif os.path.isfile(pbtxt):
-        from google.protobuf import text_format
-
-        with open(pbtxt) as handle:
-            text_format.Parse(handle.read(), saved_model)
-    else:
-        raise LoadError("Could not find SavedModel .pb or .pbtxt at supplied export directory "
-                        f"path: {path}")
+    try:
+        if os.path.isfile(pb):
+            with open(pb, "rb") as handle:
+                saved_model.ParseFromString(handle.read())
+        elif os.path.isfile(pbtxt):
+            with open(pbtxt) as handle:
+                text_format.Parse(handle.read(), saved_model)
+        else:
+            raise LoadError("Could not find SavedModel .pb or .pbtxt at supplied export directory "
+                            f"path: {path}")
+    except (DecodeError, text_format.ParseError) as err:
+        raise LoadError(f"Failed to parse SavedModel at {path}: {err}") from None
     serving = [g for g in saved_model.meta_graphs if "serve" in g.meta_info_def.tags]
     if not serving:
         raise LoadError(f"Could not find meta graph def matching supplied tags: {{ serve }}. "
