@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ctpipe import serving_commands  # predict, model-status, label, rollback
 
     serving_commands.register(commands)
+
+    from ctpipe import serve_command
+    serve_command.register(commands)
     return parser
 
 

@@ -1,6 +1,10 @@
-"""The client against a real server on 127.0.0.1 (`ctpipe serve`, a black box like TF Serving)."""
+"""The client against a real server on 127.0.0.1 (`ctpipe serve`'s in-process API, used as a
+black box like TF Serving: only its gRPC port is talked to)."""
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import ipaddress
 import json
 import subprocess
 import sys
@@ -13,10 +17,11 @@ import pytest
 
 from models import features
 from serving import model_config
+from pipeline.config import PipelineConfig
 from serving.client import (PredictionClient, RetryPolicy, ServingError, TlsConfig,
                             rows_to_examples)
-from serving.local_server import free_port, running_server
-from pipeline.config import PipelineConfig
+from serving.local_server import free_port
+from tests.serving.conftest import push_version
 
 WORKTREE = Path(__file__).resolve().parents[2]
 MODEL_NAME = PipelineConfig().model_name
@@ -42,51 +47,56 @@ def _wait_for(condition, what: str, seconds: float = 30.0) -> None:
         time.sleep(0.3)
 
 
-@pytest.fixture(scope="module")
-def plain_server(exported_models, tmp_path_factory):
-    base_path = tmp_path_factory.mktemp("plain") / MODEL_NAME
-    exported_models.install(base_path, 1)
-    with running_server(MODEL_NAME, base_path, log_dir=base_path.parent) as server:
-        yield server, base_path
+@pytest.fixture()
+def trips(taxi_rows) -> list[dict[str, str]]:
+    _, rows = taxi_rows
+    return rows[2000:2040]
 
 
-def test_predictions_equal_the_saved_model_run_in_process(plain_server, exported_models):
-    server, _ = plain_server
-    serialized = rows_to_examples(exported_models.rows)
-    with PredictionClient(server.target, MODEL_NAME) as client:
+@pytest.fixture()
+def plain_server(start_server, saved_model_dir, tmp_path):
+    """Serves saved_model_dir as version 1; returns (gRPC target, base path)."""
+    base_path = tmp_path / MODEL_NAME
+    push_version(saved_model_dir, base_path, 1)
+    handle, _ = start_server(base_path)
+    return f"127.0.0.1:{handle.port}", base_path
+
+
+def test_predictions_equal_the_saved_model_run_in_process(plain_server, saved_model_dir, trips):
+    target, _ = plain_server
+    serialized = rows_to_examples(trips)
+    with PredictionClient(target, MODEL_NAME) as client:
         prediction = client.predict(serialized)
         assert set(client.signature_inputs()) == {features.EXAMPLES_KEY}
         (status,) = client.model_status()
     assert (prediction.model_name, prediction.model_version) == (MODEL_NAME, 1)
     assert prediction.signature_name == "serving_default"
-    np.testing.assert_allclose(prediction.probabilities,
-                               _in_process(exported_models.version_dir(1), serialized), rtol=1e-5)
+    np.testing.assert_allclose(prediction.probabilities, _in_process(saved_model_dir, serialized),
+                               rtol=1e-5)
     assert (status.version, status.state) == (1, "AVAILABLE")
 
 
-def test_ctpipe_predict_prints_the_served_version(plain_server, exported_models, tmp_path,
+def test_ctpipe_predict_prints_the_served_version(plain_server, saved_model_dir, trips, tmp_path,
                                                   csv_writer, taxi_rows):
-    server, _ = plain_server
+    target, _ = plain_server
     header, _ = taxi_rows
-    trips = csv_writer(tmp_path / "trips.csv", header, exported_models.rows[:4])
-    answer = _ctpipe("predict", "--server", server.target, "--model", MODEL_NAME,
-                     "--csv", str(trips))
+    csv_path = csv_writer(tmp_path / "trips.csv", header, trips[:4])
+    answer = _ctpipe("predict", "--server", target, "--model", MODEL_NAME, "--csv", str(csv_path))
     lines = answer.stdout.splitlines()
     assert lines[0].startswith(f"{MODEL_NAME} version 1 answered (latest, 4 examples")
-    expected = _in_process(exported_models.version_dir(1),
-                           rows_to_examples(exported_models.rows[:4]))
+    expected = _in_process(saved_model_dir, rows_to_examples(trips[:4]))
     assert [float(line.split("\t")[1]) for line in lines[1:]] == pytest.approx(expected, abs=1e-4)
 
-    json_trips = tmp_path / "trips.json"
-    json_trips.write_text(json.dumps([{"fare": 8.25, "payment_type": "Cash"}]))
-    assert "version 1 answered" in _ctpipe("predict", "--server", server.target,
-                                           "--json", str(json_trips)).stdout
+    json_path = tmp_path / "trips.json"
+    json_path.write_text(json.dumps([{"fare": 8.25, "payment_type": "Cash"}]))
+    assert "version 1 answered" in _ctpipe("predict", "--server", target,
+                                           "--json", str(json_path)).stdout
 
-    missing = _ctpipe("predict", "--server", server.target, "--version", "7",
-                      "--csv", str(trips), check=False)
+    missing = _ctpipe("predict", "--server", target, "--version", "7", "--csv", str(csv_path),
+                      check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
-        f"ctpipe: Predict({MODEL_NAME}, version 7) on {server.target} failed: NOT_FOUND: "
+        f"ctpipe: Predict({MODEL_NAME}, version 7) on {target} failed: NOT_FOUND: "
         f"Servable not found for request: Specific({MODEL_NAME}, 7)")
 
 
@@ -108,19 +118,58 @@ def test_unavailable_is_retried_with_bounded_backoff():
     assert time.monotonic() - started < 10
 
 
-def test_a_pushed_version_is_served_without_restart(plain_server, exported_models):
-    server, base_path = plain_server
-    serialized = rows_to_examples(exported_models.rows)
-    exported_models.install(base_path, 2)
-    with PredictionClient(server.target, MODEL_NAME) as client:
+def test_a_pushed_version_is_served_without_restart(plain_server, saved_model_dir, trips):
+    target, base_path = plain_server
+    serialized = rows_to_examples(trips)
+    push_version(saved_model_dir, base_path, 2)
+    with PredictionClient(target, MODEL_NAME) as client:
         _wait_for(lambda: client.predict(serialized).model_version == 2, "version 2 to be served")
-        prediction = client.predict(serialized)
-    np.testing.assert_allclose(prediction.probabilities,
-                               _in_process(exported_models.version_dir(2), serialized), rtol=1e-5)
-    assert server.process.poll() is None
 
 
 # --- TLS (mutual) and version labels: one server with --ssl_config_file and --model_config_file
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+
+def _self_signed(directory: Path, name: str) -> Certificate:
+    """A self-signed certificate for 127.0.0.1 / localhost, valid for one day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    paths = Certificate(directory / f"{name}.crt", directory / f"{name}.key")
+    paths.cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory) -> dict[str, Certificate]:
+    """A server certificate, a client certificate and an unrelated one (a wrong CA)."""
+    directory = tmp_path_factory.mktemp("tls")
+    return {name: _self_signed(directory, name) for name in ("server", "client", "stranger")}
 
 
 def _ssl_config(path: Path, server_cert, client_ca) -> Path:
@@ -132,22 +181,22 @@ def _ssl_config(path: Path, server_cert, client_ca) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def labelled_tls_server(exported_models, certificates, tmp_path_factory):
-    root = tmp_path_factory.mktemp("labelled")
-    base_path = root / MODEL_NAME
+@pytest.fixture()
+def labelled_tls_server(start_server, saved_model_dir, certificates, tmp_path):
+    """Versions 1 and 2 labelled stable/canary in a polled config file; mutual TLS."""
+    base_path = tmp_path / MODEL_NAME
     for version in (1, 2):
-        exported_models.install(base_path, version)
-    config_path = root / "models.config"
+        push_version(saved_model_dir, base_path, version)
+    config_path = tmp_path / "models.config"
     model_config.write_initial_config(config_path, MODEL_NAME, str(base_path),
                                       {model_config.STABLE: 1, model_config.CANARY: 2})
-    ssl_config = _ssl_config(root / "ssl.config", certificates["server"], certificates["client"])
-    flags = [f"--model_config_file={config_path}", "--model_config_file_poll_wait_seconds=1",
-             f"--ssl_config_file={ssl_config}"]
+    ssl_config = _ssl_config(tmp_path / "ssl.config", certificates["server"],
+                             certificates["client"])
+    handle, _ = start_server(model_config_file=str(config_path),
+                             model_config_file_poll_wait_seconds=1, ssl_config_file=str(ssl_config))
     tls = TlsConfig(root_certs=certificates["server"].cert, client_cert=certificates["client"].cert,
                     client_key=certificates["client"].key)
-    with running_server(MODEL_NAME, None, extra_flags=flags, log_dir=root, tls=tls) as server:
-        yield server, config_path, tls
+    return f"127.0.0.1:{handle.port}", config_path, tls
 
 
 def _version_for(target: str, tls: TlsConfig, label: str, serialized) -> int:
@@ -155,10 +204,10 @@ def _version_for(target: str, tls: TlsConfig, label: str, serialized) -> int:
         return client.predict(serialized, label=label).model_version
 
 
-def test_mutual_tls_is_required_and_verified(labelled_tls_server, certificates, exported_models):
-    server, _, tls = labelled_tls_server
-    serialized = rows_to_examples(exported_models.rows[:2])
-    with PredictionClient(server.target, MODEL_NAME, tls=tls) as client:
+def test_mutual_tls_is_required_and_verified(labelled_tls_server, certificates, trips):
+    target, _, tls = labelled_tls_server
+    serialized = rows_to_examples(trips[:2])
+    with PredictionClient(target, MODEL_NAME, tls=tls) as client:
         assert client.predict(serialized).model_version == 2
     once = RetryPolicy(max_attempts=1)
     for wrong in (None,  # plaintext
@@ -166,34 +215,33 @@ def test_mutual_tls_is_required_and_verified(labelled_tls_server, certificates, 
                   TlsConfig(root_certs=certificates["stranger"].cert,  # server not trusted
                             client_cert=certificates["client"].cert,
                             client_key=certificates["client"].key)):
-        with PredictionClient(server.target, MODEL_NAME, tls=wrong, retry=once,
+        with PredictionClient(target, MODEL_NAME, tls=wrong, retry=once,
                               timeout=5) as client:
             with pytest.raises(ServingError, match="UNAVAILABLE"):
                 client.predict(serialized)
 
 
-def test_labels_move_and_roll_back_while_serving(labelled_tls_server, exported_models,
-                                                 certificates):
-    server, config_path, tls = labelled_tls_server
-    serialized = rows_to_examples(exported_models.rows[:2])
-    assert _version_for(server.target, tls, "stable", serialized) == 1
-    assert _version_for(server.target, tls, "canary", serialized) == 2
+def test_labels_move_and_roll_back_while_serving(labelled_tls_server, trips, certificates):
+    target, config_path, tls = labelled_tls_server
+    serialized = rows_to_examples(trips[:2])
+    assert _version_for(target, tls, "stable", serialized) == 1
+    assert _version_for(target, tls, "canary", serialized) == 2
 
     # Promote the canary by editing the file only: the server polls it.
     promoted = _ctpipe("label", "--model-config", str(config_path), "--model", MODEL_NAME,
                        "--label", "stable", "--version", "2")
     assert f"{MODEL_NAME}: label 'stable' 1 -> 2" in promoted.stdout
-    _wait_for(lambda: _version_for(server.target, tls, "stable", serialized) == 2,
+    _wait_for(lambda: _version_for(target, tls, "stable", serialized) == 2,
               "stable to follow the config file")
 
     # Roll back and tell the server at once (HandleReloadConfigRequest over TLS).
     rolled = _ctpipe("rollback", "--model-config", str(config_path), "--model", MODEL_NAME,
-                     "--server", server.target,
+                     "--server", target,
                      "--tls-root-certs", str(certificates["server"].cert),
                      "--tls-client-cert", str(certificates["client"].cert),
                      "--tls-client-key", str(certificates["client"].key))
     assert "label 'stable' 2 -> 1" in rolled.stdout and "reloaded" in rolled.stdout
-    assert _version_for(server.target, tls, "stable", serialized) == 1
+    assert _version_for(target, tls, "stable", serialized) == 1
 
     refused = _ctpipe("label", "--model-config", str(config_path), "--label", "stable",
                       "--version", "9", check=False)

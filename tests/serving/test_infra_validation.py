@@ -1,6 +1,6 @@
 """The infra validation step's check on a good model and on broken ones, with a real server.
 
-(Here rather than under tests/components: it needs the small exported models of this folder.)
+(Here rather than under tests/components: it uses this folder's small exported model.)
 """
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from serving.client import rows_to_examples
 MODEL_NAME = PipelineConfig().model_name
 
 
-def test_a_good_model_is_blessed_and_the_pusher_would_push_it(exported_models, tmp_path):
+def test_a_good_model_is_blessed_and_the_pusher_would_push_it(saved_model_dir, taxi_rows,
+                                                              tmp_path):
     from tfx.components.util import model_utils
     from tfx.types import standard_artifacts
 
     from components.infra_validation import BLESSED_FILE, check_serving, record_blessing
 
-    check = check_serving(str(exported_models.version_dir(1)),
-                          rows_to_examples(exported_models.rows[:5]), MODEL_NAME)
+    check = check_serving(str(saved_model_dir),
+                          rows_to_examples(taxi_rows[1][:5]), MODEL_NAME)
     assert check.blessed, check.reason
 
     blessing = standard_artifacts.InfraBlessing()
@@ -29,16 +30,16 @@ def test_a_good_model_is_blessed_and_the_pusher_would_push_it(exported_models, t
     assert (tmp_path / "blessing" / BLESSED_FILE).is_file()
 
 
-def test_a_folder_without_saved_model_pb_is_not_blessed(exported_models, tmp_path):
+def test_a_folder_without_saved_model_pb_is_not_blessed(saved_model_dir, taxi_rows, tmp_path):
     from tfx.components.util import model_utils
     from tfx.types import standard_artifacts
 
     from components.infra_validation import NOT_BLESSED_FILE, check_serving, record_blessing
 
     partial = tmp_path / "partial"
-    shutil.copytree(exported_models.version_dir(1), partial,
+    shutil.copytree(saved_model_dir, partial,
                     ignore=shutil.ignore_patterns("saved_model.pb"))
-    check = check_serving(str(partial), rows_to_examples(exported_models.rows[:5]), MODEL_NAME,
+    check = check_serving(str(partial), rows_to_examples(taxi_rows[1][:5]), MODEL_NAME,
                           ready_timeout=60)
     assert not check.blessed
     assert "saved_model" in check.reason.lower() or "SavedModel" in check.reason, check.reason
@@ -50,7 +51,7 @@ def test_a_folder_without_saved_model_pb_is_not_blessed(exported_models, tmp_pat
     assert (tmp_path / "blessing" / NOT_BLESSED_FILE).is_file()
 
 
-def test_a_model_that_fails_at_inference_is_not_blessed(exported_models, tmp_path):
+def test_a_model_that_fails_at_inference_is_not_blessed(taxi_rows, tmp_path):
     import tensorflow as tf
 
     from components.infra_validation import check_serving
@@ -66,7 +67,7 @@ def test_a_model_that_fails_at_inference_is_not_blessed(exported_models, tmp_pat
     module = FailsAtInference()
     tf.saved_model.save(module, str(tmp_path / "broken"),
                         signatures={"serving_default": module.serve})
-    check = check_serving(str(tmp_path / "broken"), rows_to_examples(exported_models.rows[:5]),
+    check = check_serving(str(tmp_path / "broken"), rows_to_examples(taxi_rows[1][:5]),
                           MODEL_NAME, ready_timeout=60)
     assert not check.blessed
     assert "Predict" in check.reason and "INVALID_ARGUMENT" in check.reason, check.reason
