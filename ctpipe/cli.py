@@ -176,4 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the `ctpipe.cli` module's main, not this `__main__` copy: command modules raise
+    # `ctpipe.cli.CommandError`, which must be the class that main() catches.
+    from ctpipe.cli import main as package_main
+
+    sys.exit(package_main())
