@@ -15,7 +15,6 @@ annotations` here: TFX's @component reads the annotations as types.)
 import dataclasses
 import logging
 import math
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -44,14 +43,22 @@ class InfraCheck:
 def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_name: str,
                   ready_timeout: float = 120.0, request_timeout: float = 30.0) -> InfraCheck:
     """Serves `serving_dir` as version 1 of `model_name` and scores the examples through it."""
+    from tfx.dsl.io import fileio
+    from tfx.utils import io_utils
+
     from serving.client import PredictionClient, ServingError
     from serving.local_server import running_server
 
     if not serialized_examples:
         raise ValueError("infra validation needs at least one example")
+    # TF Serving cannot load such a folder; it would only say so after its load retries.
+    if not any(fileio.exists(f"{serving_dir}/{name}")
+               for name in ("saved_model.pb", "saved_model.pbtxt")):
+        return InfraCheck(False, f"no saved_model.pb in {serving_dir}: not a SavedModel")
     with tempfile.TemporaryDirectory(prefix="ctpipe-infra-") as scratch:
         base_path = Path(scratch) / model_name
-        shutil.copytree(serving_dir, base_path / str(CANDIDATE_VERSION))
+        # Through TFX's file I/O: on Kubeflow the model may be in a bucket.
+        io_utils.copy_dir(serving_dir, str(base_path / str(CANDIDATE_VERSION)))
         try:
             # Poll the base path once: the candidate is the only version that will ever be there.
             with running_server(model_name, base_path, ready_timeout=ready_timeout,

@@ -16,12 +16,11 @@ def _command_error(message: str) -> Exception:
 
 
 def _add_connection_flags(parser: argparse.ArgumentParser, required: bool) -> None:
-    from serving.client import DEFAULT_TIMEOUT_SECONDS
-
+    # No import of serving.client here: building the parser must not load the protos.
     parser.add_argument("--server", required=required, metavar="HOST:PORT",
                         help="gRPC address of TF Serving (port 8500 in the official image)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help="deadline of each request in seconds")
+    parser.add_argument("--timeout", type=float,
+                        help="deadline of each request in seconds (default: the client's, 10)")
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--tls-root-certs", type=Path, help="CA certificate(s) of the server")
     parser.add_argument("--tls-client-cert", type=Path, help="client certificate (mutual TLS)")
@@ -38,7 +37,8 @@ def _client(args: argparse.Namespace, model: str):
                      args.tls_server_name)
            if args.tls or any(v is not None for v in tls_paths) else None)
     try:
-        return PredictionClient(args.server, model, timeout=args.timeout, tls=tls)
+        timeout = {} if args.timeout is None else {"timeout": args.timeout}
+        return PredictionClient(args.server, model, tls=tls, **timeout)
     except ServingError as err:
         raise _command_error(str(err)) from None
 
