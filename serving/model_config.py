@@ -16,9 +16,7 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from serving import tf_protos
-
-(model_server_config_pb2,) = tf_protos.load("tensorflow_serving.config.model_server_config_pb2")
+from serving.config import ConfigFileError, read_model_server_config, single_model_config
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +45,10 @@ def read_config(path: Path) -> Any:
     """Parses a text ModelServerConfig; it must list models (model_config_list)."""
     if not path.is_file():
         raise ModelConfigError(f"model config file not found: {path}")
-    config = model_server_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(path.read_text(), config)
-    except text_format.ParseError as err:
-        raise ModelConfigError(f"{path} is not a text ModelServerConfig: {err}") from None
+        config = read_model_server_config(str(path))
+    except ConfigFileError as err:
+        raise ModelConfigError(str(err)) from None
     if config.WhichOneof("config") != "model_config_list":
         raise ModelConfigError(f"{path} has no model_config_list")
     return config
@@ -150,9 +147,8 @@ def write_initial_config(path: Path, model: str, base_path: str,
                          labels: dict[str, int] | None = None) -> Any:
     """A one-model config; with labels, a specific policy serving exactly the labelled versions
     (the canary layout: stable and canary loaded side by side)."""
-    config = model_server_config_pb2.ModelServerConfig()
-    entry = config.model_config_list.config.add(name=model, base_path=base_path,
-                                                model_platform="tensorflow")
+    config = single_model_config(model, base_path)
+    entry = config.model_config_list.config[0]
     if labels:
         for label, version in labels.items():
             if not LABEL_PATTERN.fullmatch(label):

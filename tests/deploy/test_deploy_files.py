@@ -11,7 +11,8 @@ from google.protobuf import text_format
 
 from pipeline.config import PipelineConfig, load_config
 from serving.client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
-from serving.model_config import model_server_config_pb2
+# monitoring_config.proto is not in the tensorflow-serving-api wheel; the server builds it.
+from serving.config import MonitoringConfig, read_model_server_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -44,10 +45,11 @@ def _mounted_file(manifests, container, flag_value: str) -> str:
     return manifests["ConfigMap"]["data"][path.name]
 
 
-def test_model_config_serves_what_the_pusher_writes(manifests, container):
-    config = model_server_config_pb2.ModelServerConfig()
-    text_format.Parse(_mounted_file(manifests, container, _flags(container)["model_config_file"]),
-                      config)
+def test_model_config_serves_what_the_pusher_writes(manifests, container, tmp_path):
+    config_file = tmp_path / "models.config"
+    config_file.write_text(_mounted_file(manifests, container,
+                                         _flags(container)["model_config_file"]))
+    config = read_model_server_config(str(config_file))
     (entry,) = config.model_config_list.config
     pipeline = load_config(DEPLOY / "pipeline-serving.yaml")
     assert entry.name == PipelineConfig().model_name == pipeline.model_name
@@ -87,31 +89,6 @@ def test_monitoring_config_matches_the_scrape_annotation(manifests, container):
 
 
 def assert_monitoring_config(text: str, scrape_path: str) -> None:
-    config = monitoring_config_message()
-    text_format.Parse(text, config)
+    config = text_format.Parse(text, MonitoringConfig())
     assert config.prometheus_config.enable
     assert config.prometheus_config.path == scrape_path
-
-
-def monitoring_config_message():
-    """tensorflow_serving/config/monitoring_config.proto is not in the tensorflow-serving-api
-    wheel; this builds the same two messages (field names and numbers from that file)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    file = descriptor_pb2.FileDescriptorProto(name="test_monitoring_config.proto",
-                                              package="test.tensorflow.serving", syntax="proto3")
-    prometheus = file.message_type.add(name="PrometheusConfig")
-    prometheus.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
-                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    prometheus.field.add(name="path", number=2,
-                         type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    monitoring = file.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1,
-                         type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                         type_name=".test.tensorflow.serving.PrometheusConfig",
-                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    descriptor = pool.FindMessageTypeByName("test.tensorflow.serving.MonitoringConfig")
-    return message_factory.GetMessageClass(descriptor)()
