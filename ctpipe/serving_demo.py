@@ -15,8 +15,9 @@ SAMPLE_ROWS = 3
 
 
 def _versions(model_dir: Path) -> list[int]:
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit()) \
-        if model_dir.is_dir() else []
+    from serving.model_config import version_directories
+
+    return version_directories(str(model_dir)) if model_dir.is_dir() else []
 
 
 def write_sample(span_csv: Path, target: Path, rows: int = SAMPLE_ROWS) -> Path:
@@ -69,7 +70,8 @@ class DemoServer:
 
 
 @contextlib.contextmanager
-def serving(config: PipelineConfig, workspace: Path, sample_source: Path) -> Iterator[DemoServer | None]:
+def serving(config: PipelineConfig, workspace: Path,
+            sample_source: Path) -> Iterator[DemoServer | None]:
     """Starts `ctpipe serve` on the pushed models; yields None when nothing was pushed yet."""
     from serving.local_server import running_server
 

@@ -41,11 +41,7 @@ DEFAULT_GRPC_PORT = 8500
 DEFAULT_REST_PORT = 8501
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_TIMEOUT_SECONDS = 10.0
-# ModelVersionStatus.State values (get_model_status.proto).
-STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING",
-               50: "END"}
-AVAILABLE = 30
-END = 50
+_STATES = get_model_status_pb2.ModelVersionStatus.State
 
 _FEATURES_BY_NAME = {feature.name: feature for feature in features.FEATURES}
 
@@ -230,7 +226,8 @@ class PredictionClient:
     """Predict, status, metadata and config reload against one TF Serving endpoint.
 
     Every call has a deadline (`timeout` seconds per attempt) and retries UNAVAILABLE with
-    bounded exponential backoff; other errors are raised at once as ServingError.
+    bounded exponential backoff; other errors are raised at once as ServingError. `sleep` is
+    what waits between attempts (tests pass one that records the waits).
     """
 
     def __init__(self, target: str, model_name: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
@@ -306,7 +303,8 @@ class PredictionClient:
         tensor.dtype = types_pb2.DT_STRING
         tensor.tensor_shape.dim.add().size = len(serialized_examples)
         tensor.string_val.extend(serialized_examples)
-        response = self._call(self._prediction.Predict, request, f"Predict({self._name(version, label)})")
+        response = self._call(self._prediction.Predict, request,
+                              f"Predict({self._name(version, label)})")
         if features.PREDICTION_KEY not in response.outputs:
             raise ServingError(f"response of {self.target} has no '{features.PREDICTION_KEY}' "
                                f"output (got {sorted(response.outputs)})")
@@ -318,24 +316,22 @@ class PredictionClient:
         return Prediction(values, response.model_spec.name or self.model_name,
                           response.model_spec.version.value, response.model_spec.signature_name)
 
-    def predict_rows(self, rows: Sequence[Mapping[str, Any]], **kwargs: Any) -> Prediction:
-        return self.predict(rows_to_examples(rows), **kwargs)
-
     def model_status(self, version: int | None = None) -> list[VersionStatus]:
         """Every version the server knows of the model (or the one asked for), newest first."""
         request = get_model_status_pb2.GetModelStatusRequest()
         self._model_spec(request.model_spec, version, None)
         response = self._call(self._models.GetModelStatus, request,
                               f"GetModelStatus({self._name(version, None)})")
-        statuses = [VersionStatus(s.version, STATE_NAMES.get(s.state, str(s.state)),
-                                  s.status.error_code, s.status.error_message)
+        statuses = [VersionStatus(s.version, _STATES.Name(s.state), s.status.error_code,
+                                  s.status.error_message)
                     for s in response.model_version_status]
         return sorted(statuses, key=lambda s: s.version, reverse=True)
 
     def wait_until_available(self, timeout: float, version: int | None = None,
                              poll_seconds: float = 0.5) -> list[VersionStatus]:
-        """Polls GetModelStatus until every reported version is AVAILABLE, like TFX's
-        InfraValidator; raises at once when a version ended (END: its load failed)."""
+        """Polls GetModelStatus until every live version is AVAILABLE, like TFX's
+        InfraValidator; raises at once when a version ended in error (its load failed). A
+        version in END without error is an older one that was unloaded: it is ignored."""
         deadline = time.monotonic() + timeout
         last: str = "no answer"
         while True:
@@ -345,12 +341,13 @@ class PredictionClient:
                 if err.code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
                     raise
                 statuses, last = [], str(err)
-            ended = [s for s in statuses if s.state == "END"]
-            if ended:
-                raise ModelEndedError(f"model {self.model_name} version {ended[0].version} ended: "
-                                   f"{ended[0].error_message or 'load failed'}")
-            if statuses and all(s.state == "AVAILABLE" for s in statuses):
-                return statuses
+            failed = [s for s in statuses if s.state == "END" and s.error_code != 0]
+            if failed:
+                raise ModelEndedError(f"model {self.model_name} version {failed[0].version} "
+                                      f"failed to load: {failed[0].error_message}")
+            live = [s for s in statuses if s.state != "END"]
+            if live and all(s.state == "AVAILABLE" for s in live):
+                return live
             if statuses:
                 last = ", ".join(f"{s.version}: {s.state}" for s in statuses)
             if time.monotonic() >= deadline:

@@ -127,7 +127,8 @@ def set_label(path: Path, model: str, label: str, version: int) -> LabelChange:
     return change
 
 
-def rollback(path: Path, model: str, label: str = STABLE, version: int | None = None) -> LabelChange:
+def rollback(path: Path, model: str, label: str = STABLE,
+             version: int | None = None) -> LabelChange:
     """Moves `label` back: to `version`, or else to the newest version older than its current
     one. Only the label moves; no model folder is deleted."""
     if version is None:

@@ -38,7 +38,8 @@ def _flags(container: dict) -> dict[str, str]:
 def _mounted_file(manifests, container, flag_value: str) -> str:
     """Text of the ConfigMap key that a flag's file path points at through the volume mount."""
     path = PurePosixPath(flag_value)
-    (mount,) = [m for m in container["volumeMounts"] if PurePosixPath(m["mountPath"]) == path.parent]
+    (mount,) = [m for m in container["volumeMounts"]
+                if PurePosixPath(m["mountPath"]) == path.parent]
     volumes = manifests["Deployment"]["spec"]["template"]["spec"]["volumes"]
     (volume,) = [v for v in volumes if v["name"] == mount["name"]]
     assert volume["configMap"]["name"] == manifests["ConfigMap"]["metadata"]["name"]
@@ -66,7 +67,8 @@ def test_model_config_serves_what_the_pusher_writes(manifests, container, tmp_pa
 
 def test_ports_probe_and_image(manifests, container):
     flags = _flags(container)
-    assert int(flags["port"]) == DEFAULT_GRPC_PORT and int(flags["rest_api_port"]) == DEFAULT_REST_PORT
+    assert int(flags["port"]) == DEFAULT_GRPC_PORT
+    assert int(flags["rest_api_port"]) == DEFAULT_REST_PORT
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": DEFAULT_GRPC_PORT, "http": DEFAULT_REST_PORT}
     service_ports = {p["name"]: p["port"] for p in manifests["Service"]["spec"]["ports"]}

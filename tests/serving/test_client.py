@@ -174,7 +174,8 @@ def certificates(tmp_path_factory) -> dict[str, Certificate]:
 
 def _ssl_config(path: Path, server_cert, client_ca) -> Path:
     """TF Serving's SSLConfig text proto: PEM contents inline, clients must present a cert."""
-    fields = {"server_key": server_cert.key.read_text(), "server_cert": server_cert.cert.read_text(),
+    fields = {"server_key": server_cert.key.read_text(),
+              "server_cert": server_cert.cert.read_text(),
               "custom_ca": client_ca.cert.read_text()}
     path.write_text("".join(f"{name}: {json.dumps(value)}\n" for name, value in fields.items())
                     + "client_verify: true\n")
