@@ -251,14 +251,20 @@ class RestApi:
         method, service, frontend = match["method"], self.frontend.service, self.frontend
         deadline = time.monotonic() + self.timeout
         if method == "predict":
-            signature_name = spec.signature_name or DEFAULT_SIGNATURE
-            servable = frontend.manager.resolve(spec)
-            signature = servable.signatures.get(signature_name)
-            if signature is None:
-                raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                                   f'Serving signature key "{signature_name}" not found.')
-            proto = _predict_request(body, spec, signature)
-            response = frontend.call("Predict", "REST", spec.name, service.predict, proto, deadline)
+            def predict(request: predict_pb2.PredictRequest, deadline: float):
+                # The JSON needs the signature's dtypes: resolve inside the counted call, then
+                # fill the (logged) request proto in place.
+                servable = frontend.manager.resolve(spec)
+                signature_name = spec.signature_name or DEFAULT_SIGNATURE
+                signature = servable.signatures.get(signature_name)
+                if signature is None:
+                    raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                                       f'Serving signature key "{signature_name}" not found.')
+                request.CopyFrom(_predict_request(body, spec, signature))
+                return servable, service.predict_on(servable, request, deadline)
+
+            response = frontend.call("Predict", "REST", spec.name, predict,
+                                     predict_pb2.PredictRequest(), deadline)
             return _predict_json(response, "instances" in body)
         if method == "classify":
             proto = _examples_request(body, spec, classification_pb2.ClassificationRequest)

@@ -139,9 +139,11 @@ def load_servable(model_name: str, version: int, path: str) -> Servable:
 
 def tensor_to_array(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     """A request TensorProto (typed fields or tensor_content) -> numpy array."""
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if any(size < 0 for size in shape):
+        raise invalid(f"tensor parsing error: {alias}")
     try:
         if proto.dtype == types_pb2.DT_STRING:
-            shape = [d.size for d in proto.tensor_shape.dim]
             values = np.empty(len(proto.string_val), dtype=object)
             values[:] = list(proto.string_val)
             return values.reshape(shape)

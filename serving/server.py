@@ -18,7 +18,9 @@ start-up rule); it raises `StartupError` otherwise. `parse_flags(argv)` turns
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -145,58 +147,104 @@ def _deadline(context: grpc.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-def _abort(context: grpc.ServicerContext, err: ServingError):
-    context.abort(err.code, err.message)
-
-
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, frontend: Frontend):
-        self._frontend = frontend
+    """grpc.aio servicer. Without batching the model runs inline on the event loop (no thread
+    hand-off: lowest latency; TF releases the GIL while it computes). With batching, or for
+    slow admin calls, the work goes to a thread pool so the loop keeps accepting requests."""
+
+    def __init__(self, frontend: Frontend, executor: futures.Executor, inline: bool):
+        self._frontend, self._executor, self._inline = frontend, executor, inline
         service = frontend.service
         self._methods = {"Predict": service.predict, "Classify": service.classify,
                          "Regress": service.regress, "MultiInference": service.multi_inference}
 
-    def _inference(self, api: str, request, context):
+    async def _inference(self, api: str, request, context):
+        call = functools.partial(self._frontend.call, api, "GRPC", _model_name_of(request),
+                                 self._methods[api], request, _deadline(context))
         try:
-            return self._frontend.call(api, "GRPC", _model_name_of(request), self._methods[api],
-                                       request, _deadline(context))
+            if self._inline:
+                return call()
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except ServingError as err:
-            _abort(context, err)
+            await context.abort(err.code, err.message)
 
-    def Predict(self, request, context):
-        return self._inference("Predict", request, context)
+    async def Predict(self, request, context):
+        return await self._inference("Predict", request, context)
 
-    def Classify(self, request, context):
-        return self._inference("Classify", request, context)
+    async def Classify(self, request, context):
+        return await self._inference("Classify", request, context)
 
-    def Regress(self, request, context):
-        return self._inference("Regress", request, context)
+    async def Regress(self, request, context):
+        return await self._inference("Regress", request, context)
 
-    def MultiInference(self, request, context):
-        return self._inference("MultiInference", request, context)
+    async def MultiInference(self, request, context):
+        return await self._inference("MultiInference", request, context)
 
-    def GetModelMetadata(self, request, context):
+    async def GetModelMetadata(self, request, context):
         try:
             return self._frontend.service.metadata(request)
         except ServingError as err:
-            _abort(context, err)
+            await context.abort(err.code, err.message)
 
 
 class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, frontend: Frontend):
-        self._frontend = frontend
+    def __init__(self, frontend: Frontend, executor: futures.Executor):
+        self._frontend, self._executor = frontend, executor
 
-    def GetModelStatus(self, request, context):
+    async def GetModelStatus(self, request, context):
         try:
             return self._frontend.status(request)
         except ServingError as err:
-            _abort(context, err)
+            await context.abort(err.code, err.message)
 
-    def HandleReloadConfigRequest(self, request, context):
-        try:
-            return self._frontend.reload(request)
+    async def HandleReloadConfigRequest(self, request, context):
+        try:  # loads models: may take long, so off the event loop
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._frontend.reload, request)
         except ServingError as err:
-            _abort(context, err)
+            await context.abort(err.code, err.message)
+
+
+class _GrpcServer:
+    """A grpc.aio server on its own event-loop thread."""
+
+    def __init__(self, frontend: Frontend, options: ServerOptions):
+        self._executor = futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
+                                                    thread_name_prefix="grpc")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="grpc", daemon=True)
+        self._thread.start()
+        self._stopped = threading.Event()
+
+        async def create() -> tuple[grpc.aio.Server, int]:
+            grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
+            prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+                _PredictionService(frontend, self._executor, inline=not options.enable_batching),
+                grpc_server)
+            model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+                _ModelService(frontend, self._executor), grpc_server)
+            port = _bind(grpc_server, options)
+            await grpc_server.start()
+            return grpc_server, port
+
+        try:
+            self._server, self.port = self._run(create())
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            raise
+
+    def _run(self, coroutine, timeout: float | None = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    def stop(self, grace_seconds: float) -> None:
+        self._run(self._server.stop(grace_seconds))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._executor.shutdown(wait=False)
+        self._stopped.set()
 
 
 @dataclasses.dataclass
@@ -206,7 +254,7 @@ class ServerHandle:
     port: int
     rest_port: int | None
     frontend: Frontend
-    _grpc_server: grpc.Server
+    _grpc_server: _GrpcServer
     _stop_extras: Callable[[], None]
 
     @property
@@ -214,12 +262,12 @@ class ServerHandle:
         return self.frontend.manager
 
     def wait(self) -> None:
-        self._grpc_server.wait_for_termination()
+        self._grpc_server.wait()
 
     def stop(self, grace_seconds: float = 1.0) -> None:
         self.manager.stop()
         self._stop_extras()
-        self._grpc_server.stop(grace_seconds).wait()
+        self._grpc_server.stop(grace_seconds)
         self.frontend.close()
         log.info("server on port %s stopped", self.port)
 
@@ -237,7 +285,7 @@ def _initial_config(options: ServerOptions) -> model_server_config_pb2.ModelServ
     return server_config
 
 
-def _bind(grpc_server: grpc.Server, options: ServerOptions) -> int:
+def _bind(grpc_server: grpc.aio.Server, options: ServerOptions) -> int:
     address = f"{options.grpc_bind_address}:{options.port}"
     if options.ssl_config_file:
         ssl = config_files.parse_text_proto(options.ssl_config_file, config_files.SSLConfig)
@@ -284,14 +332,8 @@ def start(options: ServerOptions) -> ServerHandle:
         manager.stop()
         raise StartupError(getattr(err, "message", str(err))) from None
 
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
-                                                         thread_name_prefix="grpc"),
-                              options=_GRPC_OPTIONS)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        _PredictionService(frontend), grpc_server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(frontend), grpc_server)
     try:
-        port = _bind(grpc_server, options)
+        grpc_server = _GrpcServer(frontend, options)
         rest_port, stop_rest = None, None
         if options.rest_api_port:
             from serving import rest
@@ -300,7 +342,7 @@ def start(options: ServerOptions) -> ServerHandle:
     except (StartupError, config_files.ConfigFileError, OSError) as err:
         manager.stop()
         raise StartupError(str(err)) from None
-    grpc_server.start()
+    port = grpc_server.port
     log.info("serving gRPC on %s:%d%s", options.grpc_bind_address, port,
              f", REST on port {rest_port}" if rest_port else "")
 

@@ -12,31 +12,15 @@ from models import features
 from models.export import export_serving_model, serving_function
 from models.inputs import parse_examples
 from models.model import HParams, build_model, fit_feature_stats
+from serving.examples import trip_to_example
 
 MODEL_NAME = "big_tipper"
-
-
-def row_to_example(row: dict[str, str]) -> bytes:
-    """A trip as a serving client sends it: typed features, empty CSV cells left out."""
-    example = tf.train.Example()
-    for feature in features.FEATURES:
-        value = row.get(feature.name, "")
-        if value == "":
-            continue
-        target = example.features.feature[feature.name]
-        if feature.dtype == "string":
-            target.bytes_list.value.append(value.encode())
-        elif feature.dtype == "int64":
-            target.int64_list.value.append(int(float(value)))
-        else:
-            target.float_list.value.append(float(value))
-    return example.SerializeToString()
 
 
 @pytest.fixture(scope="session")
 def serialized_examples(taxi_rows) -> list[bytes]:
     _, rows = taxi_rows
-    return [row_to_example(r) for r in rows[:600]]
+    return [trip_to_example(r) for r in rows[:600]]
 
 
 @pytest.fixture(scope="session")
