@@ -11,7 +11,8 @@ setup(
     version="0.1.0",
     description="Continuous training of the Chicago taxi big-tipper model on TFX 1.16",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["ctpipe*", "pipeline*", "components*", "models*", "schemas*"]),
+    packages=find_packages(include=["ctpipe*", "pipeline*", "components*", "models*", "schemas*",
+                                    "serving*"]),
     package_data={"schemas": ["*.pbtxt"]},
     install_requires=[
         "tfx==1.16.0",

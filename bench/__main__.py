@@ -130,6 +130,10 @@ def main() -> None:
     work.mkdir(parents=True)
 
     results = bench_pipeline(work)
+    from bench.serving import bench_serving
+
+    pushed = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
+    results.update(bench_serving(work / "serving", model=pushed))
     for key, value in results.items():
         print(f"{key:<32} {value}")
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

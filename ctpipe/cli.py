@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--initial-spans", type=int, default=15)
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
+    from ctpipe import serving_commands  # predict, model-status, label, rollback
+
+    serving_commands.register(commands)
+
+    from ctpipe import serve_command
+    serve_command.register(commands)
     return parser
 
 
@@ -180,4 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the `ctpipe.cli` module's main, not this `__main__` copy: command modules raise
+    # `ctpipe.cli.CommandError`, which must be the class that main() catches.
+    from ctpipe.cli import main as package_main
+
+    sys.exit(package_main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ctpipe import data, status
+from ctpipe import data, serving_demo, status
 from pipeline.config import PipelineConfig, local_config
 from pipeline.local_runner import ComponentEvent, RunFailed, run_local
 
@@ -77,9 +77,14 @@ def run_demo(workspace: Path, initial_spans: int = 15, train_steps: int | None =
          f"spans 1-{initial_spans} available ({spans[initial_spans - 1].quarter}): first run")
 
     arriving = spans[initial_spans]
-    shutil.copytree(all_spans / f"span-{arriving.number}", arrivals / f"span-{arriving.number}")
-    _run(config, workspace, f"span {arriving.number} ({arriving.quarter}, {arriving.rows} trips) "
-                            "arrived: continuous training")
+    arriving_folder = all_spans / f"span-{arriving.number}"
+    with serving_demo.serving(config, workspace, next(arriving_folder.glob("*.csv"))) as server:
+        served = server.available_version() if server else 0
+        shutil.copytree(arriving_folder, arrivals / f"span-{arriving.number}")
+        _run(config, workspace, f"span {arriving.number} ({arriving.quarter}, "
+                                f"{arriving.rows} trips) arrived: continuous training")
+        if server:
+            server.show_new_version(served)
 
     print("\n" + status.format_status(workspace, limit=4))
     print(f"\nServing layout: {config.serving_model_dir}/<version>/saved_model.pb")

@@ -20,6 +20,7 @@ from tfx.types import Channel, standard_artifacts
 
 import models
 from components.baseline import LatestBlessedOtherThanCandidateStrategy
+from components.infra_validation import InfraValidation
 from components.validation_gate import ValidationGate
 from components.window_example_gen import WindowCsvExecutor, window_custom_config
 from models import features
@@ -65,7 +66,7 @@ def create_pipeline(
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen (span window) -> statistics -> schema -> validation gate -> Trainer ->
-    Evaluator (vs. the latest blessed model) -> Pusher."""
+    Evaluator (vs. the latest blessed model) + infra validation -> Pusher."""
     config.validate()
     example_gen = FileBasedExampleGen(
         input_base=config.data_root,
@@ -121,9 +122,14 @@ def create_pipeline(
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(config),
     )
+    # The candidate must load and answer in a TF Serving-compatible server before it is pushed.
+    infra_validation = InfraValidation(
+        model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+        model_name=config.model_name)
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validation.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)),
@@ -132,7 +138,8 @@ def create_pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    validation_gate, trainer, baseline_resolver, evaluator, pusher],
+                    validation_gate, trainer, baseline_resolver, evaluator, infra_validation,
+                    pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

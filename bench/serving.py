@@ -1,0 +1,263 @@
+"""Serving benchmark: `ctpipe serve` over gRPC against the in-process `serving_default` floor.
+
+The server runs in its own process (`ctpipe serve`, as deployed), so client and server do not
+share an interpreter lock; the clients are threads of this process. Figures: batch-1 latency
+p50/p99, requests/s with 1 and 8 concurrent clients (without and with server-side batching),
+rows/s with batches of 256, and the time from a finished push of a new version until it is
+served, with the number of failed requests meanwhile.
+
+    python -m bench.serving [--model SAVED_MODEL_DIR] [--out serving-bench.json]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL_NAME = "big_tipper"
+LATENCY_CALLS = 2000
+THROUGHPUT_SECONDS = 5.0
+
+
+def _examples(count: int) -> list[bytes]:
+    from ctpipe import data
+    from serving.examples import trip_to_example
+
+    with data.bundled_source().open(newline="") as handle:
+        rows = [row for _, row in zip(range(count), csv.DictReader(handle))]
+    return [trip_to_example(row) for row in rows]
+
+
+def _untrained_model(export_dir: Path, examples: list[bytes]) -> Path:
+    """Timing does not depend on the weights: our model, fitted preprocessing, no training."""
+    import tensorflow as tf
+
+    from models.export import export_serving_model
+    from models.inputs import parse_examples
+    from models.model import HParams, build_model, fit_feature_stats
+
+    columns = {k: v.numpy() for k, v in parse_examples(tf.constant(examples), False).items()}
+    export_serving_model(build_model(fit_feature_stats(columns, HParams()), HParams()),
+                         str(export_dir))
+    return export_dir
+
+
+def _push(model: Path, base_path: Path, version: int) -> None:
+    """As the TFX Pusher: everything first, saved_model.pb last."""
+    target = base_path / str(version)
+    shutil.copytree(model, target, ignore=shutil.ignore_patterns("saved_model.pb"))
+    shutil.copy2(model / "saved_model.pb", target / "saved_model.pb")
+
+
+def _percentiles_ms(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return (round(statistics.median(ordered) * 1e3, 3),
+            round(ordered[int(len(ordered) * 0.99) - 1] * 1e3, 3))
+
+
+def _in_process(model: Path, one: bytes, batch: list[bytes]) -> dict[str, float]:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(model)).signatures["serving_default"]
+    for _ in range(50):
+        signature(examples=tf.constant([one]))
+    timings = []
+    for _ in range(LATENCY_CALLS):
+        started = time.perf_counter()
+        signature(examples=tf.constant([one]))
+        timings.append(time.perf_counter() - started)
+    p50, p99 = _percentiles_ms(timings)
+    rows, started = 0, time.perf_counter()
+    while time.perf_counter() - started < THROUGHPUT_SECONDS:
+        signature(examples=tf.constant(batch))
+        rows += len(batch)
+    return {"serving_inprocess_batch1_p50_ms": p50, "serving_inprocess_batch1_p99_ms": p99,
+            "serving_inprocess_batch256_rows_per_s": round(rows / (time.perf_counter() - started))}
+
+
+class _Server:
+    """`ctpipe serve` in a subprocess; the port is read from its first output line."""
+
+    def __init__(self, *flags: str):
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ctpipe.cli", "serve", "--port=0", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        line = self.process.stdout.readline()
+        match = re.match(r"Serving on [\d.]+:(\d+)", line)
+        if not match:
+            self.process.kill()
+            raise SystemExit(f"ctpipe serve did not start: {line!r} "
+                             f"{self.process.stderr.read()[-2000:]}")
+        self.port = int(match.group(1))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def _stub(port: int):
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    return prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+
+def _request(examples: list[bytes]):
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL_NAME
+    request.inputs["examples"].CopyFrom(tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING, string_val=examples,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(examples))])))
+    return request
+
+
+def _throughput(port: int, request, clients: int, seconds: float = THROUGHPUT_SECONDS
+                ) -> tuple[float, int]:
+    """(requests per second, failed requests) with `clients` concurrent blocking clients."""
+    import grpc
+
+    stub, counts, failures = _stub(port), [0] * clients, [0] * clients
+    stop = threading.Event()
+
+    def client(index: int) -> None:
+        while not stop.is_set():
+            try:
+                stub.Predict(request, timeout=30)
+                counts[index] += 1
+            except grpc.RpcError:
+                failures[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started), sum(failures)
+
+
+def _over_grpc(port: int, one: bytes, batch: list[bytes]) -> dict[str, float]:
+    stub, single = _stub(port), _request([one])
+    for _ in range(50):
+        stub.Predict(single, timeout=30)
+    timings = []
+    for _ in range(LATENCY_CALLS):
+        started = time.perf_counter()
+        stub.Predict(single, timeout=30)
+        timings.append(time.perf_counter() - started)
+    p50, p99 = _percentiles_ms(timings)
+    one_client, _ = _throughput(port, single, 1)
+    eight_clients, _ = _throughput(port, single, 8)
+    batches_per_s, _ = _throughput(port, _request(batch), 2)
+    return {"serving_grpc_batch1_p50_ms": p50, "serving_grpc_batch1_p99_ms": p99,
+            "serving_grpc_1client_req_per_s": round(one_client),
+            "serving_grpc_8clients_req_per_s": round(eight_clients),
+            "serving_grpc_batch256_rows_per_s": round(batches_per_s * len(batch))}
+
+
+def _swap(model: Path, base_path: Path, one: bytes) -> dict[str, float]:
+    """Pushes version 2 while 4 clients send requests; time until version 2 answers."""
+    import grpc
+
+    server = _Server(f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
+                     "--file_system_poll_wait_seconds=1")
+    stub, request = _stub(server.port), _request([one])
+    failures, first_new, stop = [0], [None], threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                version = stub.Predict(request, timeout=30).model_spec.version.value
+                if version == 2 and first_new[0] is None:
+                    first_new[0] = time.perf_counter()
+            except grpc.RpcError:
+                failures[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    _push(model, base_path, 2)
+    pushed = time.perf_counter()
+    deadline = pushed + 60
+    while first_new[0] is None and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    server.stop()
+    swap = round(first_new[0] - pushed, 2) if first_new[0] else float("nan")
+    return {"serving_swap_to_new_version_s": swap, "serving_swap_failed_requests_count": failures[0]}
+
+
+def bench_serving(work: Path, model: Path | None = None) -> dict[str, float]:
+    work.mkdir(parents=True, exist_ok=True)
+    examples = _examples(2000)
+    if model is None:
+        model = _untrained_model(work / "model", examples)
+    one, batch = examples[0], examples[:256]
+    results = _in_process(model, one, batch)
+
+    base_path = work / "base"
+    _push(model, base_path, 1)
+    server = _Server(f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}")
+    try:
+        results.update(_over_grpc(server.port, one, batch))
+    finally:
+        server.stop()
+    results["serving_grpc_overhead_p50_ms"] = round(
+        results["serving_grpc_batch1_p50_ms"] - results["serving_inprocess_batch1_p50_ms"], 3)
+
+    batching = work / "batching.config"
+    batching.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 500 } "
+                        "max_enqueued_batches { value: 100 } num_batch_threads { value: 2 }")
+    server = _Server(f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
+                     "--enable_batching", f"--batching_parameters_file={batching}")
+    try:
+        rate, _ = _throughput(server.port, _request([one]), 8)
+        results["serving_grpc_8clients_batching_req_per_s"] = round(rate)
+    finally:
+        server.stop()
+
+    swap_base = work / "swap"
+    _push(model, swap_base, 1)
+    results.update(_swap(model, swap_base, one))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="SavedModel to serve (default: our model, untrained)")
+    parser.add_argument("--out", default="serving-bench.json")
+    parser.add_argument("--work", default="build/bench-serving", help="scratch folder (recreated)")
+    args = parser.parse_args()
+    work = Path(args.work).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    results = bench_serving(work, Path(args.model).resolve() if args.model else None)
+    for key, value in results.items():
+        print(f"{key:<44} {value}")
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Infra validation before the push: the candidate must load and answer in a real server.
+
+Like TFX's InfraValidator: the candidate's serving folder becomes version 1 of a temporary base
+path, `ctpipe serve` (TF Serving's contract) loads it on a free loopback port, GetModelStatus is
+polled until AVAILABLE (a version in END fails at once), then real eval examples go through
+Predict with the same client users have. Only an answered request with one finite probability
+per example counts. The result is an InfraBlessing whose `blessed` custom property (1/0) the
+Pusher checks: an unblessed candidate is not pushed.
+
+Cache: the outputs depend only on the model, the examples and the parameters, which form the
+cache key, so a re-run on unchanged inputs reuses the blessing. (No `from __future__ import
+annotations` here: TFX's @component reads the annotations as types.)
+"""
+
+import dataclasses
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+
+log = logging.getLogger(__name__)
+
+BLESSED_PROPERTY = "blessed"  # what TFX's Pusher reads (model_utils.is_infra_validated)
+# TFX's InfraValidator writes these marker files; tools that look for them keep working.
+BLESSED_FILE = "INFRA_BLESSED"
+NOT_BLESSED_FILE = "INFRA_NOT_BLESSED"
+REASON_PROPERTY = "reason"
+CANDIDATE_VERSION = 1
+EVAL_SPLIT = "eval"
+
+
+@dataclasses.dataclass(frozen=True)
+class InfraCheck:
+    blessed: bool
+    reason: str
+
+
+def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_name: str,
+                  ready_timeout: float = 120.0, request_timeout: float = 30.0) -> InfraCheck:
+    """Serves `serving_dir` as version 1 of `model_name` and scores the examples through it."""
+    from tfx.dsl.io import fileio
+    from tfx.utils import io_utils
+
+    from serving.client import PredictionClient, ServingError
+    from serving.local_server import running_server
+
+    if not serialized_examples:
+        raise ValueError("infra validation needs at least one example")
+    # TF Serving cannot load such a folder; it would only say so after its load retries.
+    if not any(fileio.exists(f"{serving_dir}/{name}")
+               for name in ("saved_model.pb", "saved_model.pbtxt")):
+        return InfraCheck(False, f"no saved_model.pb in {serving_dir}: not a SavedModel")
+    with tempfile.TemporaryDirectory(prefix="ctpipe-infra-") as scratch:
+        base_path = Path(scratch) / model_name
+        # Through TFX's file I/O: on Kubeflow the model may be in a bucket.
+        io_utils.copy_dir(serving_dir, str(base_path / str(CANDIDATE_VERSION)))
+        try:
+            # Poll the base path once: the candidate is the only version that will ever be there.
+            with running_server(model_name, base_path, ready_timeout=ready_timeout,
+                                extra_flags=["--file_system_poll_wait_seconds=0"],
+                                log_dir=Path(scratch)) as server:
+                with PredictionClient(server.target, model_name,
+                                      timeout=request_timeout) as client:
+                    prediction = client.predict(serialized_examples, version=CANDIDATE_VERSION)
+        except ServingError as err:
+            return InfraCheck(False, str(err))
+    bad = [p for p in prediction.probabilities if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
+    if bad:
+        return InfraCheck(False, f"{len(bad)} of {len(prediction.probabilities)} predictions are "
+                                 f"not probabilities (e.g. {bad[0]})")
+    if prediction.model_version != CANDIDATE_VERSION:
+        return InfraCheck(False, f"server answered with version {prediction.model_version}, "
+                                 f"expected {CANDIDATE_VERSION}")
+    return InfraCheck(True, f"served and scored {len(serialized_examples)} eval examples")
+
+
+def read_examples(examples_uri: str, split: str, limit: int) -> list[bytes]:
+    """The first `limit` serialized tf.Examples of a split (ExampleGen's gzipped TFRecords)."""
+    import tensorflow as tf
+
+    files = sorted(tf.io.gfile.glob(f"{examples_uri}/Split-{split}/*"))
+    if not files:
+        raise FileNotFoundError(f"no '{split}' examples under {examples_uri}")
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    return [record.numpy() for record in dataset]
+
+
+def record_blessing(blessing: standard_artifacts.InfraBlessing, check: InfraCheck) -> None:
+    from tfx.dsl.io import fileio
+
+    blessing.set_int_custom_property(BLESSED_PROPERTY, int(check.blessed))
+    blessing.set_string_custom_property(REASON_PROPERTY, check.reason[:1000])
+    fileio.makedirs(blessing.uri)
+    marker = BLESSED_FILE if check.blessed else NOT_BLESSED_FILE
+    with fileio.open(f"{blessing.uri}/{marker}", "w") as handle:
+        handle.write(check.reason)
+
+
+@component
+def InfraValidation(
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    blessing: OutputArtifact[standard_artifacts.InfraBlessing],
+    model_name: Parameter[str],
+    num_examples: Parameter[int] = 10,
+) -> None:
+    from tfx.utils import path_utils
+
+    check = check_serving(path_utils.serving_model_path(model.uri),
+                          read_examples(examples.uri, EVAL_SPLIT, num_examples), model_name)
+    record_blessing(blessing, check)
+    if check.blessed:
+        log.info("infra validation: blessed (%s)", check.reason)
+    else:
+        log.warning("infra validation: NOT blessed, the Pusher will not push: %s", check.reason)

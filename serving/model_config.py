@@ -1,0 +1,160 @@
+"""Version labels (stable/canary) in TF Serving's text ModelServerConfig file.
+
+The server (real TF Serving with --model_config_file_poll_wait_seconds, or `ctpipe serve`)
+re-reads the file on its own, so moving a label needs no restart. The file is replaced
+atomically (temporary file + rename in the same folder): a poll never reads half a config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import text_format
+
+from serving.config import ConfigFileError, read_model_server_config, single_model_config
+
+log = logging.getLogger(__name__)
+
+STABLE = "stable"
+CANARY = "canary"
+LABEL_PATTERN = re.compile(r"[a-zA-Z0-9_]+")
+
+
+class ModelConfigError(ValueError):
+    """The config file, the model, the label or the version is wrong; the message says which."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelChange:
+    model: str
+    label: str
+    previous_version: int | None
+    version: int
+
+    def describe(self) -> str:
+        before = "unset" if self.previous_version is None else str(self.previous_version)
+        return f"{self.model}: label '{self.label}' {before} -> {self.version}"
+
+
+def read_config(path: Path) -> Any:
+    """Parses a text ModelServerConfig; it must list models (model_config_list)."""
+    if not path.is_file():
+        raise ModelConfigError(f"model config file not found: {path}")
+    try:
+        config = read_model_server_config(str(path))
+    except ConfigFileError as err:
+        raise ModelConfigError(str(err)) from None
+    if config.WhichOneof("config") != "model_config_list":
+        raise ModelConfigError(f"{path} has no model_config_list")
+    return config
+
+
+def write_config(path: Path, config: Any) -> None:
+    """Replaces the file atomically; the old file stays intact if anything fails."""
+    text = text_format.MessageToString(config)
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def model_entry(config: Any, model: str) -> Any:
+    for entry in config.model_config_list.config:
+        if entry.name == model:
+            return entry
+    known = ", ".join(e.name for e in config.model_config_list.config) or "none"
+    raise ModelConfigError(f"model '{model}' is not in the config (models: {known})")
+
+
+def version_directories(base_path: str) -> list[int]:
+    """Versions present under a base path, as TF Serving finds them: integer folder names."""
+    if "://" in base_path:
+        from tensorflow.io import gfile  # remote file systems (gs://) need TensorFlow's
+
+        names = [name.rstrip("/") for name in gfile.listdir(base_path)]
+    else:
+        if not Path(base_path).is_dir():
+            raise ModelConfigError(f"model base path not found: {base_path}")
+        names = [p.name for p in Path(base_path).iterdir() if p.is_dir()]
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def _check_policy_serves(entry: Any, version: int, present: list[int]) -> None:
+    """TF Serving only lets a label point at a loaded version: the version policy must keep it."""
+    policy = entry.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "specific":
+        if version not in policy.specific.versions:
+            policy.specific.versions.append(version)
+            log.info("added version %d to the specific version policy of %s", version, entry.name)
+    elif kind != "all":
+        newest = sorted(present)[-max(policy.latest.num_versions, 1):]
+        if version not in newest:
+            raise ModelConfigError(
+                f"version {version} of '{entry.name}' is not served: its version policy keeps "
+                f"the latest {len(newest)} ({', '.join(map(str, newest))}); use a "
+                "`specific { versions: ... }` policy to label older versions")
+
+
+def set_label(path: Path, model: str, label: str, version: int) -> LabelChange:
+    """Points `label` of `model` at `version` (which must exist under the base path)."""
+    if not LABEL_PATTERN.fullmatch(label):
+        raise ModelConfigError(f"label name {label!r} must match [a-zA-Z0-9_]+")
+    config = read_config(path)
+    entry = model_entry(config, model)
+    present = version_directories(entry.base_path)
+    if version not in present:
+        raise ModelConfigError(f"version {version} of '{model}' not found under "
+                               f"{entry.base_path} (versions: {present or 'none'})")
+    _check_policy_serves(entry, version, present)
+    previous = entry.version_labels.get(label)
+    entry.version_labels[label] = version
+    write_config(path, config)
+    change = LabelChange(model, label, previous, version)
+    log.info("%s in %s", change.describe(), path)
+    return change
+
+
+def rollback(path: Path, model: str, label: str = STABLE,
+             version: int | None = None) -> LabelChange:
+    """Moves `label` back: to `version`, or else to the newest version older than its current
+    one. Only the label moves; no model folder is deleted."""
+    if version is None:
+        entry = model_entry(read_config(path), model)
+        if label not in entry.version_labels:
+            raise ModelConfigError(f"model '{model}' has no label '{label}' to roll back")
+        current = entry.version_labels[label]
+        older = [v for v in version_directories(entry.base_path) if v < current]
+        if not older:
+            raise ModelConfigError(f"no version of '{model}' older than {current} "
+                                   f"under {entry.base_path}")
+        version = older[-1]
+    return set_label(path, model, label, version)
+
+
+def write_initial_config(path: Path, model: str, base_path: str,
+                         labels: dict[str, int] | None = None) -> Any:
+    """A one-model config; with labels, a specific policy serving exactly the labelled versions
+    (the canary layout: stable and canary loaded side by side)."""
+    config = single_model_config(model, base_path)
+    entry = config.model_config_list.config[0]
+    if labels:
+        for label, version in labels.items():
+            if not LABEL_PATTERN.fullmatch(label):
+                raise ModelConfigError(f"label name {label!r} must match [a-zA-Z0-9_]+")
+            entry.version_labels[label] = version
+        entry.model_version_policy.specific.versions.extend(sorted(set(labels.values())))
+    write_config(path, config)
+    return config

@@ -1,0 +1,96 @@
+"""The Kubernetes files for real TF Serving parse, and agree with the code's names, ports and
+paths (taken from pipeline/config.py and the client, never repeated here)."""
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+from google.protobuf import text_format
+
+from pipeline.config import PipelineConfig, load_config
+from serving.client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
+# monitoring_config.proto is not in the tensorflow-serving-api wheel; the server builds it.
+from serving.config import MonitoringConfig, read_model_server_config
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, dict]:
+    documents = list(yaml.safe_load_all((DEPLOY / "tf-serving.yaml").read_text()))
+    by_kind = {doc["kind"]: doc for doc in documents}
+    assert len(by_kind) == len(documents) == 4
+    return by_kind
+
+
+@pytest.fixture(scope="module")
+def container(manifests) -> dict:
+    (serving,) = manifests["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return serving
+
+
+def _flags(container: dict) -> dict[str, str]:
+    return dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
+
+
+def _mounted_file(manifests, container, flag_value: str) -> str:
+    """Text of the ConfigMap key that a flag's file path points at through the volume mount."""
+    path = PurePosixPath(flag_value)
+    (mount,) = [m for m in container["volumeMounts"]
+                if PurePosixPath(m["mountPath"]) == path.parent]
+    volumes = manifests["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in volumes if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == manifests["ConfigMap"]["metadata"]["name"]
+    return manifests["ConfigMap"]["data"][path.name]
+
+
+def test_model_config_serves_what_the_pusher_writes(manifests, container, tmp_path):
+    config_file = tmp_path / "models.config"
+    config_file.write_text(_mounted_file(manifests, container,
+                                         _flags(container)["model_config_file"]))
+    config = read_model_server_config(str(config_file))
+    (entry,) = config.model_config_list.config
+    pipeline = load_config(DEPLOY / "pipeline-serving.yaml")
+    assert entry.name == PipelineConfig().model_name == pipeline.model_name
+    assert entry.base_path == pipeline.serving_model_dir
+    # The model volume is mounted where the pipeline's serving_root is.
+    (models_mount,) = [m for m in container["volumeMounts"]
+                       if entry.base_path.startswith(m["mountPath"] + "/")]
+    assert models_mount["mountPath"] == pipeline.serving_root
+    claim = next(v for v in manifests["Deployment"]["spec"]["template"]["spec"]["volumes"]
+                 if v["name"] == models_mount["name"])["persistentVolumeClaim"]["claimName"]
+    assert claim == manifests["PersistentVolumeClaim"]["metadata"]["name"]
+    assert int(_flags(container)["model_config_file_poll_wait_seconds"]) > 0
+
+
+def test_ports_probe_and_image(manifests, container):
+    flags = _flags(container)
+    assert int(flags["port"]) == DEFAULT_GRPC_PORT
+    assert int(flags["rest_api_port"]) == DEFAULT_REST_PORT
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": DEFAULT_GRPC_PORT, "http": DEFAULT_REST_PORT}
+    service_ports = {p["name"]: p["port"] for p in manifests["Service"]["spec"]["ports"]}
+    assert service_ports == ports
+    assert manifests["Service"]["spec"]["selector"] == \
+        manifests["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe == {"path": f"/v1/models/{PipelineConfig().model_name}",
+                     "port": DEFAULT_REST_PORT}
+    # The image's TF Serving release matches the API protos the client is built with.
+    assert container["image"] == \
+        f"tensorflow/serving:{importlib.metadata.version('tensorflow-serving-api')}"
+
+
+def test_monitoring_config_matches_the_scrape_annotation(manifests, container):
+    text = _mounted_file(manifests, container, _flags(container)["monitoring_config_file"])
+    annotations = manifests["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == DEFAULT_REST_PORT
+    assert_monitoring_config(text, annotations["prometheus.io/path"])
+
+
+def assert_monitoring_config(text: str, scrape_path: str) -> None:
+    config = text_format.Parse(text, MonitoringConfig())
+    assert config.prometheus_config.enable
+    assert config.prometheus_config.path == scrape_path

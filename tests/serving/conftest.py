@@ -1,0 +1,145 @@
+"""Real SavedModels made by our own model code, and helpers that push versions like the Pusher."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import features
+from models.export import export_serving_model, serving_function
+from models.inputs import parse_examples
+from models.model import HParams, build_model, fit_feature_stats
+from serving.examples import trip_to_example
+
+MODEL_NAME = "big_tipper"
+
+
+@pytest.fixture(scope="session")
+def serialized_examples(taxi_rows) -> list[bytes]:
+    _, rows = taxi_rows
+    return [trip_to_example(r) for r in rows[:600]]
+
+
+@pytest.fixture(scope="session")
+def trained_model(serialized_examples, taxi_rows):
+    """Our Keras model, fitted on real trips for a few steps (fast, deterministic)."""
+    _, rows = taxi_rows
+    columns = {k: v.numpy() for k, v in
+               parse_examples(tf.constant(serialized_examples), with_label=False).items()}
+    model = build_model(fit_feature_stats(columns, HParams()), HParams())
+    labels = np.array([[features.is_big_tipper(float(r["tips"] or 0), float(r["fare"] or 0))]
+                       for r in rows[:600]], dtype=np.float32)
+    model.fit(columns, labels, batch_size=128, epochs=1, steps_per_epoch=4, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def saved_model_dir(tmp_path_factory, trained_model) -> Path:
+    """The SavedModel our Trainer exports (`serving_default`: examples -> probability)."""
+    export_dir = tmp_path_factory.mktemp("export") / "model"
+    export_serving_model(trained_model, str(export_dir))
+    return export_dir
+
+
+@pytest.fixture(scope="session")
+def classify_model_dir(tmp_path_factory, trained_model) -> Path:
+    """The same model with TF1-style classification and regression signatures, as an
+    Estimator export has them (method names are what TF Serving dispatches on)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    serve = serving_function(trained_model)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs):
+        probability = serve(examples=inputs)[features.PREDICTION_KEY]
+        batch = tf.shape(probability)[0]
+        return {"scores": tf.stack([1 - probability, probability], axis=1),
+                "classes": tf.tile(tf.constant([["0", "1"]]), [batch, 1])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress(inputs):
+        return {"outputs": serve(examples=inputs)[features.PREDICTION_KEY]}
+
+    export_dir = tmp_path_factory.mktemp("export") / "classify_model"
+    tf.saved_model.save(trained_model, str(export_dir), signatures={
+        "serving_default": serve, "classification": classify.get_concrete_function(),
+        "regression": regress.get_concrete_function()})
+    pb = export_dir / "saved_model.pb"
+    saved_model = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    signature_defs = saved_model.meta_graphs[0].signature_def
+    signature_defs["classification"].method_name = "tensorflow/serving/classify"
+    signature_defs["regression"].method_name = "tensorflow/serving/regress"
+    pb.write_bytes(saved_model.SerializeToString())
+    return export_dir
+
+
+def push_version(template: Path, base_path: Path, version: int) -> Path:
+    """Copies a SavedModel into base_path/version the way the TFX Pusher does
+    (into place, `saved_model.pb` last)."""
+    target = base_path / str(version)
+    shutil.copytree(template, target, ignore=shutil.ignore_patterns("saved_model.pb"))
+    shutil.copy2(template / "saved_model.pb", target / "saved_model.pb")
+    return target
+
+
+@pytest.fixture(scope="session")
+def reference_scores(saved_model_dir, serialized_examples) -> np.ndarray:
+    """What the exported signature returns in-process: served results must equal these."""
+    signature = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    return signature(examples=tf.constant(serialized_examples))[features.PREDICTION_KEY].numpy()
+
+
+class Stubs:
+    """gRPC stubs of one running server."""
+
+    def __init__(self, port: int, credentials=None):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        target = f"127.0.0.1:{port}"
+        self.channel = (grpc.secure_channel(target, credentials) if credentials
+                        else grpc.insecure_channel(target))
+        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.model = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+
+@pytest.fixture
+def start_server():
+    """Factory: start(base_path=..., **ServerOptions fields) -> (handle, Stubs); stops them all."""
+    from serving import server
+    from serving.options import ServerOptions
+
+    started = []
+
+    def start(base_path: Path | None = None, **changes):
+        options = ServerOptions(port=0, model_name=MODEL_NAME,
+                                model_base_path=str(base_path) if base_path else "", **changes)
+        handle = server.start(options)
+        stubs = Stubs(handle.port)
+        started.append((handle, stubs))
+        return handle, stubs
+
+    yield start
+    for handle, stubs in started:
+        stubs.close()
+        handle.stop(grace_seconds=0)
+
+
+def predict_request(examples: list[bytes], name: str = MODEL_NAME, **spec):
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    for key, value in spec.items():
+        if key == "version":
+            request.model_spec.version.value = value
+        else:
+            setattr(request.model_spec, key, value)
+    request.inputs[features.EXAMPLES_KEY].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
+    return request
