@@ -1,9 +1,12 @@
 """Infra validation before the push: the candidate must load and answer in a real server.
 
 Like TFX's InfraValidator: the candidate's serving folder becomes version 1 of a temporary base
-path, `ctpipe serve` (TF Serving's contract) loads it on a free loopback port, GetModelStatus is
+path, our server (TF Serving's contract) loads it on a free loopback port, GetModelStatus is
 polled until AVAILABLE (a version in END fails at once), then real eval examples go through
-Predict with the same client users have. Only an answered request with one finite probability
+Predict over gRPC with the same client users have. The server runs inside the component's
+process: a separate `ctpipe serve` process would add a fresh TensorFlow import (about 15 s) to
+every run, and buys no isolation here, since the Evaluator has already loaded and run the same
+SavedModel in the pipeline's process. Only an answered request with one finite probability
 per example counts. The result is an InfraBlessing whose `blessed` custom property (1/0) the
 Pusher checks: an unblessed candidate is not pushed.
 
@@ -46,8 +49,11 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
     from tfx.dsl.io import fileio
     from tfx.utils import io_utils
 
+    from serving import server
     from serving.client import PredictionClient, ServingError
-    from serving.local_server import running_server
+    from serving.local_server import LOOPBACK
+    from serving.models import StartupError
+    from serving.options import ServerOptions
 
     if not serialized_examples:
         raise ValueError("infra validation needs at least one example")
@@ -59,16 +65,23 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
         base_path = Path(scratch) / model_name
         # Through TFX's file I/O: on Kubeflow the model may be in a bucket.
         io_utils.copy_dir(serving_dir, str(base_path / str(CANDIDATE_VERSION)))
+        # Poll the base path once: the candidate is the only version that will ever be there.
+        options = ServerOptions(port=0, grpc_bind_address=LOOPBACK, model_name=model_name,
+                                model_base_path=str(base_path), file_system_poll_wait_seconds=0,
+                                max_num_load_retries=0)
         try:
-            # Poll the base path once: the candidate is the only version that will ever be there.
-            with running_server(model_name, base_path, ready_timeout=ready_timeout,
-                                extra_flags=["--file_system_poll_wait_seconds=0"],
-                                log_dir=Path(scratch)) as server:
-                with PredictionClient(server.target, model_name,
-                                      timeout=request_timeout) as client:
-                    prediction = client.predict(serialized_examples, version=CANDIDATE_VERSION)
+            handle = server.start(options)
+        except StartupError as err:
+            return InfraCheck(False, f"the candidate did not load: {err}")
+        try:
+            with PredictionClient(f"{LOOPBACK}:{handle.port}", model_name,
+                                  timeout=request_timeout) as client:
+                client.wait_until_available(ready_timeout)
+                prediction = client.predict(serialized_examples, version=CANDIDATE_VERSION)
         except ServingError as err:
             return InfraCheck(False, str(err))
+        finally:
+            handle.stop()
     bad = [p for p in prediction.probabilities if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
     if bad:
         return InfraCheck(False, f"{len(bad)} of {len(prediction.probabilities)} predictions are "
