@@ -4,6 +4,7 @@ message; the front ends only translate it.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -30,6 +31,15 @@ Runner = Callable[[Servable, Signature, Mapping[str, np.ndarray], "float | None"
                   dict[str, np.ndarray]]
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedPredict:
+    """A checked Predict request, ready for the model."""
+
+    servable: Servable
+    signature: Signature
+    inputs: Mapping[str, np.ndarray]
+
+
 def _joined(names) -> str:
     return ",".join(sorted(names))
 
@@ -40,7 +50,7 @@ def direct_runner(servable: Servable, signature: Signature, inputs: Mapping[str,
     return signature.run(inputs)
 
 
-def _deadline_left(deadline: float | None) -> float | None:
+def deadline_left(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     left = deadline - time.monotonic()
@@ -59,13 +69,18 @@ class InferenceService:
     # ---- Predict ------------------------------------------------------------------------
     def predict(self, request: predict_pb2.PredictRequest,
                 deadline: float | None = None) -> tuple[Servable, predict_pb2.PredictResponse]:
-        if not request.HasField("model_spec"):
-            raise invalid("Missing ModelSpec")
-        servable = self.manager.resolve(request.model_spec)
-        return servable, self.predict_on(servable, request, deadline)
+        prepared = self.prepare_predict(request)
+        outputs = self.runner(prepared.servable, prepared.signature, prepared.inputs,
+                              deadline_left(deadline))
+        return prepared.servable, self.predict_response(prepared, request, outputs)
 
-    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
-                   deadline: float | None = None) -> predict_pb2.PredictResponse:
+    def prepare_predict(self, request: predict_pb2.PredictRequest,
+                        servable: Servable | None = None) -> PreparedPredict:
+        """Every check TF Serving makes before the model runs; inputs converted to numpy."""
+        if servable is None:
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            servable = self.manager.resolve(request.model_spec)
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signatures.get(name)
         if signature is None:
@@ -89,14 +104,28 @@ class InferenceService:
         for alias, proto in request.inputs.items():
             arrays[alias] = tensor_to_array(proto, alias)
             signature.check_input(alias, arrays[alias], proto.dtype)
-        outputs = self.runner(servable, signature, arrays, _deadline_left(deadline))
+        return PreparedPredict(servable, signature, arrays)
+
+    @staticmethod
+    def predict_response(prepared: PreparedPredict, request: predict_pb2.PredictRequest,
+                         outputs: Mapping[str, np.ndarray]) -> predict_pb2.PredictResponse:
+        servable, signature = prepared.servable, prepared.signature
         response = predict_pb2.PredictResponse()
         spec = response.model_spec
-        spec.name, spec.version.value, spec.signature_name = servable.model_name, servable.version, name
+        spec.name, spec.version.value = servable.model_name, servable.version
+        spec.signature_name = signature.name
         for alias in (request.output_filter or signature.outputs):
             response.outputs[alias].CopyFrom(
                 array_to_tensor(outputs[alias], signature.outputs[alias].dtype))
         return response
+
+    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
+                   deadline: float | None = None) -> predict_pb2.PredictResponse:
+        """Predict on a given version (warm-up replays on a version not yet AVAILABLE)."""
+        prepared = self.prepare_predict(request, servable)
+        outputs = self.runner(servable, prepared.signature, prepared.inputs,
+                              deadline_left(deadline))
+        return self.predict_response(prepared, request, outputs)
 
     # ---- Classify / Regress -------------------------------------------------------------
     def _examples_signature(self, servable: Servable, spec, method: str,
@@ -139,7 +168,7 @@ class InferenceService:
             raise invalid(f"Expected classification signature outputs to contain classes or "
                           f"scores: {name}")
         examples = self._serialized_examples(model_input)
-        outputs = self.runner(servable, signature, {"inputs": examples}, _deadline_left(deadline))
+        outputs = self.runner(servable, signature, {"inputs": examples}, deadline_left(deadline))
         classes, scores = outputs.get("classes"), outputs.get("scores")
         for tensor, what in ((classes, "classes"), (scores, "scores")):
             if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != len(examples)):
@@ -162,7 +191,7 @@ class InferenceService:
         if "outputs" not in signature.outputs:
             raise invalid(f"No regression outputs found in SignatureDef: {name}")
         examples = self._serialized_examples(model_input)
-        outputs = self.runner(servable, signature, {"inputs": examples}, _deadline_left(deadline))
+        outputs = self.runner(servable, signature, {"inputs": examples}, deadline_left(deadline))
         values = outputs["outputs"]
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
