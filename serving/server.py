@@ -370,7 +370,8 @@ def start(options: ServerOptions) -> ServerHandle:
         batcher = _make_batcher(options)
     except config_files.ConfigFileError as err:
         raise StartupError(str(err)) from None
-    service = InferenceService(manager, batcher or direct_runner)
+    service = InferenceService(manager, batcher or direct_runner,
+                               options.enable_signature_method_name_check)
     frontend = Frontend(options, manager, service, metrics)
 
     def stop_extras():

@@ -81,8 +81,7 @@ def test_classify_and_regress_take_json_examples(rest, taxi_rows):
     ("post", f"/v1/models/{MODEL_NAME}/labels/gold:predict", {"instances": ["x"]}, 400,
      "Unrecognized servable version label: gold"),
     ("post", f"/v1/models/{MODEL_NAME}:classify", {"examples": [{"fare": 1.0}]}, 400,
-     "Expected classification signature method_name to be tensorflow/serving/classify. "
-     "Was: tensorflow/serving/predict"),
+     "Expected classification signature outputs to contain at least one of classes or scores"),
 ])
 def test_errors_are_json_with_tf_servings_http_codes(rest, method, path, body, status, message):
     response = getattr(requests, method)(f"{rest}{path}", json=body, timeout=10)
