@@ -51,9 +51,6 @@ class ServerOptions:
     prediction_log_file_max_bytes: int = 64 * 1024 * 1024
     prediction_log_max_files: int = 10
 
-    def replace(self, **changes) -> "ServerOptions":
-        return dataclasses.replace(self, **changes)
-
 
 _HELP = {
     "port": "gRPC port (0: let the OS pick)",

@@ -258,7 +258,6 @@ class _GrpcServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="grpc", daemon=True)
         self._thread.start()
-        self._stopped = threading.Event()
 
         async def create() -> tuple[grpc.aio.Server, int]:
             grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
@@ -280,20 +279,16 @@ class _GrpcServer:
     def _run(self, coroutine, timeout: float | None = 60):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    def wait(self) -> None:
-        self._stopped.wait()
-
     def stop(self, grace_seconds: float) -> None:
         self._run(self._server.stop(grace_seconds))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._executor.shutdown(wait=False)
-        self._stopped.set()
 
 
 @dataclasses.dataclass
 class ServerHandle:
-    """A running server: `.port`, `.rest_port`, `.stop()`, `.wait()`."""
+    """A running server: `.port`, `.rest_port`, `.manager`, `.stop()`."""
 
     port: int
     rest_port: int | None
@@ -304,9 +299,6 @@ class ServerHandle:
     @property
     def manager(self) -> ModelManager:
         return self.frontend.manager
-
-    def wait(self) -> None:
-        self._grpc_server.wait()
 
     def stop(self, grace_seconds: float = 1.0) -> None:
         self.manager.stop()

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import requests
 
-from models import features
 from tests.serving.conftest import MODEL_NAME, push_version
 
 
