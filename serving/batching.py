@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Mapping
+from typing import Callable, Mapping
 
 import grpc
 import numpy as np
@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class _Task:
+class Task:
+    """One request's rows; `on_done(task)` is called from a batch thread with outputs or error."""
+
     signature: Signature
     inputs: Mapping[str, np.ndarray]
     size: int
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    on_done: Callable[["Task"], None]
     outputs: dict[str, np.ndarray] | None = None
     error: ServingError | None = None
 
@@ -38,7 +40,7 @@ class _Task:
 @dataclasses.dataclass
 class _Batch:
     opened: float
-    tasks: list[_Task] = dataclasses.field(default_factory=list)
+    tasks: list[Task] = dataclasses.field(default_factory=list)
     size: int = 0
 
 
@@ -57,13 +59,21 @@ class BatchingRunner:
 
     def __call__(self, servable: Servable, signature: Signature,
                  inputs: Mapping[str, np.ndarray], timeout: float | None) -> dict[str, np.ndarray]:
-        task = _Task(signature, inputs, self._task_size(inputs))
-        self._enqueue((servable.model_name, servable.version, signature.name, id(signature)), task)
-        if not task.done.wait(timeout):
+        """Blocking form (thread callers): waits for the batch within `timeout`."""
+        done = threading.Event()
+        task = self.submit(servable, signature, inputs, lambda _: done.set())
+        if not done.wait(timeout):
             raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if task.error is not None:
             raise task.error
         return task.outputs
+
+    def submit(self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray],
+               on_done: Callable[[Task], None]) -> Task:
+        """Non-blocking form (the gRPC event loop); errors of admission are raised here."""
+        task = Task(signature, inputs, self._task_size(inputs), on_done)
+        self._enqueue((servable.model_name, servable.version, signature.name, id(signature)), task)
+        return task
 
     @staticmethod
     def _task_size(inputs: Mapping[str, np.ndarray]) -> int:
@@ -76,7 +86,7 @@ class BatchingRunner:
             raise invalid("Batching Run() input tensors must have equal 0th-dimension size")
         return sizes.pop()
 
-    def _enqueue(self, key: tuple, task: _Task) -> None:
+    def _enqueue(self, key: tuple, task: Task) -> None:
         limit = self.options.max_batch_size
         if task.size > limit:
             raise invalid(f"Task size {task.size} is larger than maximum input batch size {limit}")
@@ -146,7 +156,7 @@ class BatchingRunner:
             for task in batch.tasks:
                 task.error = ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
         for task in batch.tasks:
-            task.done.set()
+            task.on_done(task)
 
     def stop(self) -> None:
         with self._condition:

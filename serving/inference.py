@@ -4,6 +4,7 @@ message; the front ends only translate it.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from serving.errors import ServingError, invalid
 from serving.models import ModelManager
 from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
-                              Signature, array_to_tensor, tensor_to_array)
+                              Signature, array_to_tensor, dtype_name, tensor_to_array)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,15 @@ MAX_WARMUP_RECORDS = 1000
 # Runs a signature on checked inputs within `timeout` seconds (None: no deadline).
 Runner = Callable[[Servable, Signature, Mapping[str, np.ndarray], "float | None"],
                   dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedPredict:
+    """A checked Predict request, ready for the model."""
+
+    servable: Servable
+    signature: Signature
+    inputs: Mapping[str, np.ndarray]
 
 
 def _joined(names) -> str:
@@ -40,7 +50,7 @@ def direct_runner(servable: Servable, signature: Signature, inputs: Mapping[str,
     return signature.run(inputs)
 
 
-def _deadline_left(deadline: float | None) -> float | None:
+def deadline_left(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     left = deadline - time.monotonic()
@@ -52,20 +62,27 @@ def _deadline_left(deadline: float | None) -> float | None:
 class InferenceService:
     """The request semantics; `runner` decides how the model run happens (direct or batched)."""
 
-    def __init__(self, manager: ModelManager, runner: Runner = direct_runner):
+    def __init__(self, manager: ModelManager, runner: Runner = direct_runner,
+                 method_name_check: bool = False):
         self.manager = manager
         self.runner = runner
+        self.method_name_check = method_name_check
 
     # ---- Predict ------------------------------------------------------------------------
     def predict(self, request: predict_pb2.PredictRequest,
                 deadline: float | None = None) -> tuple[Servable, predict_pb2.PredictResponse]:
-        if not request.HasField("model_spec"):
-            raise invalid("Missing ModelSpec")
-        servable = self.manager.resolve(request.model_spec)
-        return servable, self.predict_on(servable, request, deadline)
+        prepared = self.prepare_predict(request)
+        outputs = self.runner(prepared.servable, prepared.signature, prepared.inputs,
+                              deadline_left(deadline))
+        return prepared.servable, self.predict_response(prepared, request, outputs)
 
-    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
-                   deadline: float | None = None) -> predict_pb2.PredictResponse:
+    def prepare_predict(self, request: predict_pb2.PredictRequest,
+                        servable: Servable | None = None) -> PreparedPredict:
+        """Every check TF Serving makes before the model runs; inputs converted to numpy."""
+        if servable is None:
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            servable = self.manager.resolve(request.model_spec)
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signatures.get(name)
         if signature is None:
@@ -89,28 +106,49 @@ class InferenceService:
         for alias, proto in request.inputs.items():
             arrays[alias] = tensor_to_array(proto, alias)
             signature.check_input(alias, arrays[alias], proto.dtype)
-        outputs = self.runner(servable, signature, arrays, _deadline_left(deadline))
+        return PreparedPredict(servable, signature, arrays)
+
+    @staticmethod
+    def predict_response(prepared: PreparedPredict, request: predict_pb2.PredictRequest,
+                         outputs: Mapping[str, np.ndarray]) -> predict_pb2.PredictResponse:
+        servable, signature = prepared.servable, prepared.signature
         response = predict_pb2.PredictResponse()
         spec = response.model_spec
-        spec.name, spec.version.value, spec.signature_name = servable.model_name, servable.version, name
+        spec.name, spec.version.value = servable.model_name, servable.version
+        spec.signature_name = signature.name
         for alias in (request.output_filter or signature.outputs):
             response.outputs[alias].CopyFrom(
                 array_to_tensor(outputs[alias], signature.outputs[alias].dtype))
         return response
 
+    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
+                   deadline: float | None = None) -> predict_pb2.PredictResponse:
+        """Predict on a given version (warm-up replays on a version not yet AVAILABLE)."""
+        prepared = self.prepare_predict(request, servable)
+        outputs = self.runner(servable, prepared.signature, prepared.inputs,
+                              deadline_left(deadline))
+        return self.predict_response(prepared, request, outputs)
+
     # ---- Classify / Regress -------------------------------------------------------------
     def _examples_signature(self, servable: Servable, spec, method: str,
-                            kind: str) -> tuple[Signature, str]:
+                            kind: str) -> tuple[Signature, str, str]:
+        """TF Serving's checks of a Classify/Regress signature: its method name only with
+        --enable_signature_method_name_check (TF2 exports every signature as a predict one),
+        otherwise its shape: one DT_STRING input that takes the serialized examples."""
         name = spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signatures.get(name)
         if signature is None:
             raise invalid(f"No signature was found with the name: {name}")
-        if signature.method_name != method:
+        if self.method_name_check and signature.method_name != method:
             raise invalid(f"Expected {kind} signature method_name to be {method}. Was: "
                           f"{signature.method_name}")
-        if "inputs" not in signature.inputs or signature.inputs["inputs"].dtype != types_pb2.DT_STRING:
-            raise invalid(f"No {kind} inputs found in SignatureDef: {name}")
-        return signature, name
+        if len(signature.inputs) != 1:
+            raise invalid("Expected one input Tensor.")
+        alias = next(iter(signature.inputs))
+        if signature.inputs[alias].dtype != types_pb2.DT_STRING:
+            raise invalid(f"Expects arg[0] to be {dtype_name(signature.inputs[alias].dtype)} "
+                          "but string is provided")
+        return signature, name, alias
 
     @staticmethod
     def _serialized_examples(model_input: input_pb2.Input) -> np.ndarray:
@@ -134,12 +172,22 @@ class InferenceService:
         return values
 
     def _classify_result(self, servable, spec, model_input, deadline):
-        signature, name = self._examples_signature(servable, spec, CLASSIFY_METHOD, "classification")
-        if "classes" not in signature.outputs and "scores" not in signature.outputs:
-            raise invalid(f"Expected classification signature outputs to contain classes or "
-                          f"scores: {name}")
+        signature, name, alias = self._examples_signature(servable, spec, CLASSIFY_METHOD,
+                                                          "classification")
+        outputs_info = signature.outputs
+        if len(outputs_info) not in (1, 2):
+            raise invalid(f"Expected one or two output Tensors, found {len(outputs_info)}")
+        if "classes" not in outputs_info and "scores" not in outputs_info:
+            raise invalid("Expected classification signature outputs to contain at least one "
+                          "of classes or scores")
+        if "classes" in outputs_info and outputs_info["classes"].dtype != types_pb2.DT_STRING:
+            raise invalid("Expected classes Tensor of DT_STRING. Got: "
+                          + types_pb2.DataType.Name(outputs_info["classes"].dtype))
+        if "scores" in outputs_info and outputs_info["scores"].dtype != types_pb2.DT_FLOAT:
+            raise invalid("Expected scores Tensor of DT_FLOAT. Got: "
+                          + types_pb2.DataType.Name(outputs_info["scores"].dtype))
         examples = self._serialized_examples(model_input)
-        outputs = self.runner(servable, signature, {"inputs": examples}, _deadline_left(deadline))
+        outputs = self.runner(servable, signature, {alias: examples}, deadline_left(deadline))
         classes, scores = outputs.get("classes"), outputs.get("scores")
         for tensor, what in ((classes, "classes"), (scores, "scores")):
             if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != len(examples)):
@@ -158,11 +206,15 @@ class InferenceService:
         return result, name
 
     def _regress_result(self, servable, spec, model_input, deadline):
-        signature, name = self._examples_signature(servable, spec, REGRESS_METHOD, "regression")
+        signature, name, alias = self._examples_signature(servable, spec, REGRESS_METHOD,
+                                                          "regression")
+        if len(signature.outputs) != 1:
+            raise invalid("Expected one output Tensor.")
         if "outputs" not in signature.outputs:
-            raise invalid(f"No regression outputs found in SignatureDef: {name}")
+            raise invalid("No regression outputs found in signature; expected the output "
+                          "alias outputs")
         examples = self._serialized_examples(model_input)
-        outputs = self.runner(servable, signature, {"inputs": examples}, _deadline_left(deadline))
+        outputs = self.runner(servable, signature, {alias: examples}, deadline_left(deadline))
         values = outputs["outputs"]
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]

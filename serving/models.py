@@ -132,13 +132,6 @@ class ModelManager:
             raise not_found(f"Servable not found for request: Specific({name}, {version})")
         return servable
 
-    def model_config(self, name: str) -> model_server_config_pb2.ModelConfig | None:
-        model = self._models.get(name)
-        return model.config if model else None
-
-    def model_names(self) -> list[str]:
-        return list(self._models)
-
     def status(self, name: str, version: int | None) -> list[get_model_status_pb2.ModelVersionStatus]:
         model = self._models.get(name)
         if model is None or not model.versions:

@@ -44,14 +44,12 @@ class ServerOptions:
     monitoring_config_file: str = ""
     ssl_config_file: str = ""
     allow_version_labels_for_unavailable_models: bool = False
+    enable_signature_method_name_check: bool = False
     grpc_max_threads: int = 16
     prediction_log_file_prefix: str = ""
     prediction_log_sampling_rate: float = 1.0
     prediction_log_file_max_bytes: int = 64 * 1024 * 1024
     prediction_log_max_files: int = 10
-
-    def replace(self, **changes) -> "ServerOptions":
-        return dataclasses.replace(self, **changes)
 
 
 _HELP = {
@@ -72,6 +70,9 @@ _HELP = {
     "monitoring_config_file": "text MonitoringConfig (prometheus_config { enable path })",
     "ssl_config_file": "text SSLConfig (server_key, server_cert, custom_ca, client_verify)",
     "allow_version_labels_for_unavailable_models": "new labels may point at unloaded versions",
+    "enable_signature_method_name_check": "Classify/Regress require the signature's method "
+                                          "name (TF1 exports); off: any signature of the "
+                                          "right shape",
     "grpc_max_threads": "ours: gRPC worker threads",
     "prediction_log_file_prefix": "ours: single model: write sampled PredictionLog TFRecords "
                                   "to <prefix>-NNNNN.tfrecord (model config: logging_config)",

@@ -35,7 +35,7 @@ from tensorflow_serving.config import logging_config_pb2, model_server_config_pb
 
 from serving import config as config_files
 from serving.errors import ServingError, invalid
-from serving.inference import InferenceService, direct_runner
+from serving.inference import InferenceService, deadline_left, direct_runner
 from serving.metrics import ServerMetrics
 from serving.models import ModelManager, StartupError
 from serving.options import ServerOptions
@@ -63,22 +63,30 @@ class Frontend:
         started = time.perf_counter()
         try:
             servable, response = method(request, deadline)
-        except ServingError as err:
-            self.metrics.observe_request(model_name, api, entrypoint, err.code.name,
-                                         time.perf_counter() - started)
-            raise
-        except Exception as err:  # noqa: BLE001 - a bad request must never take the server down
-            log.exception("%s failed unexpectedly", api)
-            self.metrics.observe_request(model_name, api, entrypoint, "INTERNAL",
-                                         time.perf_counter() - started)
-            raise ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}") from err
+        except Exception as err:  # noqa: BLE001 - recorded, then re-raised as a ServingError
+            raise self.failed(api, entrypoint, model_name, started, err) from None
+        self.succeeded(api, entrypoint, servable, started, request, response)
+        return response
+
+    def failed(self, api: str, entrypoint: str, model_name: str, started: float,
+               err: Exception) -> ServingError:
+        """Counts a failed call; anything but a ServingError is a bug reported as INTERNAL
+        (a bad request must never take the server down)."""
+        if not isinstance(err, ServingError):
+            log.error("%s failed unexpectedly", api, exc_info=err)
+            err = ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+        self.metrics.observe_request(model_name, api, entrypoint, err.code.name,
+                                     time.perf_counter() - started)
+        return err
+
+    def succeeded(self, api: str, entrypoint: str, servable, started: float, request,
+                  response) -> None:
         self.metrics.observe_request(servable.model_name, api, entrypoint, "OK",
                                      time.perf_counter() - started)
         logger = self.loggers.get(servable.model_name)
         if logger is not None:
             logger.maybe_log(api, request, response, servable.model_name, servable.version,
                              _signature_of(response))
-        return response
 
     def status(self, request: get_model_status_pb2.GetModelStatusRequest
                ) -> get_model_status_pb2.GetModelStatusResponse:
@@ -136,6 +144,15 @@ def _signature_of(response) -> str:
     return spec.signature_name
 
 
+def _settle(future: asyncio.Future, task) -> None:
+    if future.done():  # the caller gave up (deadline)
+        return
+    if task.error is not None:
+        future.set_exception(task.error)
+    else:
+        future.set_result(task.outputs)
+
+
 def _model_name_of(request) -> str:
     if hasattr(request, "tasks"):
         return request.tasks[0].model_spec.name if request.tasks else ""
@@ -148,12 +165,13 @@ def _deadline(context: grpc.ServicerContext) -> float | None:
 
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """grpc.aio servicer. Without batching the model runs inline on the event loop (no thread
-    hand-off: lowest latency; TF releases the GIL while it computes). With batching, or for
-    slow admin calls, the work goes to a thread pool so the loop keeps accepting requests."""
+    """grpc.aio servicer. Without batching the model runs inline on the event loop: no thread
+    hand-off, the lowest batch-1 latency (TF uses both cores inside a run). With batching, a
+    Predict is checked on the loop and awaits its batch (run by the batch threads) without
+    occupying a thread; other calls go to a thread pool."""
 
-    def __init__(self, frontend: Frontend, executor: futures.Executor, inline: bool):
-        self._frontend, self._executor, self._inline = frontend, executor, inline
+    def __init__(self, frontend: Frontend, executor: futures.Executor, batcher):
+        self._frontend, self._executor, self._batcher = frontend, executor, batcher
         service = frontend.service
         self._methods = {"Predict": service.predict, "Classify": service.classify,
                          "Regress": service.regress, "MultiInference": service.multi_inference}
@@ -162,13 +180,39 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         call = functools.partial(self._frontend.call, api, "GRPC", _model_name_of(request),
                                  self._methods[api], request, _deadline(context))
         try:
-            if self._inline:
+            if self._batcher is None:
                 return call()
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except ServingError as err:
             await context.abort(err.code, err.message)
 
+    async def _batched_predict(self, request, context):
+        frontend, service = self._frontend, self._frontend.service
+        started, deadline = time.perf_counter(), _deadline(context)
+        try:
+            try:
+                prepared = service.prepare_predict(request)
+                loop = asyncio.get_running_loop()
+                batch_done = loop.create_future()
+                self._batcher.submit(prepared.servable, prepared.signature, prepared.inputs,
+                                     lambda task: loop.call_soon_threadsafe(_settle, batch_done, task))
+                try:
+                    outputs = await asyncio.wait_for(batch_done, deadline_left(deadline))
+                except asyncio.TimeoutError:
+                    raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                       "Deadline Exceeded") from None
+                response = service.predict_response(prepared, request, outputs)
+            except Exception as err:  # noqa: BLE001 - recorded and answered
+                raise frontend.failed("Predict", "GRPC", request.model_spec.name, started,
+                                      err) from None
+        except ServingError as err:
+            await context.abort(err.code, err.message)
+        frontend.succeeded("Predict", "GRPC", prepared.servable, started, request, response)
+        return response
+
     async def Predict(self, request, context):
+        if self._batcher is not None:
+            return await self._batched_predict(request, context)
         return await self._inference("Predict", request, context)
 
     async def Classify(self, request, context):
@@ -208,18 +252,17 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
 class _GrpcServer:
     """A grpc.aio server on its own event-loop thread."""
 
-    def __init__(self, frontend: Frontend, options: ServerOptions):
+    def __init__(self, frontend: Frontend, options: ServerOptions, batcher):
         self._executor = futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
                                                     thread_name_prefix="grpc")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="grpc", daemon=True)
         self._thread.start()
-        self._stopped = threading.Event()
 
         async def create() -> tuple[grpc.aio.Server, int]:
             grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
             prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-                _PredictionService(frontend, self._executor, inline=not options.enable_batching),
+                _PredictionService(frontend, self._executor, batcher), 
                 grpc_server)
             model_service_pb2_grpc.add_ModelServiceServicer_to_server(
                 _ModelService(frontend, self._executor), grpc_server)
@@ -236,20 +279,16 @@ class _GrpcServer:
     def _run(self, coroutine, timeout: float | None = 60):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    def wait(self) -> None:
-        self._stopped.wait()
-
     def stop(self, grace_seconds: float) -> None:
         self._run(self._server.stop(grace_seconds))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._executor.shutdown(wait=False)
-        self._stopped.set()
 
 
 @dataclasses.dataclass
 class ServerHandle:
-    """A running server: `.port`, `.rest_port`, `.stop()`, `.wait()`."""
+    """A running server: `.port`, `.rest_port`, `.manager`, `.stop()`."""
 
     port: int
     rest_port: int | None
@@ -260,9 +299,6 @@ class ServerHandle:
     @property
     def manager(self) -> ModelManager:
         return self.frontend.manager
-
-    def wait(self) -> None:
-        self._grpc_server.wait()
 
     def stop(self, grace_seconds: float = 1.0) -> None:
         self.manager.stop()
@@ -303,16 +339,15 @@ def _bind(grpc_server: grpc.aio.Server, options: ServerOptions) -> int:
     return port
 
 
-def _make_runner(options: ServerOptions):
+def _make_batcher(options: ServerOptions):
     if not options.enable_batching:
-        return direct_runner, None
+        return None
     from serving.batching import BatchingRunner
 
     batching = config_files.read_batching_options(options.batching_parameters_file,
                                                   os.cpu_count() or 1)
     log.info("batching on: %s", batching)
-    runner = BatchingRunner(batching)
-    return runner, runner.stop
+    return BatchingRunner(batching)
 
 
 def start(options: ServerOptions) -> ServerHandle:
@@ -323,17 +358,27 @@ def start(options: ServerOptions) -> ServerHandle:
         load_retry_interval_micros=options.load_retry_interval_micros,
         allow_version_labels_for_unavailable_models=options.allow_version_labels_for_unavailable_models,
         warmup=lambda servable: service.warmup(servable))
-    runner, stop_runner = _make_runner(options)
-    service = InferenceService(manager, runner)
+    try:
+        batcher = _make_batcher(options)
+    except config_files.ConfigFileError as err:
+        raise StartupError(str(err)) from None
+    service = InferenceService(manager, batcher or direct_runner,
+                               options.enable_signature_method_name_check)
     frontend = Frontend(options, manager, service, metrics)
+
+    def stop_extras():
+        if batcher is not None:
+            batcher.stop()
+
     try:
         frontend.apply_config(_initial_config(options), startup=True)
-    except (ServingError, config_files.ConfigFileError) as err:
+    except (ServingError, config_files.ConfigFileError, StartupError) as err:
         manager.stop()
+        stop_extras()
         raise StartupError(getattr(err, "message", str(err))) from None
 
     try:
-        grpc_server = _GrpcServer(frontend, options)
+        grpc_server = _GrpcServer(frontend, options, batcher)
         rest_port, stop_rest = None, None
         if options.rest_api_port:
             from serving import rest
@@ -341,6 +386,7 @@ def start(options: ServerOptions) -> ServerHandle:
             rest_port, stop_rest = rest.start(frontend, options)
     except (StartupError, config_files.ConfigFileError, OSError) as err:
         manager.stop()
+        stop_extras()
         raise StartupError(str(err)) from None
     port = grpc_server.port
     log.info("serving gRPC on %s:%d%s", options.grpc_bind_address, port,
@@ -353,8 +399,7 @@ def start(options: ServerOptions) -> ServerHandle:
     def stop_everything():
         if stop_rest is not None:
             stop_rest()
-        if stop_runner is not None:
-            stop_runner()
+        stop_extras()
 
     return ServerHandle(port, rest_port, frontend, grpc_server, stop_everything)
 

@@ -46,8 +46,9 @@ def saved_model_dir(tmp_path_factory, trained_model) -> Path:
 
 @pytest.fixture(scope="session")
 def classify_model_dir(tmp_path_factory, trained_model) -> Path:
-    """The same model with TF1-style classification and regression signatures, as an
-    Estimator export has them (method names are what TF Serving dispatches on)."""
+    """The same model with a classification signature whose method name is the classify one
+    (as an Estimator export has it) and a regression signature left a predict one (as every
+    TF2 export is), for TF Serving's signature checks with and without method names."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     serve = serving_function(trained_model)
@@ -71,7 +72,6 @@ def classify_model_dir(tmp_path_factory, trained_model) -> Path:
     saved_model = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
     signature_defs = saved_model.meta_graphs[0].signature_def
     signature_defs["classification"].method_name = "tensorflow/serving/classify"
-    signature_defs["regression"].method_name = "tensorflow/serving/regress"
     pb.write_bytes(saved_model.SerializeToString())
     return export_dir
 

@@ -94,7 +94,7 @@ def test_sampled_prediction_log_is_written_as_readable_records(
     assert len(last.predict_log.response.outputs[features.PREDICTION_KEY].float_val) == 3
 
 
-def _self_signed(tmp_path):
+def _self_signed():
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -114,31 +114,39 @@ def _self_signed(tmp_path):
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_tls_from_ssl_config_file(tmp_path, saved_model_dir, serialized_examples):
+def test_tls_with_client_verification_from_ssl_config_file(tmp_path, saved_model_dir,
+                                                          serialized_examples):
     from serving import server
     from serving.options import ServerOptions
-
-    push_version(saved_model_dir, tmp_path / "m", 1)
-    key, cert = _self_signed(tmp_path)
-    ssl_file = tmp_path / "ssl.config"
-    ssl_file.write_text(f"server_key: {key!r}\nserver_cert: {cert!r}\nclient_verify: false\n"
-                        .replace("'", '"'))
-    handle = server.start(ServerOptions(port=0, model_name=MODEL_NAME, ssl_config_file=str(ssl_file),
-                                        model_base_path=str(tmp_path / "m")))
-    secure = Stubs(handle.port, grpc.ssl_channel_credentials(root_certificates=cert.encode()))
-    secure.channel = grpc.secure_channel(
-        f"localhost:{handle.port}", grpc.ssl_channel_credentials(root_certificates=cert.encode()))
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(secure.channel)
-    plain = Stubs(handle.port)
+    push_version(saved_model_dir, tmp_path / "m", 1)
+    key, cert = _self_signed()  # also the client's certificate and the trusted CA
+    ssl_file = tmp_path / "ssl.config"
+    ssl_file.write_text(f"server_key: {key!r}\nserver_cert: {cert!r}\ncustom_ca: {cert!r}\n"
+                        f"client_verify: true\n".replace("'", '"'))
+    handle = server.start(ServerOptions(port=0, model_name=MODEL_NAME, ssl_config_file=str(ssl_file),
+                                        model_base_path=str(tmp_path / "m")))
+    target = f"localhost:{handle.port}"
+    channels = {
+        "with client certificate": grpc.secure_channel(target, grpc.ssl_channel_credentials(
+            root_certificates=cert.encode(), private_key=key.encode(),
+            certificate_chain=cert.encode())),
+        "without client certificate": grpc.secure_channel(
+            target, grpc.ssl_channel_credentials(root_certificates=cert.encode())),
+        "plaintext": grpc.insecure_channel(target),
+    }
     try:
-        assert stub.Predict(predict_request(serialized_examples[:1]), timeout=10).outputs
-        with pytest.raises(grpc.RpcError):
-            plain.prediction.Predict(predict_request(serialized_examples[:1]), timeout=5)
+        request = predict_request(serialized_examples[:1])
+        stubs = {name: prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                 for name, channel in channels.items()}
+        assert stubs["with client certificate"].Predict(request, timeout=10).outputs
+        for refused in ("without client certificate", "plaintext"):
+            with pytest.raises(grpc.RpcError):
+                stubs[refused].Predict(request, timeout=5)
     finally:
-        secure.close()
-        plain.close()
+        for channel in channels.values():
+            channel.close()
         handle.stop(grace_seconds=0)
 
 

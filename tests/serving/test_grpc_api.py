@@ -58,15 +58,36 @@ def test_status_lists_every_version(served):
         (7, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0)]
 
 
-def test_classify_on_a_predict_signature_is_refused_as_tf_serving_does(served, serialized_examples):
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = MODEL_NAME
-    request.input.example_list.examples.add().ParseFromString(serialized_examples[0])
+def test_classify_and_regress_need_a_signature_of_their_shape(served, serialized_examples):
+    for rpc, request_type, message in (
+            ("Classify", classification_pb2.ClassificationRequest,
+             "Expected classification signature outputs to contain at least one of classes or "
+             "scores"),
+            ("Regress", regression_pb2.RegressionRequest,
+             "No regression outputs found in signature; expected the output alias outputs")):
+        request = request_type()
+        request.model_spec.name = MODEL_NAME
+        request.input.example_list.examples.add().ParseFromString(serialized_examples[0])
+        with pytest.raises(grpc.RpcError) as caught:
+            getattr(served.prediction, rpc)(request, timeout=10)
+        assert (caught.value.code(), caught.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_method_name_check_flag_requires_classify_and_regress_methods(
+        tmp_path, classify_model_dir, start_server, serialized_examples):
+    push_version(classify_model_dir, tmp_path / "c", 1)
+    stubs = start_server(tmp_path / "c", file_system_poll_wait_seconds=-1,
+                         enable_signature_method_name_check=True)[1]
+    classify = _input_of(serialized_examples[:2], classification_pb2.ClassificationRequest())
+    classify.model_spec.name, classify.model_spec.signature_name = MODEL_NAME, "classification"
+    assert len(stubs.prediction.Classify(classify, timeout=10).result.classifications) == 2
+    regress = _input_of(serialized_examples[:2], regression_pb2.RegressionRequest())
+    regress.model_spec.name, regress.model_spec.signature_name = MODEL_NAME, "regression"
     with pytest.raises(grpc.RpcError) as caught:
-        served.prediction.Classify(request, timeout=10)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details() == ("Expected classification signature method_name to be "
-                                      "tensorflow/serving/classify. Was: tensorflow/serving/predict")
+        stubs.prediction.Regress(regress, timeout=10)
+    assert caught.value.details() == ("Expected regression signature method_name to be "
+                                      "tensorflow/serving/regress. Was: tensorflow/serving/predict")
 
 
 def _input_of(examples, request):

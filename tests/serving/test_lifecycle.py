@@ -155,6 +155,12 @@ def test_version_policies_labels_and_reload_without_restart(
     assert "version 9" in caught.value.details()
     assert _served_version(stubs, serialized_examples[:1], version_label="stable") == 2
 
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.model.HandleReloadConfigRequest(
+            config("all {}", 'version_labels { key: "not-a-name" value: 2 }'), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not-a-name" in caught.value.details()
+
     stubs.model.HandleReloadConfigRequest(config("latest { num_versions: 2 }"), timeout=60)
     assert {v for v, s in _status(stubs).items() if s[0] == State.AVAILABLE} == {2, 3}
 
@@ -227,3 +233,23 @@ def test_start_up_fails_when_the_initial_version_cannot_load(tmp_path, saved_mod
         start_server(tmp_path / "m", max_num_load_retries=0)
     with pytest.raises(StartupError, match="Could not find base path"):
         start_server(tmp_path / "missing")
+
+
+def test_labels_for_unavailable_versions_need_the_flag(tmp_path, saved_model_dir, start_server,
+                                                       serialized_examples):
+    push_version(saved_model_dir, tmp_path / "m", 1)
+    config_file = tmp_path / "models.config"
+    config_file.write_text(f'model_config_list {{ config {{ name: "{MODEL_NAME}" '
+                           f'base_path: "{tmp_path / "m"}" model_platform: "tensorflow" '
+                           'version_labels { key: "canary" value: 2 } } }')
+    with pytest.raises(StartupError, match="version 2 of model"):
+        start_server(model_config_file=str(config_file), file_system_poll_wait_seconds=-1)
+    handle, stubs = start_server(model_config_file=str(config_file),
+                                 file_system_poll_wait_seconds=-1,
+                                 allow_version_labels_for_unavailable_models=True)
+    with pytest.raises(grpc.RpcError) as caught:
+        _served_version(stubs, serialized_examples[:1], version_label="canary")
+    assert caught.value.details() == f"Servable not found for request: Specific({MODEL_NAME}, 2)"
+    push_version(saved_model_dir, tmp_path / "m", 2)
+    handle.manager.poll_all()
+    assert _served_version(stubs, serialized_examples[:1], version_label="canary") == 2

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import requests
 
-from models import features
 from tests.serving.conftest import MODEL_NAME, push_version
 
 
@@ -81,8 +80,7 @@ def test_classify_and_regress_take_json_examples(rest, taxi_rows):
     ("post", f"/v1/models/{MODEL_NAME}/labels/gold:predict", {"instances": ["x"]}, 400,
      "Unrecognized servable version label: gold"),
     ("post", f"/v1/models/{MODEL_NAME}:classify", {"examples": [{"fare": 1.0}]}, 400,
-     "Expected classification signature method_name to be tensorflow/serving/classify. "
-     "Was: tensorflow/serving/predict"),
+     "Expected classification signature outputs to contain at least one of classes or scores"),
 ])
 def test_errors_are_json_with_tf_servings_http_codes(rest, method, path, body, status, message):
     response = getattr(requests, method)(f"{rest}{path}", json=body, timeout=10)
@@ -117,3 +115,18 @@ def test_prometheus_metrics_count_requests(rest, serialized_examples):
     assert _count(text, ok) == _count(before, ok) + 1
     assert _count(text, failed) == _count(before, failed) + 1
     assert _count(text, latency) == _count(before, latency) + 2
+
+
+@pytest.mark.parametrize("body", [
+    {"instances": "not a list"}, {"instances": [1, 2]}, {"instances": [{"b64": "%%%"}]},
+    {"inputs": {"nope": ["x"]}}, {"instances": [{"examples": {"b64": ""}}, {"other": 1}]},
+    [1, 2], {"instances": [[[[]]]]},
+])
+def test_malformed_predict_bodies_are_400s_and_the_server_keeps_serving(rest, body,
+                                                                        serialized_examples):
+    response = requests.post(f"{rest}/v1/models/{MODEL_NAME}:predict", json=body, timeout=10)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error"}
+    healthy = requests.post(f"{rest}/v1/models/{MODEL_NAME}:predict",
+                            json={"instances": _b64(serialized_examples[:1])}, timeout=10)
+    assert healthy.status_code == 200
