@@ -139,12 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--initial-spans", type=int, default=15)
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
-    from ctpipe import serving_commands  # predict, model-status, label, rollback
 
-    serving_commands.register(commands)
+    from ctpipe import kubeflow_commands, serve_command, serving_commands
 
-    from ctpipe import serve_command
-    serve_command.register(commands)
+    serve_command.register(commands)  # serve
+    serving_commands.register(commands)  # predict, model-status, label, rollback
+    kubeflow_commands.register(commands)  # compile, submit, schedule, runs, build
     return parser
 
 

@@ -54,14 +54,20 @@ class PipelineConfig:
     # LatestBlessedModelStrategy, so the Kubeflow runner turns this off.
     baseline_excludes_candidate: bool = True
     enable_cache: bool = True
+    # Beam arguments of every Beam-based component (README: Dataflow, Flink, Spark on a cluster).
     beam_args: tuple[str, ...] = LOCAL_BEAM_ARGS
+    # Container limits of the Trainer where components run in containers (Kubeflow);
+    # 0 leaves the cluster's default. Local runs share this machine and ignore them.
+    trainer_cpu_limit: float = 0.0
+    trainer_memory_limit_gib: float = 0.0
 
     @property
     def serving_model_dir(self) -> str:
         return str(Path(self.serving_root) / self.model_name) if self.serving_root else ""
 
-    def validate(self) -> "PipelineConfig":
-        """Checks values that would otherwise fail deep inside a component."""
+    def validate(self, *, check_files: bool = True) -> "PipelineConfig":
+        """Checks values that would otherwise fail deep inside a component. `check_files`:
+        also that local files exist (not when they are paths inside a container image)."""
         for name in ("pipeline_root", "data_root", "serving_root"):
             if not getattr(self, name):
                 raise ConfigError(f"config: '{name}' must be set")
@@ -72,9 +78,12 @@ class PipelineConfig:
                 raise ConfigError(f"config: '{name}' must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.min_auc <= 1.0:
             raise ConfigError(f"config: 'min_auc' must be within [0, 1], got {self.min_auc}")
+        for name in ("trainer_cpu_limit", "trainer_memory_limit_gib"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"config: '{name}' must be >= 0, got {getattr(self, name)}")
         if self.max_auc_regression < 0:
             raise ConfigError("config: 'max_auc_regression' must be >= 0")
-        if self.schema_path and not Path(self.schema_path).is_file():
+        if check_files and self.schema_path and not Path(self.schema_path).is_file():
             raise ConfigError(f"config: schema file not found: {self.schema_path}")
         if not self.model_name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"config: 'model_name' must be alphanumeric/_/-: {self.model_name!r}")

@@ -79,6 +79,7 @@ def run_local(config: PipelineConfig, workspace: str | Path,
 
     from pipeline.pipeline import create_pipeline
 
+    config.validate()
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(

@@ -1,6 +1,8 @@
 """The continuous-training pipeline, defined once for every orchestrator."""
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
@@ -14,6 +16,7 @@ from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
+from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
@@ -61,15 +64,27 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class RunParameters:
+    """Values a user may set per run instead of per compile (runtime parameters of an
+    orchestrator such as Kubeflow); None takes the value from the configuration."""
+
+    data_root: data_types.RuntimeParameter | None = None
+    # A JSON TrainArgs, e.g. {"num_steps": 600}: TFX passes train_args to the Trainer whole.
+    train_args: data_types.RuntimeParameter | None = None
+
+
 def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    run_parameters: RunParameters = RunParameters(),
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen (span window) -> statistics -> schema -> validation gate -> Trainer ->
     Evaluator (vs. the latest blessed model) + infra validation -> Pusher."""
-    config.validate()
+    # Files are the runner's concern: on Kubeflow they are paths inside the image.
+    config.validate(check_files=False)
     example_gen = FileBasedExampleGen(
-        input_base=config.data_root,
+        input_base=run_parameters.data_root or config.data_root,
         input_config=example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="span", pattern=SPAN_PATTERN)]),
         output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
@@ -94,7 +109,8 @@ def create_pipeline(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
         schema=validation_gate.outputs["validated_schema"],
-        train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        train_args=(run_parameters.train_args
+                    or trainer_pb2.TrainArgs(num_steps=config.train_steps)),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config={
             # The code version is in the cache key: editing models/ re-runs the Trainer.
