@@ -110,9 +110,9 @@ def _client(args: argparse.Namespace):
         from kfp.client import ServiceAccountTokenVolumeCredentials
 
         credentials = ServiceAccountTokenVolumeCredentials(path=None)
-    return kfp.Client(host=args.host, namespace=args.namespace or "kubeflow",
-                      existing_token=token, credentials=credentials,
-                      ssl_ca_cert=args.ssl_ca_cert)
+    return _call(f"connecting to KFP at {args.host}", kfp.Client, host=args.host,
+                 namespace=args.namespace or "kubeflow", existing_token=token,
+                 credentials=credentials, ssl_ca_cert=args.ssl_ca_cert)
 
 
 def _call(what: str, function, *call_args, **kwargs):
