@@ -68,7 +68,7 @@ class TransferOptions:
     `fine_tune_learning_rate`.
     """
 
-    pretrained_model: str
+    pretrained_model: str = ""
     strategy: TransferStrategy = "feature_extraction"
     fine_tune_layers: int = 1
     fine_tune_learning_rate: float = 3e-4
