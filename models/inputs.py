@@ -1,7 +1,8 @@
 """tf.data input pipelines over the gzipped TFRecords of tf.Examples that ExampleGen writes."""
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -44,8 +45,11 @@ def _list_files(file_patterns: Sequence[str]) -> list[str]:
 
 
 def make_dataset(file_patterns: Sequence[str], batch_size: int, *, shuffle: bool,
-                 repeat: bool, seed: int | None = None) -> tf.data.Dataset:
-    """Batches of (raw feature dict, label) from gzipped TFRecord files."""
+                 repeat: bool, seed: int | None = None, skip_batches: int = 0) -> tf.data.Dataset:
+    """Batches of (raw feature dict, label) from gzipped TFRecord files.
+
+    `skip_batches` resumes the exact batch sequence of an uninterrupted run (same seed).
+    """
     dataset = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
     if shuffle:
         dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
@@ -56,7 +60,7 @@ def make_dataset(file_patterns: Sequence[str], batch_size: int, *, shuffle: bool
         label = parsed.pop(features.LABEL)
         return parsed, tf.cast(tf.expand_dims(label, -1), tf.float32)
 
-    return (dataset.batch(batch_size, drop_remainder=False)
+    return (dataset.batch(batch_size, drop_remainder=False).skip(skip_batches)
             .map(split_label, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
 
@@ -71,3 +75,29 @@ def load_columns(file_patterns: Sequence[str], limit: int = 200_000) -> dict[str
             columns[name].append(values)
         columns[features.LABEL].append(label[:, 0])
     return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
+
+
+def example_from_row(row: Mapping[str, str], with_label: bool = True) -> tf.train.Example:
+    """A CSV row as CsvExampleGen writes it: typed features, an empty cell as an empty list."""
+    example = tf.train.Example()
+    columns = [(f.name, f.dtype) for f in features.FEATURES]
+    if with_label:
+        columns.append((features.LABEL, "int64"))
+    for name, dtype in columns:
+        value, target = row[name], example.features.feature[name]
+        if dtype == "string":
+            target.bytes_list.value.extend([value.encode()] if value else [])
+        elif dtype == "int64":
+            target.int64_list.value.extend([int(value)] if value else [])
+        else:
+            target.float_list.value.extend([float(value)] if value else [])
+    return example
+
+
+def write_examples(rows: Iterable[Mapping[str, str]], path: str) -> str:
+    """Writes labelled CSV rows as a gzipped TFRecord file of tf.Examples (the Trainer's input)."""
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for row in rows:
+            writer.write(example_from_row(row).SerializeToString())
+    return path

@@ -16,6 +16,7 @@ import numpy as np
 from models import features
 
 TRUNK_PREFIX = "trunk_"
+EMBEDDING_PREFIX = "embed_"
 HEAD_NAME = "head"
 
 
@@ -98,7 +99,7 @@ def _encode(feature: features.Feature, raw, stats: FeatureStats, hparams: HParam
         lookup = lookup_class(vocabulary=vocabulary, num_oov_indices=1, name=f"lookup_{name}")
         ids = lookup(raw)
         size = lookup.vocabulary_size()
-    return keras.layers.Embedding(size, hparams.embedding_dim, name=f"embed_{name}")(ids)
+    return keras.layers.Embedding(size, hparams.embedding_dim, name=f"{EMBEDDING_PREFIX}{name}")(ids)
 
 
 def build_model(stats: FeatureStats, hparams: HParams) -> keras.Model:
@@ -122,3 +123,22 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """A stretch of global training steps [begin, end) with its trainable layers and rate."""
+
+    name: str
+    begin: int
+    end: int
+    learning_rate: float
+    # Names of the layers that train; None: every layer.
+    trainable: frozenset[str] | None = None
+
+
+def apply_phase(model: keras.Model, phase: Phase) -> None:
+    """Freezes/unfreezes layers for the phase and recompiles (a fresh optimizer)."""
+    for layer in model.layers:
+        layer.trainable = phase.trainable is None or layer.name in phase.trainable
+    compile_model(model, phase.learning_rate)

@@ -7,6 +7,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.export import export_serving_model
 from models.model import HParams
+from models.options import TransferOptions, WarmStartOptions, checkpoint_options_from_dict
 from models.training import train
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,11 @@ def run_fn(fn_args: FnArgs) -> None:
         train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps,
         hparams=hparams, steps_per_epoch=int(custom.get("steps_per_epoch", 100)),
         seed=int(custom.get("seed", 42)),
+        checkpoints=checkpoint_options_from_dict(custom.get("checkpoints", {})),
+        warm_start=WarmStartOptions(mode=custom.get("warm_start", "off"),
+                                    base_model=fn_args.base_model),
+        transfer=TransferOptions.from_dict(custom.get("transfer", {})),
     )
     export_serving_model(result.model, fn_args.serving_model_dir)
-    log.info("Trainer: exported after %d steps to %s", result.steps, fn_args.serving_model_dir)
+    log.info("Trainer: exported after %d steps (%s) to %s", result.steps, result.origin,
+             fn_args.serving_model_dir)

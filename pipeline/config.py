@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from models.options import CheckpointOptions, TransferOptions, WarmStartOptions
+
 DEFAULT_SCHEMA = str(Path(__file__).resolve().parent.parent / "schemas" / "schema.pbtxt")
 
 # Local Beam defaults: in-process, in-memory, one worker (the data is small; processes would
@@ -52,7 +54,21 @@ class PipelineConfig:
     # Evaluate against the latest blessed model other than the candidate, so that a re-run on
     # unchanged inputs is fully cached (components/baseline.py). KFP v2 supports only TFX's
     # LatestBlessedModelStrategy, so the Kubeflow runner turns this off.
+    # It also makes the warm-start resolver leave out models trained on the current examples,
+    # for the same reason (components/warm_start_base.py).
     baseline_excludes_candidate: bool = True
+    # Trainer checkpoints (models/checkpoints.py); empty root: `<pipeline_root>/checkpoints`.
+    checkpoint_root: str = ""
+    checkpoint_every_steps: int = 100
+    checkpoint_keep_jobs: int = 3
+    # Export the "last" weights or the "best" checkpoint by `best_metric` (a Keras val_ metric).
+    export_checkpoint: str = "last"
+    best_metric: str = "val_auc"
+    # Start from the latest blessed model: auto (fall back to scratch, logged) | off | required.
+    warm_start: str = "auto"
+    # Transfer learning (models/options.py TransferOptions): pretrained_model, strategy,
+    # fine_tune_layers, fine_tune_learning_rate, head_steps. Empty: off.
+    transfer: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     enable_cache: bool = True
     # Beam arguments of every Beam-based component (README: Dataflow, Flink, Spark on a cluster).
     beam_args: tuple[str, ...] = LOCAL_BEAM_ARGS
@@ -64,6 +80,15 @@ class PipelineConfig:
     @property
     def serving_model_dir(self) -> str:
         return str(Path(self.serving_root) / self.model_name) if self.serving_root else ""
+
+    def checkpoint_options(self) -> CheckpointOptions:
+        """Kept under the pipeline root by default: it outlives every Trainer execution."""
+        root = self.checkpoint_root or (
+            f"{self.pipeline_root.rstrip('/')}/checkpoints" if self.pipeline_root else "")
+        return CheckpointOptions(root=root, every_steps=self.checkpoint_every_steps,
+                                 keep_jobs=self.checkpoint_keep_jobs,
+                                 export=self.export_checkpoint,  # type: ignore[arg-type]
+                                 best_metric=self.best_metric)
 
     def validate(self, *, check_files: bool = True) -> "PipelineConfig":
         """Checks values that would otherwise fail deep inside a component. `check_files`:
@@ -85,6 +110,12 @@ class PipelineConfig:
             raise ConfigError("config: 'max_auc_regression' must be >= 0")
         if check_files and self.schema_path and not Path(self.schema_path).is_file():
             raise ConfigError(f"config: schema file not found: {self.schema_path}")
+        try:
+            self.checkpoint_options()
+            WarmStartOptions(mode=self.warm_start)  # type: ignore[arg-type]
+            TransferOptions.from_dict(self.transfer)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"config: {err}") from None
         if not self.model_name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"config: 'model_name' must be alphanumeric/_/-: {self.model_name!r}")
         return self

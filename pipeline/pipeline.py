@@ -25,6 +25,7 @@ import models
 from components.baseline import LatestBlessedOtherThanCandidateStrategy
 from components.infra_validation import InfraValidation
 from components.validation_gate import ValidationGate
+from components.warm_start_base import LatestBlessedModelOfOtherExamplesStrategy
 from components.window_example_gen import WindowCsvExecutor, window_custom_config
 from models import features
 from pipeline.config import PipelineConfig
@@ -32,6 +33,7 @@ from pipeline.config import PipelineConfig
 RUN_FN = "models.trainer.run_fn"
 SPAN_PATTERN = "span-{SPAN}/*.csv"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+WARM_START_RESOLVER_ID = "warm_start_model_resolver"
 # Slices reported by the Evaluator: payment type drives tipping (cash tips are not recorded);
 # the hour shows whether the model holds across the time of day.
 SLICE_FEATURES = ("payment_type", "trip_start_hour")
@@ -105,10 +107,28 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
 
+    all_models = Channel(type=standard_artifacts.Model)
+    all_blessings = Channel(type=standard_artifacts.ModelBlessing)
+    warm_start_resolver = None
+    if config.warm_start != "off":
+        # LatestBlessedModelStrategy, not LatestArtifactStrategy: never warm-start from a model
+        # the Evaluator rejected.
+        if config.baseline_excludes_candidate:
+            warm_start_resolver = Resolver(
+                strategy_class=LatestBlessedModelOfOtherExamplesStrategy,
+                examples=example_gen.outputs["examples"], model=all_models,
+                model_blessing=all_blessings,
+            ).with_id(WARM_START_RESOLVER_ID)
+        else:
+            warm_start_resolver = Resolver(
+                strategy_class=LatestBlessedModelStrategy,
+                model=all_models, model_blessing=all_blessings,
+            ).with_id(WARM_START_RESOLVER_ID)
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
         schema=validation_gate.outputs["validated_schema"],
+        base_model=warm_start_resolver.outputs["model"] if warm_start_resolver else None,
         train_args=(run_parameters.train_args
                     or trainer_pb2.TrainArgs(num_steps=config.train_steps)),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
@@ -118,10 +138,11 @@ def create_pipeline(
             "hparams": dict(config.hparams),
             "steps_per_epoch": config.steps_per_epoch,
             "seed": config.seed,
+            "checkpoints": dataclasses.asdict(config.checkpoint_options()),
+            "warm_start": config.warm_start,
+            "transfer": dict(config.transfer),
         },
     )
-    all_models = Channel(type=standard_artifacts.Model)
-    all_blessings = Channel(type=standard_artifacts.ModelBlessing)
     if config.baseline_excludes_candidate:
         baseline_resolver = Resolver(
             strategy_class=LatestBlessedOtherThanCandidateStrategy,
@@ -154,8 +175,8 @@ def create_pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    validation_gate, trainer, baseline_resolver, evaluator, infra_validation,
-                    pusher],
+                    validation_gate, *([warm_start_resolver] if warm_start_resolver else []),
+                    trainer, baseline_resolver, evaluator, infra_validation, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

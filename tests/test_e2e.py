@@ -91,6 +91,7 @@ def test_second_identical_run_is_fully_cached(workspace):
     events = run_local(config, workspace["root"] / "ws")
     states = {e.component: e.state for e in events}
     assert states.pop("latest_blessed_model_resolver") == "resolved"
+    assert states.pop("warm_start_model_resolver") == "resolved"
     assert set(states.values()) == {"cached"}, states
     assert {"ExampleGen", "Trainer", "Evaluator", "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before

@@ -1,0 +1,112 @@
+"""The Trainer in the real local pipeline: killed mid-training (SIGKILL), resumed on the next run;
+then a new span arrives and the Trainer warm-starts from the blessed model."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ctpipe import data
+from pipeline.config import PipelineConfig, local_config
+from pipeline.local_runner import run_local
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+SETTINGS = dict(train_steps=600, steps_per_epoch=200, eval_steps=5, checkpoint_every_steps=50,
+                min_auc=0.5, max_auc_regression=0.5)
+_RUN_PIPELINE = """
+import json, sys
+from pipeline.config import PipelineConfig, local_config
+from pipeline.local_runner import run_local
+workspace, data_root, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+run_local(local_config(workspace, data_root, PipelineConfig(**settings)), workspace)
+"""
+
+
+def _committed_step(checkpoint_root: Path) -> int:
+    """The step of the latest checkpoint whose save completed (the index file names it)."""
+    steps = [int(m.group(1)) for index in checkpoint_root.glob("*/checkpoint")
+             for m in [re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', index.read_text(), re.M)]
+             if m]
+    return max(steps, default=0)
+
+
+def _messages(caplog, prefix: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
+
+
+def _kill_when_checkpointed(command: list[str], checkpoint_root: Path, log_file: Path) -> int:
+    """Runs the pipeline in a child process and SIGKILLs it once a checkpoint with step > 0 is
+    on disk; returns the latest committed checkpoint step at the kill."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with log_file.open("w") as out:
+        child = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    try:
+        while not _committed_step(checkpoint_root):
+            if child.poll() is not None:
+                pytest.fail(f"pipeline ended ({child.returncode}) before a checkpoint appeared:\n"
+                            + log_file.read_text()[-3000:])
+            if time.monotonic() > deadline:
+                pytest.fail("no checkpoint within 300 s:\n" + log_file.read_text()[-3000:])
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    return _committed_step(checkpoint_root)
+
+
+def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_source, caplog):
+    spans = tmp_path / "spans"
+    data.prepare(spans, small_source)
+    incoming = tmp_path / "incoming"
+    for span in (1, 2, 3):
+        shutil.copytree(spans / f"span-{span}", incoming / f"span-{span}")
+    workspace = tmp_path / "ws"
+    config = local_config(workspace, incoming, PipelineConfig(**SETTINGS))
+    checkpoint_root = Path(config.checkpoint_options().root)
+
+    killed_at = _kill_when_checkpointed(
+        [sys.executable, "-c", _RUN_PIPELINE, str(workspace), str(incoming), json.dumps(SETTINGS)],
+        checkpoint_root, tmp_path / "killed-run.log")
+    assert 0 < killed_at < 600
+    assert not Path(config.serving_model_dir).exists(), "the killed run must not have pushed"
+
+    caplog.set_level(logging.INFO, logger="models")
+    events = {e.component: e.state for e in run_local(config, workspace)}
+    resumed = _messages(caplog, "resuming from checkpoint step")
+    assert len(resumed) == 1, resumed
+    step = int(re.search(r"step (\d+) at ", resumed[0]).group(1))
+    assert step == killed_at, "resumes from the latest checkpoint: at most one interval lost"
+    assert _messages(caplog, f"trained 600 steps ({600 - step} in this run)")
+    assert events["ExampleGen"] == "cached" and events["Trainer"] == "executed"
+    assert events["Pusher"] == "executed"
+    pushed = list(Path(config.serving_model_dir).glob("*/saved_model.pb"))
+    assert len(pushed) == 1
+    job_folders = [p.parent for p in checkpoint_root.glob("*/FINISHED.json")]
+    assert len(job_folders) == 1, "the finished job is marked so that it never resumes"
+
+    caplog.clear()
+    shutil.copytree(spans / "span-4", incoming / "span-4")
+    events = {e.component: e.state for e in run_local(config, workspace)}
+    started = _messages(caplog, "warm start: starting from the weights")
+    assert len(started) == 1, _messages(caplog, "warm start")
+    trained_models = sorted((workspace / "pipeline_root" / "Trainer" / "model").iterdir(),
+                            key=lambda p: int(p.name))
+    assert str(trained_models[-2] / "Format-Serving") in started[0], \
+        "the base is the model the previous (blessed) run trained"
+    assert not _messages(caplog, "resuming from checkpoint"), "a new job starts at step 0"
+    assert events["Trainer"] == "executed"
