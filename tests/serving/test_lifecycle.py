@@ -203,7 +203,7 @@ def test_every_version_folder_gone_unloads_the_model(tmp_path, saved_model_dir, 
 def _write_warmup(version_dir, request) -> None:
     entry = prediction_log_pb2.PredictionLog()
     entry.predict_log.request.CopyFrom(request)
-    (version_dir / "assets.extra").mkdir()
+    (version_dir / "assets.extra").mkdir(exist_ok=True)  # the export keeps the Keras model there
     with tf.io.TFRecordWriter(str(version_dir / "assets.extra" / "tf_serving_warmup_requests")) as w:
         w.write(entry.SerializeToString())
 
