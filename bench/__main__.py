@@ -134,6 +134,9 @@ def main() -> None:
 
     pushed = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
     results.update(bench_serving(work / "serving", model=pushed))
+    from bench.trainer import bench_trainer
+
+    results.update(bench_trainer(work / "trainer"))
     for key, value in results.items():
         print(f"{key:<32} {value}")
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
