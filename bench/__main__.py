@@ -1,4 +1,7 @@
-"""Pipeline benchmark: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
+"""`make bench`: the pipeline against its peer, then serving (bench/serving.py) and the Trainer
+(bench/trainer.py); every figure is printed and written to one JSON file.
+
+Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
 Both train on the same 90 % of the taxi trips, in fresh workspaces, with LocalDagRunner and the
 same Beam arguments, each in a fresh interpreter (import time included). Both models then score
