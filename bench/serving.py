@@ -31,11 +31,11 @@ THROUGHPUT_SECONDS = 5.0
 
 def _examples(count: int) -> list[bytes]:
     from ctpipe import data
-    from serving.examples import trip_to_example
+    from serving.client import row_to_example
 
     with data.bundled_source().open(newline="") as handle:
         rows = [row for _, row in zip(range(count), csv.DictReader(handle))]
-    return [trip_to_example(row) for row in rows]
+    return [row_to_example(row) for row in rows]
 
 
 def _untrained_model(export_dir: Path, examples: list[bytes]) -> Path:

@@ -12,7 +12,7 @@ from models import features
 from models.export import export_serving_model, serving_function
 from models.inputs import parse_examples
 from models.model import HParams, build_model, fit_feature_stats
-from serving.examples import trip_to_example
+from serving.client import row_to_example
 
 MODEL_NAME = "big_tipper"
 
@@ -20,7 +20,7 @@ MODEL_NAME = "big_tipper"
 @pytest.fixture(scope="session")
 def serialized_examples(taxi_rows) -> list[bytes]:
     _, rows = taxi_rows
-    return [trip_to_example(r) for r in rows[:600]]
+    return [row_to_example(r) for r in rows[:600]]
 
 
 @pytest.fixture(scope="session")
