@@ -55,7 +55,7 @@ class PipelineConfig:
     # unchanged inputs is fully cached (components/baseline.py). KFP v2 supports only TFX's
     # LatestBlessedModelStrategy, so the Kubeflow runner turns this off.
     # It also makes the warm-start resolver leave out models trained on the current examples,
-    # for the same reason (components/warm_start_base.py).
+    # for the same reason (components/baseline.py).
     baseline_excludes_candidate: bool = True
     # Trainer checkpoints (models/checkpoints.py); empty root: `<pipeline_root>/checkpoints`.
     checkpoint_root: str = ""

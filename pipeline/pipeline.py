@@ -12,7 +12,7 @@ from tfx.components import (Evaluator, ExampleValidator, Pusher, SchemaGen, Stat
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.executor_spec import BeamExecutorSpec
-from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.components.common.resolver import Resolver, ResolverStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
@@ -22,10 +22,10 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 import models
-from components.baseline import LatestBlessedOtherThanCandidateStrategy
+from components.baseline import (LatestBlessedModelOfOtherExamplesStrategy,
+                                 LatestBlessedOtherThanCandidateStrategy)
 from components.infra_validation import InfraValidation
 from components.validation_gate import ValidationGate
-from components.warm_start_base import LatestBlessedModelOfOtherExamplesStrategy
 from components.window_example_gen import WindowCsvExecutor, window_custom_config
 from models import features
 from pipeline.config import PipelineConfig
@@ -64,6 +64,19 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             tfma.MetricConfig(class_name="CalibrationPlot"),
         ])],
     )
+
+
+def _latest_blessed_model(resolver_id: str, config: PipelineConfig,
+                          local_strategy: type[ResolverStrategy], **local_inputs) -> Resolver:
+    """A Resolver of the latest blessed model: TFX's LatestBlessedModelStrategy, or where the
+    orchestrator allows custom strategies (`baseline_excludes_candidate`), `local_strategy`,
+    which also leaves out the models that `local_inputs` rule out."""
+    every_model = {"model": Channel(type=standard_artifacts.Model),
+                   "model_blessing": Channel(type=standard_artifacts.ModelBlessing)}
+    if config.baseline_excludes_candidate:
+        return Resolver(strategy_class=local_strategy, **local_inputs,
+                        **every_model).with_id(resolver_id)
+    return Resolver(strategy_class=LatestBlessedModelStrategy, **every_model).with_id(resolver_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,23 +120,13 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
 
-    all_models = Channel(type=standard_artifacts.Model)
-    all_blessings = Channel(type=standard_artifacts.ModelBlessing)
     warm_start_resolver = None
     if config.warm_start != "off":
-        # LatestBlessedModelStrategy, not LatestArtifactStrategy: never warm-start from a model
-        # the Evaluator rejected.
-        if config.baseline_excludes_candidate:
-            warm_start_resolver = Resolver(
-                strategy_class=LatestBlessedModelOfOtherExamplesStrategy,
-                examples=example_gen.outputs["examples"], model=all_models,
-                model_blessing=all_blessings,
-            ).with_id(WARM_START_RESOLVER_ID)
-        else:
-            warm_start_resolver = Resolver(
-                strategy_class=LatestBlessedModelStrategy,
-                model=all_models, model_blessing=all_blessings,
-            ).with_id(WARM_START_RESOLVER_ID)
+        # Blessed models only (not LatestArtifactStrategy): never warm-start from a model the
+        # Evaluator rejected.
+        warm_start_resolver = _latest_blessed_model(
+            WARM_START_RESOLVER_ID, config, LatestBlessedModelOfOtherExamplesStrategy,
+            examples=example_gen.outputs["examples"])
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
@@ -143,16 +146,9 @@ def create_pipeline(
             "transfer": dict(config.transfer),
         },
     )
-    if config.baseline_excludes_candidate:
-        baseline_resolver = Resolver(
-            strategy_class=LatestBlessedOtherThanCandidateStrategy,
-            candidate=trainer.outputs["model"], model=all_models, model_blessing=all_blessings,
-        ).with_id(BASELINE_RESOLVER_ID)
-    else:
-        baseline_resolver = Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=all_models, model_blessing=all_blessings,
-        ).with_id(BASELINE_RESOLVER_ID)
+    baseline_resolver = _latest_blessed_model(
+        BASELINE_RESOLVER_ID, config, LatestBlessedOtherThanCandidateStrategy,
+        candidate=trainer.outputs["model"])
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
