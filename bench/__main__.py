@@ -8,16 +8,16 @@ same Beam arguments, each in a fresh interpreter (import time included). Both mo
 the same held-out 10 % of trips, which neither saw; we report wall times, their ratio and AUCs.
 """
 from __future__ import annotations
-
 import argparse
 import csv
-import json
 import shutil
 import subprocess
 import sys
 import time
 import zlib
 from pathlib import Path
+
+from bench import report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -140,10 +140,7 @@ def main() -> None:
     from bench.trainer import bench_trainer
 
     results.update(bench_trainer(work / "trainer"))
-    for key, value in results.items():
-        print(f"{key:<32} {value}")
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {args.out}")
+    report(results, args.out)
 
 
 if __name__ == "__main__":

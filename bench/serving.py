@@ -9,10 +9,8 @@ served, with the number of failed requests meanwhile.
     python -m bench.serving [--model SAVED_MODEL_DIR] [--out serving-bench.json]
 """
 from __future__ import annotations
-
 import argparse
 import csv
-import json
 import os
 import re
 import shutil
@@ -22,6 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from bench import report
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_NAME = "big_tipper"
@@ -257,10 +257,7 @@ def main() -> None:
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     results = bench_serving(work, Path(args.model).resolve() if args.model else None)
-    for key, value in results.items():
-        print(f"{key:<44} {value}")
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {args.out}")
+    report(results, args.out)
 
 
 if __name__ == "__main__":

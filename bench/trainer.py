@@ -13,16 +13,16 @@ Held-out trips (every fifth trip; every second one in the small quarter) are in 
     python -m bench.trainer [--work build/bench-trainer] [--out trainer-bench.json]
 """
 from __future__ import annotations
-
 import argparse
 import csv
-import json
 import logging
 import math
 import shutil
 import statistics
 import time
 from pathlib import Path
+
+from bench import report
 
 STEPS = 600
 VALIDATE_EVERY = 20
@@ -179,9 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = bench_trainer(Path(args.work).resolve())
-    for key, value in results.items():
-        print(f"{key:<44} {value}")
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    report(results, args.out)
 
 
 if __name__ == "__main__":
