@@ -10,7 +10,8 @@ setup(
     name="ctpipe",
     version="0.1.0",
     description="Continuous training of the Chicago taxi big-tipper model on TFX 1.16",
-    python_requires=">=3.11,<3.12",
+    # 3.11 here (the lock); 3.10 in TFX 1.16's container image, where the Dockerfile installs it.
+    python_requires=">=3.10,<3.12",
     packages=find_packages(include=["ctpipe*", "pipeline*", "components*", "models*", "schemas*",
                                     "serving*"]),
     package_data={"schemas": ["*.pbtxt"]},
