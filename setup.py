@@ -10,7 +10,8 @@ setup(
     name="ctpipe",
     version="0.1.0",
     description="Continuous training of the Chicago taxi big-tipper model on TFX 1.16",
-    # 3.11 here (the lock); 3.10 in TFX 1.16's container image, where the Dockerfile installs it.
+    # 3.11 here (the lock); TFX 1.16 itself requires < 3.11, so its container image (where the
+    # Dockerfile installs this project) runs an older interpreter: 3.10 is the oldest supported.
     python_requires=">=3.10,<3.12",
     packages=find_packages(include=["ctpipe*", "pipeline*", "components*", "models*", "schemas*",
                                     "serving*"]),
