@@ -11,31 +11,23 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
+from ctpipe.errors import UserError
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
     from ctpipe import data
 
-    try:
-        spans = data.prepare(Path(args.out), Path(args.source) if args.source else None)
-    except data.DataPreparationError as err:
-        raise CommandError(str(err)) from None
+    spans = data.prepare(Path(args.out), Path(args.source) if args.source else None)
     for span in spans:
         print(f"span-{span.number}: {span.quarter}, {span.rows} trips")
     print(f"{len(spans)} spans in {args.out}")
 
 
 def _load_run_config(args: argparse.Namespace):
-    from pipeline.config import ConfigError, load_config, local_config
+    from pipeline.config import load_config, local_config
 
-    try:
-        config = local_config(args.workspace, args.data, load_config(args.config))
-        return config.replace(window=args.window, train_steps=args.train_steps).validate()
-    except ConfigError as err:
-        raise CommandError(str(err)) from None
+    config = local_config(args.workspace, args.data, load_config(args.config))
+    return config.replace(window=args.window, train_steps=args.train_steps).validate()
 
 
 def _print_event(event) -> None:
@@ -51,13 +43,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     config = _load_run_config(args)
     if not Path(config.data_root).is_dir():
-        raise CommandError(f"data folder not found: {config.data_root}")
+        raise UserError(f"data folder not found: {config.data_root}")
     print(f"Running {config.pipeline_name} on {config.data_root} "
           f"(window: {config.window or 'all'} spans, {config.train_steps} train steps)")
     try:
         run_local(config, args.workspace, report=_print_event)
     except RunFailed as err:
-        raise CommandError(f"run failed: {err}") from None
+        raise UserError(f"run failed: {err}") from None
     from ctpipe import status
 
     print(status.format_latest_run(Path(args.workspace)))
@@ -66,10 +58,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _cmd_status(args: argparse.Namespace) -> None:
     from ctpipe import status
 
-    try:
-        print(status.format_status(Path(args.workspace), limit=args.limit))
-    except status.StatusError as err:
-        raise CommandError(str(err)) from None
+    print(status.format_status(Path(args.workspace), limit=args.limit))
 
 
 def _cmd_schema(args: argparse.Namespace) -> None:
@@ -77,15 +66,12 @@ def _cmd_schema(args: argparse.Namespace) -> None:
     from pipeline.config import DEFAULT_SCHEMA
 
     target = Path(args.schema or DEFAULT_SCHEMA)
-    try:
-        if args.schema_command == "show":
-            print(schema_tools.describe(target))
-        elif args.schema_command == "accept":
-            print(schema_tools.accept_latest(Path(args.workspace), target))
-        else:
-            print(schema_tools.bootstrap(Path(args.workspace), target))
-    except schema_tools.SchemaToolError as err:
-        raise CommandError(str(err)) from None
+    if args.schema_command == "show":
+        print(schema_tools.describe(target))
+    elif args.schema_command == "accept":
+        print(schema_tools.accept_latest(Path(args.workspace), target))
+    else:
+        print(schema_tools.bootstrap(Path(args.workspace), target))
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -179,15 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         args.handler(args)
-    except CommandError as err:
+    except UserError as err:
         print(f"ctpipe: {err}", file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    # Run the `ctpipe.cli` module's main, not this `__main__` copy: command modules raise
-    # `ctpipe.cli.CommandError`, which must be the class that main() catches.
-    from ctpipe.cli import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

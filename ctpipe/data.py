@@ -19,6 +19,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from ctpipe.errors import UserError
 from models import features
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
-class DataPreparationError(ValueError):
+class DataPreparationError(UserError, ValueError):
     """The source cannot be turned into spans; nothing was written."""
 
 

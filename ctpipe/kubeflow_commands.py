@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ctpipe.errors import UserError
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PACKAGE = "build/pipeline.json"
 DEFAULT_EXPERIMENT = "taxi-big-tipper"
@@ -27,23 +29,14 @@ BUILD_FILE = REPO / "build.yaml"
 TRAIN_STEPS_ALIAS = "train_steps"
 
 
-def _command_error(message: str) -> Exception:
-    from ctpipe.cli import CommandError
-
-    return CommandError(message)
-
 
 # --- compile -------------------------------------------------------------------------------
 
 def _cmd_compile(args: argparse.Namespace) -> None:
-    from pipeline.config import ConfigError
     from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
-    try:
-        config = kubeflow_config(args.config, args.pipeline_root)
-        spec = compile_pipeline(config, args.image, args.output)
-    except ConfigError as err:
-        raise _command_error(str(err)) from None
+    config = kubeflow_config(args.config, args.pipeline_root)
+    spec = compile_pipeline(config, args.image, args.output)
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     print(f"Compiled {spec['pipelineInfo']['name']} for image {args.image} to {args.output}")
     for name, definition in sorted(parameters.items()):
@@ -64,13 +57,13 @@ class Package:
     @classmethod
     def read(cls, path: Path) -> "Package":
         if not path.is_file():
-            raise _command_error(f"pipeline file not found: {path} (run `ctpipe compile` first)")
+            raise UserError(f"pipeline file not found: {path} (run `ctpipe compile` first)")
         content = path.read_bytes()
         try:
             spec = json.loads(content)
             name = spec["pipelineInfo"]["name"]
         except (ValueError, KeyError, TypeError):
-            raise _command_error(f"{path} is not a pipeline file written by `ctpipe compile`") \
+            raise UserError(f"{path} is not a pipeline file written by `ctpipe compile`") \
                 from None
         parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
         return cls(path, name, hashlib.sha256(content).hexdigest(), parameters)
@@ -81,17 +74,17 @@ class Package:
         for assignment in assignments:
             name, separator, value = assignment.partition("=")
             if not separator or not name:
-                raise _command_error(f"--param expects NAME=VALUE, got {assignment!r}")
+                raise UserError(f"--param expects NAME=VALUE, got {assignment!r}")
             if name == TRAIN_STEPS_ALIAS:
                 if not value.isdigit() or int(value) <= 0:
-                    raise _command_error(f"--param train_steps expects a positive integer, "
+                    raise UserError(f"--param train_steps expects a positive integer, "
                                          f"got {value!r}")
                 from pipeline.kubeflow_runner import TRAIN_ARGS_PARAMETER, train_args_json
 
                 name, value = TRAIN_ARGS_PARAMETER, train_args_json(int(value))
             if name not in self.parameters:
                 known = ", ".join(sorted([*self.parameters, TRAIN_STEPS_ALIAS]))
-                raise _command_error(f"unknown runtime parameter {name!r}; the pipeline has: "
+                raise UserError(f"unknown runtime parameter {name!r}; the pipeline has: "
                                      f"{known}")
             values[name] = value
         return values
@@ -105,7 +98,7 @@ def _client(args: argparse.Namespace):
     if args.token_env:
         token = os.environ.get(args.token_env)
         if not token:
-            raise _command_error(f"--token-env: environment variable {args.token_env} is empty")
+            raise UserError(f"--token-env: environment variable {args.token_env} is empty")
     if args.in_cluster:
         from kfp.client import ServiceAccountTokenVolumeCredentials
 
@@ -123,9 +116,9 @@ def _call(what: str, function, *call_args, **kwargs):
         return function(*call_args, **kwargs)
     except kfp_server_api.ApiException as err:
         body = (err.body or "").strip().replace("\n", " ")[:300]
-        raise _command_error(f"{what} failed: HTTP {err.status} {err.reason}: {body}") from None
+        raise UserError(f"{what} failed: HTTP {err.status} {err.reason}: {body}") from None
     except (OSError, TimeoutError) as err:
-        raise _command_error(f"{what} failed: {err}") from None
+        raise UserError(f"{what} failed: {err}") from None
 
 
 def upload(client, package: Package, namespace: str | None) -> tuple[str, str]:
@@ -170,7 +163,7 @@ def kfp_cron(expression: str) -> str:
         return f"0 {expression}"
     if len(fields) == 6:
         return expression
-    raise _command_error(f"--cron expects 5 fields (minute hour day month weekday) or KFP's 6 "
+    raise UserError(f"--cron expects 5 fields (minute hour day month weekday) or KFP's 6 "
                          f"(seconds first), got {len(fields)}: {expression!r}")
 
 
@@ -228,7 +221,7 @@ def build_steps(build_file: Path, overrides: dict[str, str]) -> list[tuple[str, 
         program = step.get("entrypoint") or step["name"].rsplit("/", 1)[-1].split(":")[0]
         steps.append((step["id"], [substitute(program), *map(substitute, step.get("args", []))]))
     if missing:
-        raise _command_error(f"{build_file.name} uses substitutions without a value: "
+        raise UserError(f"{build_file.name} uses substitutions without a value: "
                              f"{', '.join(sorted(missing))} (give --substitution NAME=VALUE)")
     return steps
 
@@ -237,7 +230,7 @@ def _git_short_sha() -> str:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                             capture_output=True, text=True)
     if result.returncode != 0:
-        raise _command_error("SHORT_SHA: not a git checkout; give --substitution SHORT_SHA=...")
+        raise UserError("SHORT_SHA: not a git checkout; give --substitution SHORT_SHA=...")
     return result.stdout.strip()
 
 
@@ -246,10 +239,10 @@ def _cmd_build(args: argparse.Namespace) -> None:
     for assignment in args.substitution:
         name, separator, value = assignment.partition("=")
         if not separator:
-            raise _command_error(f"--substitution expects NAME=VALUE, got {assignment!r}")
+            raise UserError(f"--substitution expects NAME=VALUE, got {assignment!r}")
         overrides[name] = value
     if not args.dry_run:
-        raise _command_error("only --dry-run is supported here; run the build with "
+        raise UserError("only --dry-run is supported here; run the build with "
                              "`gcloud builds submit --config build.yaml`")
     if "SHORT_SHA" not in overrides:
         overrides["SHORT_SHA"] = _git_short_sha()

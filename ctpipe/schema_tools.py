@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ctpipe.errors import UserError
 from models import features
 
 TRAINING, SERVING = "TRAINING", "SERVING"
@@ -24,7 +25,7 @@ NON_NEGATIVE = ("fare", "trip_miles", features.TIPS)
 OPEN_VOCABULARY = ("company",)
 
 
-class SchemaToolError(RuntimeError):
+class SchemaToolError(UserError):
     pass
 
 

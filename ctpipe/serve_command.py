@@ -3,22 +3,23 @@ from __future__ import annotations
 
 import argparse
 
+from ctpipe.errors import UserError
+
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from ctpipe.cli import CommandError
     from serving.options import FlagError, options_from_args
 
     try:
         options = options_from_args(args)
     except FlagError as err:
-        raise CommandError(str(err)) from None
+        raise UserError(str(err)) from None
     from serving import server
     from serving.models import StartupError
 
     try:
         server.serve(options)
     except StartupError as err:
-        raise CommandError(f"Failed to start server. Error: {err}") from None
+        raise UserError(f"Failed to start server. Error: {err}") from None
 
 
 def register(subparsers) -> None:

@@ -8,11 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ctpipe.errors import UserError
 
-def _command_error(message: str) -> Exception:
-    from ctpipe.cli import CommandError
-
-    return CommandError(message)
 
 
 def _add_connection_flags(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -40,7 +37,7 @@ def _client(args: argparse.Namespace, model: str):
         timeout = {} if args.timeout is None else {"timeout": args.timeout}
         return PredictionClient(args.server, model, tls=tls, **timeout)
     except ServingError as err:
-        raise _command_error(str(err)) from None
+        raise UserError(str(err)) from None
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
@@ -51,12 +48,12 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         rows = read_rows(source)
         examples = rows_to_examples(rows, source.name)
     except ExampleError as err:
-        raise _command_error(str(err)) from None
+        raise UserError(str(err)) from None
     with _client(args, args.model) as client:
         try:
             prediction = client.predict(examples, version=args.version, label=args.label)
         except ServingError as err:
-            raise _command_error(str(err)) from None
+            raise UserError(str(err)) from None
     asked = (f"version {args.version}" if args.version is not None
              else f"label '{args.label}'" if args.label else "latest")
     print(f"{prediction.model_name} version {prediction.model_version} answered "
@@ -72,7 +69,7 @@ def _cmd_model_status(args: argparse.Namespace) -> None:
         try:
             statuses = client.model_status(args.version)
         except ServingError as err:
-            raise _command_error(str(err)) from None
+            raise UserError(str(err)) from None
     for status in statuses:
         error = f" ({status.error_message})" if status.error_message else ""
         print(f"{args.model} version {status.version}: {status.state}{error}")
@@ -85,14 +82,14 @@ def _apply_label_change(args: argparse.Namespace, change_labels) -> None:
     try:
         change = change_labels()
     except model_config.ModelConfigError as err:
-        raise _command_error(str(err)) from None
+        raise UserError(str(err)) from None
     print(f"{change.describe()} (written to {args.model_config})")
     if args.server:
         with _client(args, args.model) as client:
             try:
                 client.reload_config(model_config.read_config(args.model_config))
             except ServingError as err:
-                raise _command_error(f"label written, but the reload failed: {err}") from None
+                raise UserError(f"label written, but the reload failed: {err}") from None
         print(f"{args.server} reloaded the model config")
     else:
         print("a server polling the file (--model_config_file_poll_wait_seconds) follows it")

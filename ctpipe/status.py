@@ -11,13 +11,15 @@ from pathlib import Path
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from ctpipe.errors import UserError
+
 METADATA_FILE = "metadata.sqlite"
 _STATE = metadata_store_pb2.Execution.State
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 
 
-class StatusError(RuntimeError):
+class StatusError(UserError):
     pass
 
 

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from ctpipe.errors import UserError
 from models.options import CheckpointOptions, TransferOptions, WarmStartOptions
 
 DEFAULT_SCHEMA = str(Path(__file__).resolve().parent.parent / "schemas" / "schema.pbtxt")
@@ -25,7 +26,7 @@ LOCAL_BEAM_ARGS: tuple[str, ...] = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value or file is wrong; the message names the setting."""
 
 
