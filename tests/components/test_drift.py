@@ -61,6 +61,7 @@ def test_unshifted_span_is_not_flagged_and_every_feature_is_reported(schema, ref
     assert _crossed(findings) == set(), [format_finding(f) for f in findings if f.crossed]
     assert {f.feature for f in findings} == _compared(schema, "drift_comparator")
     assert all(f.kind == "drift" and 0 <= f.distance < f.threshold for f in findings)
+    assert all("<= threshold" in format_finding(f) for f in findings)
 
 
 def test_scaled_fare_is_flagged(schema, reference, resample):
@@ -147,6 +148,14 @@ def test_missing_split_is_named(schema, reference, resample):
         drift_findings({"eval": statistics}, reference, schema)
     with pytest.raises(DriftError, match="reference statistics have no split 'train'"):
         drift_findings({"train": statistics}, {}, schema)
+
+
+def test_sliced_statistics_are_refused(schema, reference, resample):
+    sliced = statistics_of(resample, schema)
+    sliced.datasets.add().CopyFrom(sliced.datasets[0])
+
+    with pytest.raises(DriftError, match="hold 2 datasets; expected exactly one"):
+        skew_findings(sliced, reference, schema)
 
 
 def test_reference_without_a_compared_feature_is_named(schema, reference, resample):
