@@ -43,14 +43,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from ctpipe.data import bundled_source
-    from pipeline.config import PipelineConfig
+    from pipeline.config import DEFAULT_MODEL_NAME
     from serving.client import read_rows
     from serving.local_server import running_server
 
     def median(measure, *arguments) -> float:
         return round(statistics.median(measure(*arguments) for _ in range(args.repeats)), 3)
 
-    model_name = PipelineConfig().model_name
+    model_name = DEFAULT_MODEL_NAME
     figures = {
         "client_import_s": median(_import_seconds, "serving.client"),
         "predict_protos_plain_import_s": median(_import_seconds,

@@ -110,9 +110,9 @@ def _cmd_rollback(args: argparse.Namespace) -> None:
 
 
 def _model_flag(parser: argparse.ArgumentParser) -> None:
-    from pipeline.config import PipelineConfig
+    from pipeline.config import DEFAULT_MODEL_NAME
 
-    default = PipelineConfig.model_name
+    default = DEFAULT_MODEL_NAME
     parser.add_argument("--model", default=default, help=f"served model name (default {default})")
 
 

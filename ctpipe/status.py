@@ -82,12 +82,8 @@ class WorkspaceStatus:
         executions = self.store.get_executions_by_context(context.id)
         nodes = {}
         for execution in sorted(executions, key=lambda e: e.id):
-            state = execution.last_known_state
-            if execution.type.endswith(".Resolver") and state == _STATE.COMPLETE:
-                label = "resolved"  # a metadata query, not a component execution
-            else:
-                label = {_STATE.COMPLETE: "executed", _STATE.CACHED: "cached",
-                         _STATE.FAILED: "failed"}.get(state, "running")
+            label = {_STATE.COMPLETE: "executed", _STATE.CACHED: "cached",
+                     _STATE.FAILED: "failed"}.get(execution.last_known_state, "running")
             nodes[self.node_of.get(execution.id, execution.type)] = label
         if "failed" in nodes.values():
             state = "failed"
@@ -126,6 +122,19 @@ class WorkspaceStatus:
         blessed = [_int(b, "current_model_id") for b in self.store.get_artifacts_by_type("ModelBlessing")
                    if _int(b, "blessed") == 1]
         return max((m for m in blessed if m is not None), default=None)
+
+
+def latest_output(workspace: Path, type_name: str,
+                  output_key: str) -> metadata_store_pb2.Artifact | None:
+    """The newest artifact of `type_name` recorded as a step's output named `output_key`."""
+    store = open_store(workspace)
+    artifacts = {a.id: a for a in store.get_artifacts_by_type(type_name)}
+    if not artifacts:
+        return None
+    events = store.get_events_by_artifact_ids(list(artifacts))
+    keyed = [artifacts[e.artifact_id] for e in events
+             if e.type in _OUTPUT_EVENTS and e.path.steps and e.path.steps[0].key == output_key]
+    return max(keyed, key=lambda a: (a.create_time_since_epoch, a.id), default=None)
 
 
 def _when(run_id: str) -> str:

@@ -44,17 +44,30 @@ def _list_files(file_patterns: Sequence[str]) -> list[str]:
     return files
 
 
+def _records(file_patterns: Sequence[str],
+             replay: Sequence[tuple[str, int]]) -> tf.data.Dataset:
+    """Every record of the files, then the first `count` records of each replayed file."""
+    records = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
+    for path, count in replay:
+        records = records.concatenate(
+            tf.data.TFRecordDataset(path, compression_type="GZIP").take(count))
+    return records
+
+
 def make_dataset(file_patterns: Sequence[str], batch_size: int, *, shuffle: bool,
-                 repeat: bool, seed: int | None = None, skip_batches: int = 0) -> tf.data.Dataset:
-    """Batches of (raw feature dict, label) from gzipped TFRecord files.
+                 repeat: bool, seed: int | None = None, skip_batches: int = 0,
+                 replay: Sequence[tuple[str, int]] = ()) -> tf.data.Dataset:
+    """Batches of (raw feature dict, label) from gzipped TFRecord files, plus `replay`:
+    (file, count) samples of other files (incremental training's replay of older spans).
 
     `skip_batches` resumes the exact batch sequence of an uninterrupted run (same seed).
     """
-    dataset = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
+    dataset = _records(file_patterns, replay)
     if shuffle:
         dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+
     def split_label(serialized):
         parsed = parse_examples(serialized, with_label=True)
         label = parsed.pop(features.LABEL)
@@ -65,9 +78,11 @@ def make_dataset(file_patterns: Sequence[str], batch_size: int, *, shuffle: bool
             .prefetch(tf.data.AUTOTUNE))
 
 
-def load_columns(file_patterns: Sequence[str], limit: int = 200_000) -> dict[str, np.ndarray]:
+def load_columns(file_patterns: Sequence[str], limit: int = 200_000,
+                 replay: Sequence[tuple[str, int]] = ()) -> dict[str, np.ndarray]:
     """Up to `limit` rows as numpy columns (feature names and the label)."""
-    dataset = make_dataset(file_patterns, batch_size=4096, shuffle=False, repeat=False).unbatch()
+    dataset = make_dataset(file_patterns, batch_size=4096, shuffle=False, repeat=False,
+                           replay=replay).unbatch()
     columns: dict[str, list] = {name: [] for name in features.FEATURE_NAMES}
     columns[features.LABEL] = []
     for row_features, label in dataset.take(limit).batch(4096).as_numpy_iterator():

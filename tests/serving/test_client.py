@@ -17,14 +17,14 @@ import pytest
 
 from models import features
 from serving import model_config
-from pipeline.config import PipelineConfig
+from pipeline.config import DEFAULT_MODEL_NAME
 from serving.client import (PredictionClient, RetryPolicy, ServingError, TlsConfig,
                             rows_to_examples)
 from serving.local_server import free_port
 from tests.serving.conftest import push_version
 
 WORKTREE = Path(__file__).resolve().parents[2]
-MODEL_NAME = PipelineConfig().model_name
+MODEL_NAME = DEFAULT_MODEL_NAME
 
 
 def _ctpipe(*args: str, check: bool = True) -> subprocess.CompletedProcess:
