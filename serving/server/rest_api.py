@@ -11,10 +11,9 @@ import base64
 import json
 import logging
 import re
-import threading
 import time
 from concurrent import futures
-from typing import Any
+from typing import Any, Callable
 
 import grpc
 import numpy as np
@@ -26,9 +25,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_pb2, predict_pb2, regression_pb2)
 
-from serving import config as config_files
-from serving.errors import ServingError, invalid
-from serving.servable import DEFAULT_SIGNATURE, array_to_tensor, tensor_to_array
+from serving.server import config_files
+from serving.server.errors import RequestError, invalid
+from serving.server.flags import ServerOptions
+from serving.server.frontend import Frontend
+from serving.server.loop_thread import LoopThread
+from serving.server.servable import DEFAULT_SIGNATURE, array_to_tensor, tensor_to_array
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ _NUMPY_TYPES = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64,
                 types_pb2.DT_UINT8: np.uint8, types_pb2.DT_BOOL: np.bool_}
 
 
-def _error(err: ServingError) -> web.Response:
+def _error(err: RequestError) -> web.Response:
     return web.json_response({"error": err.message}, status=err.http_status)
 
 
@@ -190,7 +192,7 @@ def _examples_request(body: dict, spec: model_pb2.ModelSpec, request_type):
 
 # ---- handlers -----------------------------------------------------------------------------
 class RestApi:
-    def __init__(self, frontend, options, executor: futures.Executor):
+    def __init__(self, frontend: Frontend, options: ServerOptions, executor: futures.Executor):
         self.frontend = frontend
         self.timeout = options.rest_api_timeout_in_ms / 1000
         self.executor = executor
@@ -201,7 +203,7 @@ class RestApi:
             return await asyncio.wait_for(loop.run_in_executor(self.executor, function, *args),
                                           self.timeout)
         except asyncio.TimeoutError:
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
 
     async def get(self, request: web.Request) -> web.Response:
         match = _PATH.match(request.path)
@@ -224,7 +226,7 @@ class RestApi:
             response = await self._blocking(self.frontend.status, status)
             return web.json_response(json_format.MessageToDict(
                 response, preserving_proto_field_name=True, including_default_value_fields=True))
-        except ServingError as err:
+        except RequestError as err:
             return _error(err)
 
     async def post(self, request: web.Request) -> web.Response:
@@ -239,11 +241,11 @@ class RestApi:
             if not isinstance(body, dict):
                 raise invalid("JSON Parse error: the request body must be a JSON object")
             return web.json_response(await self._blocking(self._infer, match, body))
-        except ServingError as err:
+        except RequestError as err:
             return _error(err)
         except Exception as err:  # noqa: BLE001 - malformed JSON must never take the server down
             log.exception("REST %s failed unexpectedly", request.path)
-            return _error(ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"))
+            return _error(RequestError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"))
 
     def _infer(self, match: re.Match, body: dict) -> dict:
         spec = _model_spec(match)
@@ -258,7 +260,7 @@ class RestApi:
                 signature_name = spec.signature_name or DEFAULT_SIGNATURE
                 signature = servable.signatures.get(signature_name)
                 if signature is None:
-                    raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                    raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                                        f'Serving signature key "{signature_name}" not found.')
                 request.CopyFrom(_predict_request(body, spec, signature))
                 return servable, service.predict_on(servable, request, deadline)
@@ -281,7 +283,7 @@ class RestApi:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _prometheus_path(options) -> str | None:
+def _prometheus_path(options: ServerOptions) -> str | None:
     if not options.monitoring_config_file:
         return None
     monitoring = config_files.parse_text_proto(options.monitoring_config_file,
@@ -291,7 +293,7 @@ def _prometheus_path(options) -> str | None:
     return monitoring.prometheus_config.path or config_files.DEFAULT_PROMETHEUS_PATH
 
 
-def start(frontend, options) -> tuple[int, callable]:
+def start(frontend: Frontend, options: ServerOptions) -> tuple[int, Callable[[], None]]:
     """Starts the REST server on its own event-loop thread; returns (port, stop)."""
     executor = futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
                                           thread_name_prefix="rest")
@@ -303,9 +305,7 @@ def start(frontend, options) -> tuple[int, callable]:
     if metrics_path:
         app.router.add_route("GET", metrics_path, api.metrics)
     runner = web.AppRunner(app, access_log=None)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="rest", daemon=True)
-    thread.start()
+    loop_thread = LoopThread("rest")
 
     async def open_site() -> int:
         await runner.setup()
@@ -314,17 +314,17 @@ def start(frontend, options) -> tuple[int, callable]:
         return runner.addresses[0][1]
 
     try:
-        port = asyncio.run_coroutine_threadsafe(open_site(), loop).result(timeout=30)
+        port = loop_thread.run(open_site(), timeout=30)
     except OSError:
-        loop.call_soon_threadsafe(loop.stop)
+        loop_thread.stop()
+        executor.shutdown(wait=False)
         raise
     log.info("REST on port %d%s", port, f", Prometheus metrics at {metrics_path}" if metrics_path
              else "")
 
     def stop() -> None:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
+        loop_thread.run(runner.cleanup(), timeout=10)
+        loop_thread.stop()
         executor.shutdown(wait=False)
 
     return port, stop

@@ -18,9 +18,9 @@ from typing import Callable, Mapping
 import grpc
 import numpy as np
 
-from serving.config import BatchingOptions
-from serving.errors import ServingError, invalid
-from serving.servable import Servable, Signature
+from serving.server.config_files import BatchingOptions
+from serving.server.errors import RequestError, invalid
+from serving.server.servable import Servable, Signature
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Task:
     size: int
     on_done: Callable[["Task"], None]
     outputs: dict[str, np.ndarray] | None = None
-    error: ServingError | None = None
+    error: RequestError | None = None
 
 
 @dataclasses.dataclass
@@ -45,7 +45,7 @@ class _Batch:
 
 
 class BatchingRunner:
-    """A `Runner` (see serving.inference) that batches; `stop()` ends its threads."""
+    """A `Runner` (see serving.server.inference) that batches; `stop()` ends its threads."""
 
     def __init__(self, options: BatchingOptions):
         self.options = options
@@ -63,7 +63,7 @@ class BatchingRunner:
         done = threading.Event()
         task = self.submit(servable, signature, inputs, lambda _: done.set())
         if not done.wait(timeout):
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if task.error is not None:
             raise task.error
         return task.outputs
@@ -94,7 +94,7 @@ class BatchingRunner:
             batches = self._queues.setdefault(key, deque())
             if not batches or batches[-1].size + task.size > limit:
                 if len(batches) >= self.options.max_enqueued_batches:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue "
+                    raise RequestError(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue "
                                        "to which this task was submitted is full")
                 batches.append(_Batch(time.monotonic()))
             batches[-1].tasks.append(task)
@@ -148,13 +148,13 @@ class BatchingRunner:
                                       f"{value.shape[:1]}, expected {padded}")
                     task.outputs[alias] = value[offset:offset + task.size]
                 offset += task.size
-        except ServingError as err:
+        except RequestError as err:
             for task in batch.tasks:
                 task.error = err
         except Exception as err:  # noqa: BLE001 - the waiting requests must get an answer
             log.exception("batch of %d rows failed", batch.size)
             for task in batch.tasks:
-                task.error = ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+                task.error = RequestError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
         for task in batch.tasks:
             task.on_done(task)
 

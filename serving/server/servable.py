@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving.errors import ServingError, invalid
+from serving.server.errors import RequestError, invalid
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -62,7 +62,7 @@ class Signature:
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
             raise invalid(getattr(err, "message", None) or str(err)) from None
         except tf.errors.OpError as err:
-            raise ServingError(grpc.StatusCode.INTERNAL, err.message) from None
+            raise RequestError(grpc.StatusCode.INTERNAL, err.message) from None
         return {alias: tensor.numpy() for alias, tensor in outputs.items()}
 
     def check_input(self, alias: str, value: np.ndarray, dtype: int) -> None:

@@ -1,5 +1,5 @@
 """TF Serving's request semantics (Predict, Classify, Regress, MultiInference, metadata), shared
-by the gRPC and REST front ends. Every failure is a `ServingError` with TF Serving's code and
+by the gRPC and REST front ends. Every failure is a `RequestError` with TF Serving's code and
 message; the front ends only translate it.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, inference_pb2,
                                      input_pb2, predict_pb2, prediction_log_pb2, regression_pb2)
 
-from serving.errors import ServingError, invalid
-from serving.models import ModelManager
-from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
+from serving.server.errors import RequestError, invalid
+from serving.server.lifecycle import ModelManager
+from serving.server.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
                               Signature, array_to_tensor, dtype_name, tensor_to_array)
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def deadline_left(deadline: float | None) -> float | None:
         return None
     left = deadline - time.monotonic()
     if left <= 0:
-        raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     return left
 
 
@@ -86,7 +86,7 @@ class InferenceService:
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signatures.get(name)
         if signature is None:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                                f'Serving signature key "{name}" not found.')
         sent, expected = set(request.inputs), set(signature.inputs)
         if len(sent) != len(expected):
@@ -325,7 +325,7 @@ class InferenceService:
         for record in tf.compat.v1.io.tf_record_iterator(path):
             count += 1
             if count > MAX_WARMUP_RECORDS:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"Number of warmup records exceeds the maximum "
                                    f"({MAX_WARMUP_RECORDS}) at {path}")
             entry = prediction_log_pb2.PredictionLog.FromString(record)
