@@ -11,7 +11,6 @@ Modules, from the command line inwards:
 - `servable`: one loaded version and its signatures.
 - `metrics`, `prediction_log`: Prometheus metrics and sampled request logs.
 - `errors`: `RequestError` (a status code and TF Serving's message) and `StartupError`.
-- `loop_thread`: an asyncio loop on its own thread (grpc.aio and aiohttp need one).
 - `process`: runs `ctpipe serve` as a child process (demo, benchmarks, tests).
 
 Importing this package (or `flags`, `errors`, `process`) loads no TensorFlow, so `ctpipe`'s

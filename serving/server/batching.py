@@ -59,21 +59,16 @@ class BatchingRunner:
 
     def __call__(self, servable: Servable, signature: Signature,
                  inputs: Mapping[str, np.ndarray], timeout: float | None) -> dict[str, np.ndarray]:
-        """Blocking form (thread callers): waits for the batch within `timeout`."""
+        """Adds the request's rows to a batch and waits for it within `timeout` (on the
+        request's own thread); errors of admission are raised at once."""
         done = threading.Event()
-        task = self.submit(servable, signature, inputs, lambda _: done.set())
+        task = Task(signature, inputs, self._task_size(inputs), lambda _: done.set())
+        self._enqueue((servable.model_name, servable.version, signature.name, id(signature)), task)
         if not done.wait(timeout):
             raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if task.error is not None:
             raise task.error
         return task.outputs
-
-    def submit(self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray],
-               on_done: Callable[[Task], None]) -> Task:
-        """Non-blocking form (the gRPC event loop); errors of admission are raised here."""
-        task = Task(signature, inputs, self._task_size(inputs), on_done)
-        self._enqueue((servable.model_name, servable.version, signature.name, id(signature)), task)
-        return task
 
     @staticmethod
     def _task_size(inputs: Mapping[str, np.ndarray]) -> int:

@@ -1,23 +1,22 @@
-"""TF Serving's gRPC API (PredictionService and ModelService) on grpc.aio.
+"""TF Serving's gRPC API (PredictionService and ModelService) on a thread-pool gRPC server.
+
+Each call runs on one of `--grpc_max_threads` threads from start to end, the model run
+included: there is no hand-off between threads on the request path (the lowest batch-1
+latency), GetModelStatus and GetModelMetadata answer while long requests run on other threads,
+and TensorFlow releases the interpreter lock while it computes. With batching, a Predict
+waits on its thread for the batch, which the batch threads run.
 
 The handlers receive the raw request body and parse it themselves, so a body that is not a
 valid proto is answered INVALID_ARGUMENT naming the expected message (grpc's own deserializer
 would end the call UNKNOWN and log a traceback).
-
-Model runs (Predict, Classify, Regress, MultiInference) happen on a thread pool, off the event
-loop: GetModelStatus and GetModelMetadata answer while a long request runs, and TensorFlow
-releases the interpreter lock while it computes, so the loop keeps reading and writing calls.
-With batching, a Predict is checked on the loop and awaits its batch (run by the batch threads)
-without holding a pool thread. Config reloads load models: they use the pool too.
 """
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
 from concurrent import futures
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -26,12 +25,9 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      predict_pb2, regression_pb2)
 
 from serving.server import config_files
-from serving.server.batching import BatchingRunner, Task
 from serving.server.errors import RequestError, StartupError
 from serving.server.flags import ServerOptions
 from serving.server.frontend import Frontend
-from serving.server.inference import deadline_left
-from serving.server.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +53,7 @@ _OPTIONS = [("grpc.max_receive_message_length", 2**31 - 1),
             ("grpc.max_send_message_length", 2**31 - 1),
             ("grpc.so_reuseport", 0)]
 
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-
-
-def _settle(future: asyncio.Future, task: Task) -> None:
-    if future.done():  # the caller gave up (deadline)
-        return
-    if task.error is not None:
-        future.set_exception(task.error)
-    else:
-        future.set_result(task.outputs)
+Handler = Callable[[Any, grpc.ServicerContext], Any]
 
 
 def _model_name_of(request: Any) -> str:
@@ -75,99 +62,66 @@ def _model_name_of(request: Any) -> str:
     return request.model_spec.name
 
 
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+def _deadline(context: grpc.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
 
 class _Handlers:
-    """One coroutine per gRPC method; each answers a RequestError with its code and message."""
+    """One function per gRPC method; each answers a RequestError with its code and message."""
 
-    def __init__(self, frontend: Frontend, executor: futures.Executor,
-                 batcher: BatchingRunner | None):
-        self._frontend, self._executor, self._batcher = frontend, executor, batcher
+    def __init__(self, frontend: Frontend):
+        self._frontend = frontend
         service = frontend.service
         self._inference = {"Predict": service.predict, "Classify": service.classify,
                            "Regress": service.regress, "MultiInference": service.multi_inference}
 
     def method_handlers(self, methods: dict[str, tuple[type[Message], type[Message]]]
                         ) -> dict[str, grpc.RpcMethodHandler]:
-        handlers = {}
-        for name, (request_class, response_class) in methods.items():
-            handler = self._handler_for(name)
-            handlers[name] = grpc.unary_unary_rpc_method_handler(
-                functools.partial(self._parse_then, handler, request_class),
-                response_serializer=response_class.SerializeToString)
-        return handlers
+        return {name: grpc.unary_unary_rpc_method_handler(
+                    functools.partial(self._parse_then, self._handler_for(name), request_class),
+                    response_serializer=response_class.SerializeToString)
+                for name, (request_class, response_class) in methods.items()}
 
     def _handler_for(self, name: str) -> Handler:
-        if name == "Predict" and self._batcher is not None:
-            return self._batched_predict
         if name in self._inference:
             return functools.partial(self._run_inference, name)
         return {"GetModelMetadata": self._metadata, "GetModelStatus": self._status,
                 "HandleReloadConfigRequest": self._reload}[name]
 
     @staticmethod
-    async def _parse_then(handler: Handler, request_class: type[Message], body: bytes,
-                          context: grpc.aio.ServicerContext) -> Any:
+    def _parse_then(handler: Handler, request_class: type[Message], body: bytes,
+                    context: grpc.ServicerContext) -> Any:
         try:
             request = request_class.FromString(body)
         except DecodeError as err:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"Could not parse the request body as "
-                                f"{request_class.DESCRIPTOR.full_name}: {err}")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"Could not parse the request body as "
+                          f"{request_class.DESCRIPTOR.full_name}: {err}")
         try:
-            return await handler(request, context)
+            return handler(request, context)
         except RequestError as err:
-            await context.abort(err.code, err.message)
+            context.abort(err.code, err.message)
 
-    async def _run_inference(self, api: str, request: Any,
-                             context: grpc.aio.ServicerContext) -> Any:
-        call = functools.partial(self._frontend.call, api, "GRPC", _model_name_of(request),
-                                 self._inference[api], request, _deadline(context))
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+    def _run_inference(self, api: str, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._frontend.call(api, "GRPC", _model_name_of(request), self._inference[api],
+                                   request, _deadline(context))
 
-    async def _batched_predict(self, request: predict_pb2.PredictRequest,
-                               context: grpc.aio.ServicerContext) -> predict_pb2.PredictResponse:
-        frontend, service = self._frontend, self._frontend.service
-        started, deadline = time.perf_counter(), _deadline(context)
-        try:
-            prepared = service.prepare_predict(request)
-            loop = asyncio.get_running_loop()
-            batch_done = loop.create_future()
-            self._batcher.submit(prepared.servable, prepared.signature, prepared.inputs,
-                                 lambda task: loop.call_soon_threadsafe(_settle, batch_done, task))
-            try:
-                outputs = await asyncio.wait_for(batch_done, deadline_left(deadline))
-            except asyncio.TimeoutError:
-                raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                   "Deadline Exceeded") from None
-            response = service.predict_response(prepared, request, outputs)
-        except Exception as err:  # noqa: BLE001 - recorded and answered
-            raise frontend.failed("Predict", "GRPC", request.model_spec.name, started,
-                                  err) from None
-        frontend.succeeded("Predict", "GRPC", prepared.servable, started, request, response)
-        return response
-
-    async def _metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
-                        context: grpc.aio.ServicerContext
-                        ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    def _metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
+                  context: grpc.ServicerContext
+                  ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         return self._frontend.service.metadata(request)
 
-    async def _status(self, request: get_model_status_pb2.GetModelStatusRequest,
-                      context: grpc.aio.ServicerContext
-                      ) -> get_model_status_pb2.GetModelStatusResponse:
+    def _status(self, request: get_model_status_pb2.GetModelStatusRequest,
+                context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
         return self._frontend.status(request)
 
-    async def _reload(self, request: model_management_pb2.ReloadConfigRequest,
-                      context: grpc.aio.ServicerContext
-                      ) -> model_management_pb2.ReloadConfigResponse:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._frontend.reload, request)
+    def _reload(self, request: model_management_pb2.ReloadConfigRequest,
+                context: grpc.ServicerContext) -> model_management_pb2.ReloadConfigResponse:
+        return self._frontend.reload(request)
 
 
-def _bind(grpc_server: grpc.aio.Server, options: ServerOptions) -> int:
+def _bind(grpc_server: grpc.Server, options: ServerOptions) -> int:
     address = f"{options.grpc_bind_address}:{options.port}"
     if options.ssl_config_file:
         ssl = config_files.parse_text_proto(options.ssl_config_file, config_files.SSLConfig)
@@ -186,33 +140,20 @@ def _bind(grpc_server: grpc.aio.Server, options: ServerOptions) -> int:
 
 
 class GrpcServer:
-    """The gRPC front end: a grpc.aio server on its own event-loop thread; `.port` is bound."""
+    """The gRPC front end: a gRPC server with `grpc_max_threads` threads; `.port` is bound."""
 
-    def __init__(self, frontend: Frontend, options: ServerOptions,
-                 batcher: BatchingRunner | None):
-        self._executor = futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
-                                                    thread_name_prefix="grpc")
-        self._loop_thread = LoopThread("grpc")
-        handlers = _Handlers(frontend, self._executor, batcher)
-
-        async def create() -> tuple[grpc.aio.Server, int]:
-            grpc_server = grpc.aio.server(options=_OPTIONS)
-            grpc_server.add_registered_method_handlers(
-                PREDICTION_SERVICE, handlers.method_handlers(PREDICTION_METHODS))
-            grpc_server.add_registered_method_handlers(
-                MODEL_SERVICE, handlers.method_handlers(MODEL_METHODS))
-            port = _bind(grpc_server, options)
-            await grpc_server.start()
-            return grpc_server, port
-
-        try:
-            self._server, self.port = self._loop_thread.run(create())
-        except BaseException:
-            self._loop_thread.stop()
-            self._executor.shutdown(wait=False)
-            raise
+    def __init__(self, frontend: Frontend, options: ServerOptions):
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
+                                       thread_name_prefix="grpc"), options=_OPTIONS)
+        handlers = _Handlers(frontend)
+        self._server.add_registered_method_handlers(
+            PREDICTION_SERVICE, handlers.method_handlers(PREDICTION_METHODS))
+        self._server.add_registered_method_handlers(
+            MODEL_SERVICE, handlers.method_handlers(MODEL_METHODS))
+        self.port = _bind(self._server, options)
+        self._server.start()
 
     def stop(self, grace_seconds: float) -> None:
-        self._loop_thread.run(self._server.stop(grace_seconds))
-        self._loop_thread.stop()
-        self._executor.shutdown(wait=False)
+        """Refuses new calls, lets calls in flight finish within `grace_seconds`."""
+        self._server.stop(grace_seconds).wait()

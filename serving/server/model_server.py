@@ -114,7 +114,7 @@ def start(options: ServerOptions) -> ServerHandle:
 
     grpc_server, rest_port, stop_rest = None, None, None
     try:
-        grpc_server = GrpcServer(frontend, options, batcher)
+        grpc_server = GrpcServer(frontend, options)
         if options.rest_api_port:
             from serving.server import rest_api  # aiohttp: only loaded when REST is on
 

@@ -11,9 +11,10 @@ import base64
 import json
 import logging
 import re
+import threading
 import time
 from concurrent import futures
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine, TypeVar
 
 import grpc
 import numpy as np
@@ -29,10 +30,10 @@ from serving.server import config_files
 from serving.server.errors import RequestError, invalid
 from serving.server.flags import ServerOptions
 from serving.server.frontend import Frontend
-from serving.server.loop_thread import LoopThread
 from serving.server.servable import DEFAULT_SIGNATURE, array_to_tensor, tensor_to_array
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
                    r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
@@ -293,6 +294,23 @@ def _prometheus_path(options: ServerOptions) -> str | None:
     return monitoring.prometheus_config.path or config_files.DEFAULT_PROMETHEUS_PATH
 
 
+class _LoopThread:
+    """aiohttp serves from an asyncio loop; the server's callers are synchronous, so the loop
+    runs on its own daemon thread and is driven with `run(coroutine)`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="rest", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
 def start(frontend: Frontend, options: ServerOptions) -> tuple[int, Callable[[], None]]:
     """Starts the REST server on its own event-loop thread; returns (port, stop)."""
     executor = futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads,
@@ -305,7 +323,7 @@ def start(frontend: Frontend, options: ServerOptions) -> tuple[int, Callable[[],
     if metrics_path:
         app.router.add_route("GET", metrics_path, api.metrics)
     runner = web.AppRunner(app, access_log=None)
-    loop_thread = LoopThread("rest")
+    loop_thread = _LoopThread()
 
     async def open_site() -> int:
         await runner.setup()

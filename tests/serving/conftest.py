@@ -78,6 +78,29 @@ def classify_model_dir(tmp_path_factory, trained_model) -> Path:
     return export_dir
 
 
+@pytest.fixture(scope="session")
+def slow_model_dir(tmp_path_factory) -> Path:
+    """A SavedModel whose `serving_default` (examples -> probability, like ours) takes about
+    2 s per call: it waits in TensorFlow's own sleep op, not in Python."""
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                                    name=features.EXAMPLES_KEY)])
+        def serve(self, examples):
+            sleeping = tf.raw_ops.SleepDataset(
+                input_dataset=tf.data.experimental.to_variant(tf.data.Dataset.range(1)),
+                sleep_microseconds=1_000_000, output_types=[tf.int64], output_shapes=[[]])
+            waited = tf.data.experimental.from_variant(
+                sleeping, tf.TensorSpec([], tf.int64)).reduce(tf.constant(0, tf.int64),
+                                                              lambda total, n: total + n)
+            return {features.PREDICTION_KEY: tf.zeros(tf.shape(examples))
+                    + tf.cast(waited, tf.float32)}
+
+    module = Slow()
+    export_dir = tmp_path_factory.mktemp("export") / "slow_model"
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
+    return export_dir
+
+
 def push_version(template: Path, base_path: Path, version: int) -> Path:
     """Copies a SavedModel into base_path/version the way the TFX Pusher does
     (into place, `saved_model.pb` last)."""
