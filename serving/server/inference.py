@@ -104,8 +104,8 @@ class InferenceService:
                               f"expected to be in the set {{{_joined(signature.outputs)}}}.")
         arrays = {}
         for alias, proto in request.inputs.items():
+            signature.check_input(alias, proto)
             arrays[alias] = tensor_to_array(proto, alias)
-            signature.check_input(alias, arrays[alias], proto.dtype)
         return PreparedPredict(servable, signature, arrays)
 
     @staticmethod

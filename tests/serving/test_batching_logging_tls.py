@@ -168,6 +168,9 @@ MALFORMED = {
     "invalid dtype": _raw_tensor(types_pb2.DT_INVALID, [1]),
     "negative dim": _raw_tensor(types_pb2.DT_STRING, [-3]),
     "huge example": _raw_tensor(types_pb2.DT_STRING, [1], string_val=[b"\x0a" * 8_000_000]),
+    # 4 TB of floats claimed by a few bytes: refused before any value is materialized.
+    "huge float shape": _raw_tensor(types_pb2.DT_FLOAT, [1 << 40], float_val=[1.0]),
+    "huge string shape": _raw_tensor(types_pb2.DT_STRING, [1 << 40], string_val=[b""]),
 }
 
 

@@ -164,6 +164,10 @@ def test_version_policies_labels_and_reload_without_restart(
     stubs.model.HandleReloadConfigRequest(config("latest { num_versions: 2 }"), timeout=60)
     assert {v for v, s in _status(stubs).items() if s[0] == State.AVAILABLE} == {2, 3}
 
+    # No config at all: TF Serving takes no action (a config with an empty list unloads all).
+    stubs.model.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(), timeout=60)
+    assert {v for v, s in _status(stubs).items() if s[0] == State.AVAILABLE} == {2, 3}
+
     empty = model_management_pb2.ReloadConfigRequest()
     empty.config.model_config_list.SetInParent()
     stubs.model.HandleReloadConfigRequest(empty, timeout=60)
