@@ -11,7 +11,6 @@ from __future__ import annotations
 import array
 import dataclasses
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,8 +21,6 @@ from google.protobuf.message import Message
 from models import features
 from serving.client import protos
 from serving.client.errors import ClientError, ModelEndedError
-
-log = logging.getLogger(__name__)
 
 # The ports of the official `tensorflow/serving` image (and of `ctpipe serve`'s defaults).
 DEFAULT_GRPC_PORT = 8500

@@ -13,7 +13,6 @@ would end the call UNKNOWN and log a traceback).
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from concurrent import futures
 from typing import Any, Callable
@@ -28,8 +27,6 @@ from serving.server import config_files
 from serving.server.errors import RequestError, StartupError
 from serving.server.flags import ServerOptions
 from serving.server.frontend import Frontend
-
-log = logging.getLogger(__name__)
 
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"

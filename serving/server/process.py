@@ -24,7 +24,7 @@ from serving.server.errors import StartupError
 
 log = logging.getLogger(__name__)
 
-_READY = re.compile(r"^Serving on (?P<host>[^\s:]+):(?P<port>\d+)(?: \(REST on port (?P<rest>\d+)\))?",
+_READY = re.compile(r"^Serving on (?P<host>\S+):(?P<port>\d+)(?: \(REST on port (?P<rest>\d+)\))?$",
                     re.MULTILINE)
 _POLL_SECONDS = 0.05
 

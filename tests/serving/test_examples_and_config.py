@@ -97,6 +97,20 @@ def test_client_import_does_not_load_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=WORKTREE, timeout=60)
 
 
+def test_missing_generated_protos_are_an_error_naming_the_build_step(tmp_path):
+    code = ("from pathlib import Path; import serving.client.generate_protos as build; "
+            f"build.DESCRIPTOR_SET = Path({str(tmp_path / 'missing.binpb')!r}); "
+            "from ctpipe.errors import UserError\n"
+            "try:\n    import serving.client.protos\n"
+            "except UserError as err:\n    print(err)\n"
+            "else:\n    raise SystemExit('imported without its descriptor set')")
+    answer = subprocess.run([sys.executable, "-c", code], cwd=WORKTREE, timeout=60,
+                            capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == (
+        f"{tmp_path / 'missing.binpb'} is missing: it is generated at build time; run "
+        "`make venv` (or `python -m serving.client.generate_protos`) to build it")
+
+
 @pytest.fixture()
 def base_path(tmp_path) -> Path:
     for version in (3, 5, 8):
