@@ -18,8 +18,11 @@ COPY schemas ./schemas
 COPY serving ./serving
 # --no-deps: TFX's own image pins the stack; an editable install keeps the code (and the
 # curated schema at /pipeline/schemas/schema.pbtxt, see pipeline/kubeflow_runner.py) here.
+# The serving client's protos are generated from the image's tensorflow-serving-api, as
+# `make venv` does.
 RUN python -m pip install --no-cache-dir --no-deps -e /pipeline && \
-    python -c "import models.trainer, components.window_example_gen, components.validation_gate, components.infra_validation"
+    python -m serving.client.generate_protos && \
+    python -c "import models.trainer, components.window_example_gen, components.validation_gate, components.infra_validation, serving.client.grpc_client"
 
 # KubeflowV2DagRunner sets the command of every step; this entrypoint serves `docker run`.
 ENTRYPOINT ["ctpipe"]

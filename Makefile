@@ -1,15 +1,18 @@
 # Every target builds or refreshes the project-local virtual environment from the lock files
 # first; when the lock files and setup.py are unchanged since the last install, that step is a
 # no-op. pip itself stays in the venv: TFX installs user-code wheels with `python -m pip`.
+# The venv target also generates the serving client's protos from the installed
+# tensorflow-serving-api (git-ignored; rebuilt when the venv is).
 PYTHON ?= python3.11
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENT_PROTOS := serving/client/tf_serving_protos.binpb
 
 .PHONY: venv test test-all demo bench lint clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(CLIENT_PROTOS)
 
 $(STAMP): requirements.lock requirements-nodeps.lock setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,13 +24,16 @@ $(STAMP): requirements.lock requirements-nodeps.lock setup.py
 		--no-build-isolation -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+$(CLIENT_PROTOS): $(STAMP) serving/client/generate_protos.py
+	$(BIN)/python -m serving.client.generate_protos --out $@
+
+test: venv
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+demo: venv
 	$(BIN)/ctpipe demo --workspace build/demo
 
-bench: $(STAMP)
+bench: venv
 	$(BIN)/python -m bench --out bench-results.json
 
 clean:

@@ -49,11 +49,11 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
     from tfx.dsl.io import fileio
     from tfx.utils import io_utils
 
-    from serving import server
-    from serving.client import PredictionClient, ServingError
-    from serving.local_server import LOOPBACK
-    from serving.models import StartupError
-    from serving.options import ServerOptions
+    from serving.client.errors import ClientError
+    from serving.client.grpc_client import PredictionClient
+    from serving.server import model_server as server
+    from serving.server.errors import StartupError
+    from serving.server.flags import LOOPBACK, ServerOptions
 
     if not serialized_examples:
         raise ValueError("infra validation needs at least one example")
@@ -78,7 +78,7 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
                                   timeout=request_timeout) as client:
                 client.wait_until_available(ready_timeout)
                 prediction = client.predict(serialized_examples, version=CANDIDATE_VERSION)
-        except ServingError as err:
+        except ClientError as err:
             return InfraCheck(False, str(err))
         finally:
             handle.stop()

@@ -93,26 +93,20 @@ def load_columns(file_patterns: Sequence[str], limit: int = 200_000,
 
 
 def example_from_row(row: Mapping[str, str], with_label: bool = True) -> tf.train.Example:
-    """A CSV row as CsvExampleGen writes it: typed features, an empty cell as an empty list."""
-    example = tf.train.Example()
-    columns = [(f.name, f.dtype) for f in features.FEATURES]
-    if with_label:
-        columns.append((features.LABEL, "int64"))
-    for name, dtype in columns:
-        value, target = row[name], example.features.feature[name]
-        if dtype == "string":
-            target.bytes_list.value.extend([value.encode()] if value else [])
-        elif dtype == "int64":
-            target.int64_list.value.extend([int(value)] if value else [])
-        else:
-            target.float_list.value.extend([float(value)] if value else [])
-    return example
+    """A CSV row as CsvExampleGen writes it: typed features, an empty cell as an empty list
+    (built by the serving client's row conversion, the one place that knows the layout)."""
+    from serving.client.examples import row_to_example  # not needed by the Trainer itself
+
+    return tf.train.Example.FromString(
+        row_to_example(row, with_label=with_label, empty_lists=True))
 
 
 def write_examples(rows: Iterable[Mapping[str, str]], path: str) -> str:
     """Writes labelled CSV rows as a gzipped TFRecord file of tf.Examples (the Trainer's input)."""
+    from serving.client.examples import row_to_example
+
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for row in rows:
-            writer.write(example_from_row(row).SerializeToString())
+            writer.write(row_to_example(row, with_label=True, empty_lists=True))
     return path

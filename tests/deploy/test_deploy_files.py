@@ -10,9 +10,9 @@ import yaml
 from google.protobuf import text_format
 
 from pipeline.config import DEFAULT_MODEL_NAME, load_config
-from serving.client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
+from serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
 # monitoring_config.proto is not in the tensorflow-serving-api wheel; the server builds it.
-from serving.config import MonitoringConfig, read_model_server_config
+from serving.server.config_files import MonitoringConfig, read_model_server_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 
 from pipeline.config import DEFAULT_MODEL_NAME
-from serving.client import rows_to_examples
+from serving.client.examples import rows_to_examples
 
 MODEL_NAME = DEFAULT_MODEL_NAME
 
