@@ -104,6 +104,28 @@ def statistics_of_examples(examples: Sequence[bytes], schema: schema_pb2.Schema
                                                     tfdv.StatsOptions(schema=schema))
 
 
+PREDICTION_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def prediction_summary(values: Sequence[float]) -> dict:
+    """The distribution of a model's outputs, as the Pusher records it for the eval split and
+    `ctpipe monitor` computes it for served requests: count, mean, std, min, max, quantiles
+    and the share of null or NaN outputs (left out of the other figures)."""
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    count = len(values)
+    summary: dict = {"count": count,
+                     "null_fraction": (count - len(finite)) / count if count else 0.0}
+    if not finite:
+        return summary
+    mean = math.fsum(finite) / len(finite)
+    summary.update(
+        mean=mean, std=math.sqrt(math.fsum((v - mean) ** 2 for v in finite) / len(finite)),
+        min=finite[0], max=finite[-1],
+        quantiles={str(q): finite[min(len(finite) - 1, int(q * len(finite)))]
+                   for q in PREDICTION_QUANTILES})
+    return summary
+
+
 def format_finding(finding: DriftFinding) -> str:
     """One line, e.g. `drift: feature 'fare' jensen_shannon_divergence 0.31 > threshold 0.20`."""
     relation = ">" if finding.crossed else "<="

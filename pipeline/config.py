@@ -85,9 +85,10 @@ class PipelineConfig(Settings):
     # Data validation: a drifted feature warns (the run goes on: retraining is CT's answer to
     # drift) or stops the run before the Trainer.
     drift_policy: Literal["warn", "stop"] = "warn"
-    # The drift reference (the previous run's window, pooled) is profiled on this many of its
-    # training examples, spread over its spans: its cost stays flat as the history grows.
-    drift_reference_examples: int = Field(3000, gt=0)
+    # A window's pooled statistics (the drift reference, and the training statistics kept with
+    # a pushed model for skew monitoring) come from this many of its training examples, spread
+    # over its spans: their cost stays flat as the history grows.
+    statistics_sample_examples: int = Field(3000, gt=0)
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
