@@ -166,5 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def console_main() -> None:
+    """The `ctpipe` command: main()'s result becomes the process's exit status."""
+    from pipeline.storage import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

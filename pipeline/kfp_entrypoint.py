@@ -132,6 +132,7 @@ def main() -> None:
     # Progress notes and executor logs reach the pod's log.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run(sys.argv[1:])
+    storage.exit_process(0)
 
 
 if __name__ == "__main__":
