@@ -200,9 +200,11 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
-                hints: Mapping[str, str] | None = None) -> PipelineConfig:
-    """A file's settings with `overrides` on top (None values ignored), validated once."""
-    values = read_config_file(path)
+                hints: Mapping[str, str] | None = None,
+                defaults: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """`defaults`, then a file's settings, then `overrides` (None values ignored), validated
+    once."""
+    values = {**(defaults or {}), **read_config_file(path)}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(values, hints)
 
