@@ -348,7 +348,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     """The readable report: per version, a feature table and the output's distribution."""
     window = summary["window"]
     lines = [f"ctpipe monitor: model {summary['model_name']}, last {window['records']} logged "
-             f"requests of {window['last']} asked ({len(window['files'])} files under "
+             f"requests of {window['last']} asked ({len(window['files'])} file(s) under "
              f"{summary['logs']})"]
     lines += [f"  skipped {count} {what}" for what, count in window["skipped"].items()]
     lines += [f"  note: {note}" for note in window["notes"]]
