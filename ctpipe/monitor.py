@@ -19,11 +19,12 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ctpipe.errors import UserError
+
+if TYPE_CHECKING:  # numpy and TensorFlow load when the command runs, not with `ctpipe --help`
+    import numpy as np
 
 EXIT_CROSSED = 3
 DEFAULT_LAST = 10_000
@@ -175,6 +176,8 @@ def output_distance(served: np.ndarray, eval_quantiles: Mapping[str, float],
     finite `served` predictions <= q_p, where the share may be read anywhere in
     [q_p - tolerance, q_p + tolerance]; with the p where it occurs and the served shares
     <= q_p - tolerance and <= q_p + tolerance there."""
+    import numpy as np
+
     finite = np.sort(served[np.isfinite(served)])
     worst: tuple[float, str, tuple[float, float]] | None = None
     for key, value in sorted(eval_quantiles.items(), key=lambda item: float(item[0])):
@@ -240,6 +243,8 @@ def _feature_rows(findings: Sequence, serving_rates: Mapping, training_rates: Ma
 
 def compare_version(logged: LoggedVersion, version_dir: str, schema) -> dict[str, Any]:
     """One version's section of the summary; `crossed` lists what crossed, one line each."""
+    import numpy as np
+
     from components.drift import (DriftError, format_finding, prediction_summary,
                                   skew_findings, statistics_of_examples, value_rates)
 
@@ -409,12 +414,13 @@ def _save(summary: Mapping[str, Any], path: Path) -> None:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> None:
-    from pipeline.config import DEFAULT_SCHEMA
+    from pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_SCHEMA
 
     if args.last < 1 or args.min_examples < 1:
         raise MonitorError("--last and --min-examples must be at least 1")
-    base_path = _versions_dir(args.workspace, args.model_base_path, args.model_name)
-    summary = monitor(args.logs, base_path, args.model_name, args.schema or DEFAULT_SCHEMA,
+    model_name = args.model_name or DEFAULT_MODEL_NAME
+    base_path = _versions_dir(args.workspace, args.model_base_path, model_name)
+    summary = monitor(args.logs, base_path, model_name, args.schema or DEFAULT_SCHEMA,
                       args.last, args.min_examples)
     save = args.save or (Path(args.workspace) / WORKSPACE_SUMMARY if args.workspace else None)
     if save is not None:
@@ -426,8 +432,6 @@ def _cmd_monitor(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from pipeline.config import DEFAULT_MODEL_NAME
-
     parser = subparsers.add_parser(
         "monitor", help="training/serving skew and prediction drift from prediction logs",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
@@ -441,7 +445,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--model-base-path", metavar="DIR",
                        help="the folder TF Serving serves (MODEL/ of the serving root; a "
                             "mounted volume or a bucket)")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    parser.add_argument("--model-name", help="the served model (default: the pipeline's "
+                                             "default model name)")
     parser.add_argument("--schema", help="curated schema with the skew comparators "
                                          "(default: schemas/schema.pbtxt)")
     parser.add_argument("--last", type=int, default=DEFAULT_LAST, metavar="N",
