@@ -125,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
 
-    from ctpipe import kubeflow_commands, serve_command, serving_commands
+    from ctpipe import kubeflow_commands, monitor, serve_command, serving_commands
 
     serve_command.register(commands)  # serve
+    monitor.register(commands)  # monitor
     serving_commands.register(commands)  # predict, model-status, label, rollback
     kubeflow_commands.register(commands)  # compile, submit, schedule, runs, build
     return parser
