@@ -97,9 +97,7 @@ def stage_version(model_dir: Path, base_path: Path, version: int, train_rows: Se
     (assets.extra/ctpipe/): statistics of a fixed-size sample of the training rows, the push
     record with the eval split's prediction summary, and the model card."""
     from components.drift import prediction_summary
-    from components.served_model import PUSH_RECORD_FILE
-    from ctpipe.monitor import TRAINING_STATISTICS_FILE
-    from models.card import CARD_FILE
+    from serving.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 
     target = base_path / str(version)
     shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("saved_model.pb"))
@@ -109,7 +107,7 @@ def stage_version(model_dir: Path, base_path: Path, version: int, train_rows: Se
         TRAINING_STATISTICS_FILE: statistics_of(sample, schema).SerializeToString(),
         PUSH_RECORD_FILE: json.dumps({"pushed_at": int(time.time()),
                                       "eval_predictions": prediction_summary(eval_predictions)}),
-        CARD_FILE: json.dumps({"window_digest": "bench", "window_spans": window_spans,
+        MODEL_CARD_FILE: json.dumps({"window_digest": "bench", "window_spans": window_spans,
                                "newest_span": int(window_spans.split("-")[-1]),
                                "training": "full", "origin": "scratch", "steps": 0,
                                "code_version": "bench"}),

@@ -35,8 +35,8 @@ from tfx.utils import io_utils
 
 from components import properties
 from components.infra_validation import EVAL_PREDICTIONS_FILE
-from components.served_model import PUSH_RECORD_FILE, SAVED_MODEL_FILE
 from ctpipe import progress
+from serving.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY
 INFRA_BLESSING_KEY = standard_component_specs.INFRA_BLESSING_KEY
 EVALUATION_KEY = "evaluation"
 WINDOW_STATISTICS_KEY = "window_statistics"
-TRAINING_STATISTICS_FILE = "assets.extra/ctpipe/training_statistics.pb"
 PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ctpipe.errors import UserError
+from serving.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 
 if TYPE_CHECKING:  # numpy and TensorFlow load when the command runs, not with `ctpipe --help`
     import numpy as np
@@ -47,7 +48,6 @@ OUTPUT_DISTANCE_THRESHOLD = 0.12
 # keeps one stray request in a window of thousands from paging anyone.
 NULL_FRACTION_MARGIN = 0.001
 # Written beside every pushed version by the pipeline's Pusher (ignored by TF Serving).
-TRAINING_STATISTICS_FILE = "assets.extra/ctpipe/training_statistics.pb"
 # The workspace's copy of the latest summary, which `ctpipe report` shows.
 WORKSPACE_SUMMARY = Path("monitor") / "latest.json"
 SUMMARY_FORMAT = 1
@@ -204,8 +204,6 @@ def _version_references(version_dir: str, version: int) -> tuple[Any, dict, dict
     """(training statistics, eval_predictions of the push record, model card or None)."""
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
-    from components.served_model import PUSH_RECORD_FILE
-    from models.card import CARD_FILE
 
     statistics = _read_bytes(posixpath.join(version_dir, TRAINING_STATISTICS_FILE))
     if statistics is None:
@@ -218,7 +216,7 @@ def _version_references(version_dir: str, version: int) -> tuple[Any, dict, dict
         raise MonitorError(f"version {version}: {posixpath.join(version_dir, PUSH_RECORD_FILE)} "
                            "is missing or has no eval_predictions with quantiles, which the "
                            "output check compares with")
-    card = _read_bytes(posixpath.join(version_dir, CARD_FILE))
+    card = _read_bytes(posixpath.join(version_dir, MODEL_CARD_FILE))
     return (statistics_pb2.DatasetFeatureStatisticsList.FromString(statistics),
             eval_predictions, json.loads(card) if card else None)
 
