@@ -1,25 +1,75 @@
-# The image every component of the Kubeflow pipeline runs in: TFX 1.16 with this project
-# installed, so the executors of our components and `models.trainer.run_fn` import inside it.
-# Built by build.yaml; `ctpipe compile --image` names it.
-FROM tensorflow/tfx:1.16.0
+# The image every step of the Kubeflow pipeline runs in: CPython 3.11 with a virtual environment
+# built from the same lock files and with the same install commands as the tests' environment
+# (Makefile, target `venv`), and this project installed into it. `make image` builds it.
+#
+# The base is the public Python image. Where no registry can be reached, `make base-image` makes
+# a Debian 12 stand-in under this same name (debootstrap: Debian's python3.11 in /usr/bin instead
+# of /usr/local/bin, no `python` command), so this file uses only what both provide:
+# `python3.11` on PATH, its `venv` module, and the CA bundle at /etc/ssl/certs.
+FROM docker.io/library/python:3.11-slim-bookworm
 
-# The image already holds TFX 1.16 and its dependencies (TensorFlow, Beam, TFDV, TFMA, KFP).
-# Added: what the project needs beyond them (the model server used by infra validation),
-# at the versions of requirements.lock.
-RUN python -m pip install --no-cache-dir aiohttp==3.14.5 prometheus-client==0.26.0
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2
 
-WORKDIR /pipeline
-COPY setup.py ./
-COPY ctpipe ./ctpipe
-COPY pipeline ./pipeline
-COPY components ./components
-COPY models ./models
-COPY schemas ./schemas
-COPY serving ./serving
-# --no-deps: TFX's own image pins the stack; an editable install keeps the code (and the
-# curated schema at /pipeline/schemas/schema.pbtxt, see pipeline/kubeflow_runner.py) here.
-RUN python -m pip install --no-cache-dir --no-deps -e /pipeline && \
-    python -c "import models.trainer, components.window_example_gen, components.validation_gate, components.infra_validation"
+# Set by `make image` with podman: the host's uv cache mounted at this path for the build only
+# (empty: no cache, downloads from PyPI). Build-time only; nothing of it stays in the image.
+ARG UV_CACHE_DIR=
 
-# KubeflowV2DagRunner sets the command of every step; this entrypoint serves `docker run`.
-ENTRYPOINT ["ctpipe"]
+# The dependencies, exactly as `make venv` installs them: uv from the hashed lock, then tfx and
+# ml-pipelines-sdk without their (pre-3.11) dependency metadata. pip stays in the venv: TFX
+# installs user-code wheels with `python -m pip`. uv itself is removed again. Bytecode is
+# compiled here: every container of a pipeline starts a fresh interpreter, and without .pyc
+# files each one would compile the TensorFlow/TFX sources it imports before working.
+# SSL_CERT_FILE/PIP_CERT name the system bundle (a TLS-intercepting proxy's CA can be mounted
+# there at build time, see the Makefile); with the public base they are the default anyway.
+COPY requirements.lock requirements-nodeps.lock /tmp/locks/
+RUN set -eu; \
+    export SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+           PIP_DISABLE_PIP_VERSION_CHECK=1 UV_LINK_MODE=copy; \
+    python3.11 -m venv "$VIRTUAL_ENV"; \
+    python -m pip install --quiet --no-cache-dir uv==0.13.9; \
+    if [ -n "$UV_CACHE_DIR" ]; then cache="--cache-dir $UV_CACHE_DIR"; else cache=--no-cache; fi; \
+    uv pip install --quiet $cache --compile-bytecode --python "$VIRTUAL_ENV/bin/python" \
+        --require-hashes -r /tmp/locks/requirements.lock; \
+    python -m pip install --quiet --no-cache-dir --no-deps --ignore-requires-python \
+        --require-hashes -r /tmp/locks/requirements-nodeps.lock; \
+    python -m pip uninstall --quiet --yes uv; \
+    rm -rf /tmp/locks /root/.cache
+
+# The project, installed (not editable) so that `python -m <module>` of it works from any
+# directory. The source copy is removed; only the installed package remains. The compiled
+# pipeline names the curated schema at /pipeline/schemas/schema.pbtxt (IMAGE_SCHEMA_PATH in
+# pipeline/kubeflow_runner.py): a link to the installed package's folder.
+COPY setup.py /tmp/src/
+COPY ctpipe /tmp/src/ctpipe
+COPY pipeline /tmp/src/pipeline
+COPY components /tmp/src/components
+COPY models /tmp/src/models
+COPY schemas /tmp/src/schemas
+COPY serving /tmp/src/serving
+RUN set -eu; \
+    python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation /tmp/src; \
+    rm -rf /tmp/src /root/.cache; \
+    mkdir -p /pipeline; \
+    ln -s "$(python -c 'import schemas, os; print(os.path.dirname(schemas.__file__))')" /pipeline/schemas
+
+# ---- Build-time generation steps of the installed package go here, one RUN each, e.g. ----
+# RUN python -m serving.client.<generator>
+# ---------------------------------------------------------------------------------------
+
+# Fail the build when any module of the project (executors, the Trainer's run_fn, the command
+# line, serving) or TFX's v2 container entrypoint cannot be imported from outside a source tree.
+WORKDIR /
+RUN python -c "import importlib, pkgutil; \
+[importlib.import_module(m.name) for p in ('ctpipe', 'pipeline', 'components', 'models', 'serving') \
+ for m in pkgutil.walk_packages(importlib.import_module(p).__path__, p + '.') \
+ if not m.name.endswith('__main__')]; \
+import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor" && \
+    test -f /pipeline/schemas/schema.pbtxt
+
+# Kubeflow sets every step's command; no ENTRYPOINT, because kfp.local's DockerRunner (and
+# `docker run IMAGE CMD`) pass the step's command as CMD, which an ENTRYPOINT would prefix.
+CMD ["ctpipe", "--help"]
