@@ -1,5 +1,6 @@
-"""`make bench`: the pipeline against its peer, then serving (bench/serving.py) and the Trainer
-(bench/trainer.py); every figure is printed and written to one JSON file.
+"""`make bench`: the pipeline against its peer, then serving (bench/serving.py), the Trainer
+(bench/trainer.py) and the per-task start-up cost in the pipeline image (bench/container_startup.py,
+which builds the image first); every figure is printed and written to one JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -140,6 +141,9 @@ def main() -> None:
     from bench.trainer import bench_trainer
 
     results.update(bench_trainer(work / "trainer"))
+    from bench.container_startup import bench_container_startup
+
+    results.update(bench_container_startup(work / "container-startup"))
     report(results, args.out)
 
 
