@@ -16,28 +16,41 @@ ENV VIRTUAL_ENV=/opt/venv \
 
 # Set by `make image` with podman: the host's uv cache mounted at this path for the build only
 # (empty: no cache, downloads from PyPI). Build-time only; nothing of it stays in the image.
-ARG UV_CACHE_DIR=
+# Not named UV_CACHE_DIR: build arguments are in the environment of RUN, and uv reads that one.
+ARG BUILD_UV_CACHE=
 
 # The dependencies, exactly as `make venv` installs them: uv from the hashed lock, then tfx and
 # ml-pipelines-sdk without their (pre-3.11) dependency metadata. pip stays in the venv: TFX
-# installs user-code wheels with `python -m pip`. uv itself is removed again. Bytecode is
-# compiled here: every container of a pipeline starts a fresh interpreter, and without .pyc
-# files each one would compile the TensorFlow/TFX sources it imports before working.
-# SSL_CERT_FILE/PIP_CERT name the system bundle (a TLS-intercepting proxy's CA can be mounted
-# there at build time, see the Makefile); with the public base they are the default anyway.
+# installs user-code wheels with `python -m pip`. uv itself is removed again.
+# - Some locked packages are source distributions; pyfarmhash needs a C++ compiler (and Python's
+#   headers, which Debian's python3.11 lacks). Both are installed for this step and purged in it
+#   (binutils too, which python3.11's "Suggests" would otherwise keep).
+# - Bytecode is compiled here: every container of a pipeline starts a fresh interpreter, and
+#   without .pyc files each would compile the TensorFlow/TFX sources it imports (about 10 s).
+# - SSL_CERT_FILE/PIP_CERT name the system bundle, so that a TLS-intercepting proxy's CA can be
+#   mounted there at build time (see the Makefile); with the public base it is the default.
 COPY requirements.lock requirements-nodeps.lock /tmp/locks/
 RUN set -eu; \
     export SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
-           PIP_DISABLE_PIP_VERSION_CHECK=1 UV_LINK_MODE=copy; \
+           PIP_DISABLE_PIP_VERSION_CHECK=1 UV_LINK_MODE=copy DEBIAN_FRONTEND=noninteractive; \
+    build_deps=g++; \
+    python3.11 -c 'import os, sys, sysconfig; \
+sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+        || build_deps="$build_deps python3.11-dev"; \
+    apt-get update -qq; \
+    apt-get install -y -qq --no-install-recommends $build_deps >/dev/null; \
     python3.11 -m venv "$VIRTUAL_ENV"; \
     python -m pip install --quiet --no-cache-dir uv==0.13.9; \
-    if [ -n "$UV_CACHE_DIR" ]; then cache="--cache-dir $UV_CACHE_DIR"; else cache=--no-cache; fi; \
+    if [ -n "$BUILD_UV_CACHE" ]; then cache="--cache-dir $BUILD_UV_CACHE"; else cache=--no-cache; fi; \
     uv pip install --quiet $cache --compile-bytecode --python "$VIRTUAL_ENV/bin/python" \
         --require-hashes -r /tmp/locks/requirements.lock; \
     python -m pip install --quiet --no-cache-dir --no-deps --ignore-requires-python \
         --require-hashes -r /tmp/locks/requirements-nodeps.lock; \
     python -m pip uninstall --quiet --yes uv; \
-    rm -rf /tmp/locks /root/.cache
+    apt-get purge -y -qq --autoremove -o APT::AutoRemove::SuggestsImportant=false \
+        $build_deps >/dev/null; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/* /tmp/locks /tmp/uv-*.lock /root/.cache
 
 # The project, installed (not editable) so that `python -m <module>` of it works from any
 # directory. The source copy is removed; only the installed package remains. The compiled

@@ -61,7 +61,7 @@ ifeq ($(notdir $(ENGINE)),podman)
 	$(if $(UV_CACHE),mkdir -p $(UV_CACHE))
 	$(ENGINE) build --pull=missing --tag $(IMAGE) \
 	  $(if $(HOST_CA),--volume $(HOST_CA):/etc/ssl/certs/ca-certificates.crt:ro) \
-	  $(if $(UV_CACHE),--volume $(UV_CACHE):/tmp/uv-cache --build-arg UV_CACHE_DIR=/tmp/uv-cache) .
+	  $(if $(UV_CACHE),--volume $(UV_CACHE):/tmp/uv-cache --build-arg BUILD_UV_CACHE=/tmp/uv-cache) .
 else
 	$(ENGINE) build --tag $(IMAGE) .
 endif
