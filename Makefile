@@ -69,7 +69,10 @@ endif
 # Makes the Dockerfile's base image when it is neither present nor pullable (no registry here):
 # a minimal Debian 12 with python3.11 (debootstrap, as root), imported under the FROM name.
 # python3-distutils is named because python3.11-venv depends on python3.11-distutils, a
-# virtual package that debootstrap does not resolve.
+# virtual package that debootstrap does not resolve; netbase and tzdata because the official
+# image has them. It differs from the official image in: Debian's python3.11 (3.11.2, in
+# /usr/bin, no `python` command, headers only with python3.11-dev) instead of the latest 3.11
+# built into /usr/local; bookworm's main archive without later security updates.
 # A no-op when the image exists; where a registry answers, the real image is pulled instead.
 base-image:
 	@test -n "$(ENGINE)" || { echo "make base-image: $(NO_ENGINE)" >&2; exit 1; }
@@ -85,7 +88,7 @@ base-image:
 	    exit 1; }; \
 	  echo "base image $(BASE_IMAGE) cannot be pulled: making a Debian 12 stand-in"; \
 	  set -e; rm -rf $(BASE_ROOTFS); mkdir -p $(dir $(BASE_ROOTFS)); \
-	  debootstrap --variant=minbase --include=python3.11,python3.11-venv,python3-distutils,ca-certificates \
+	  debootstrap --variant=minbase --include=python3.11,python3.11-venv,python3-distutils,ca-certificates,netbase,tzdata \
 	    bookworm $(BASE_ROOTFS) $(DEBIAN_MIRROR) >$(BASE_ROOTFS).log 2>&1 || { \
 	    echo "make base-image: debootstrap failed, see $(BASE_ROOTFS).log" >&2; exit 1; }; \
 	  rm -rf $(BASE_ROOTFS)/var/cache/apt/archives/*.deb $(BASE_ROOTFS)/var/lib/apt/lists/* \
