@@ -83,6 +83,10 @@ RUN python -c "import importlib, pkgutil; \
 import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor" && \
     test -f /pipeline/schemas/schema.pbtxt
 
+# Replaces the base's labels (the local stand-in base describes itself).
+LABEL org.opencontainers.image.title="ctpipe" \
+      org.opencontainers.image.description="ctpipe pipeline image: TFX 1.16 on Python 3.11, the project's locked environment"
+
 # Kubeflow sets every step's command; no ENTRYPOINT, because kfp.local's DockerRunner (and
 # `docker run IMAGE CMD`) pass the step's command as CMD, which an ENTRYPOINT would prefix.
 CMD ["ctpipe", "--help"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -54,11 +55,14 @@ PROBE = ("import importlib, json, sys, time\n"
          f"[p for p in {HEAVY!r} if p in sys.modules]}}))\n")
 
 
+LABEL = "ctpipe.bench"
+
+
 def _run(client, image: str, command: list[str]) -> tuple[float, str]:
     """(seconds from the API call to the end of the container, its stdout)."""
     start = time.time()
     output = client.containers.run(image, command, remove=True, stderr=False,
-                                   network_mode="none")
+                                   network_mode="none", labels={LABEL: str(os.getpid())})
     return time.time() - start, output.decode()
 
 
@@ -75,7 +79,8 @@ def _import_time_by_package(client, image: str, top: int = 6) -> dict[str, float
     """Self import time of the entrypoint's import, summed by top-level package (seconds)."""
     container = client.containers.run(image, ["python", "-X", "importtime", "-c",
                                               f"import {ENTRYPOINT}"],
-                                      detach=True, network_mode="none")
+                                      detach=True, network_mode="none",
+                                      labels={LABEL: str(os.getpid())})
     try:
         container.wait()
         log = container.logs(stdout=False, stderr=True).decode()
@@ -109,7 +114,6 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
     results: dict[str, float] = {}
     with podman.docker_api(work / "api.sock") as address:
         client = docker.DockerClient(base_url=address, timeout=600)
-        before = podman.containers_of(image)
         try:
             _ready_after(client, image, [ENTRYPOINT])  # warm-up: image files into the page cache
             for case, modules in cases.items():
@@ -126,7 +130,7 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
             for package, seconds in _import_time_by_package(client, image).items():
                 results[f"container_entrypoint_import_self_{package}_s"] = seconds
         finally:
-            podman.remove_containers(podman.containers_of(image) - before)
+            podman.remove_containers(podman.containers_where(f"label={LABEL}={os.getpid()}"))
             client.close()
     return results
 

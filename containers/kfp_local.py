@@ -88,7 +88,6 @@ def docker_session(pipeline_root: Path, socket: Path, image: str | None = None,
         podman.build_image(image)
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    before = podman.containers_of(image)
     previous = os.environ.get("DOCKER_HOST")
     with podman.docker_api(socket) as address:
         os.environ["DOCKER_HOST"] = address
@@ -101,4 +100,6 @@ def docker_session(pipeline_root: Path, socket: Path, image: str | None = None,
                 os.environ.pop("DOCKER_HOST", None)
             else:
                 os.environ["DOCKER_HOST"] = previous
-            podman.remove_containers(podman.containers_of(image) - before)
+            # This session's tasks are the containers that mount its pipeline root; other
+            # sessions' containers (tests, benchmarks, other users of the image) are left alone.
+            podman.remove_containers(podman.containers_where(f"volume={pipeline_root}"))

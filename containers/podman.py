@@ -116,11 +116,13 @@ def _wait_until_answering(address: str, service: subprocess.Popen, log: Path,
         time.sleep(0.2)
 
 
-def containers_of(image: str) -> set[str]:
-    """Ids of all containers (any state) made from `image`."""
-    result = subprocess.run([podman(), "ps", "--all", "--quiet", "--no-trunc",
-                             "--filter", f"ancestor={image}"],
-                            stdout=subprocess.PIPE, text=True, check=True)
+def containers_where(*filters: str) -> set[str]:
+    """Ids of the containers (any state) that match every `podman ps --filter` given, e.g.
+    `volume=/path` (kfp.local's tasks mount their pipeline root) or `label=key=value`."""
+    command = [podman(), "ps", "--all", "--quiet", "--no-trunc"]
+    for condition in filters:
+        command += ["--filter", condition]
+    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
     return set(result.stdout.split())
 
 
