@@ -116,10 +116,16 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
         client = docker.DockerClient(base_url=address, timeout=600)
         try:
             _ready_after(client, image, [ENTRYPOINT])  # warm-up: image files into the page cache
-            for case, modules in cases.items():
-                runs = [_ready_after(client, image, modules) for _ in range(repeats)]
+            # Round-robin over the cases, so that a change in the machine's load (other work
+            # on the same cores) spreads over all of them instead of skewing one.
+            all_runs: dict[str, list[dict]] = {case: [] for case in cases}
+            for _ in range(repeats):
+                for case, modules in cases.items():
+                    all_runs[case].append(_ready_after(client, image, modules))
+            for case, runs in all_runs.items():
                 results[f"container_startup_{case}_s"] = round(
                     statistics.median(run["ready"] for run in runs), 2)
+                results[f"container_startup_{case}_modules_count"] = runs[0]["modules"]
                 print(f"{case}: ready after {[round(run['ready'], 2) for run in runs]} s, ended "
                       f"after {[round(run['total'], 2) for run in runs]} s; "
                       f"{runs[0]['modules']} modules; heavy: {', '.join(runs[0]['loaded']) or '-'}",
