@@ -53,9 +53,7 @@ sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Pyth
     rm -rf /var/lib/apt/lists/* /tmp/locks /tmp/uv-*.lock /root/.cache
 
 # The project, installed (not editable) so that `python -m <module>` of it works from any
-# directory. The source copy is removed; only the installed package remains. The compiled
-# pipeline names the curated schema at /pipeline/schemas/schema.pbtxt (IMAGE_SCHEMA_PATH in
-# pipeline/kubeflow_runner.py): a link to the installed package's folder.
+# directory. The source copy is removed; only the installed package remains.
 COPY setup.py /tmp/src/
 COPY ctpipe /tmp/src/ctpipe
 COPY pipeline /tmp/src/pipeline
@@ -65,13 +63,12 @@ COPY schemas /tmp/src/schemas
 COPY serving /tmp/src/serving
 RUN set -eu; \
     python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation /tmp/src; \
-    rm -rf /tmp/src /root/.cache; \
-    mkdir -p /pipeline; \
-    ln -s "$(python -c 'import schemas, os; print(os.path.dirname(schemas.__file__))')" /pipeline/schemas
+    rm -rf /tmp/src /root/.cache
 
-# ---- Build-time generation steps of the installed package go here, one RUN each, e.g. ----
-# RUN python -m serving.client.<generator>
-# ---------------------------------------------------------------------------------------
+# ---- Build-time generation steps of the installed package, one RUN each (as `make venv`) ----
+# The serving client's protos, from the installed tensorflow-serving-api, into the package.
+RUN python -m serving.client.generate_protos
+# ---------------------------------------------------------------------------------------------
 
 # Fail the build when any module of the project (executors, the Trainer's run_fn, the command
 # line, serving) or TFX's v2 container entrypoint cannot be imported from outside a source tree.
@@ -80,8 +77,7 @@ RUN python -c "import importlib, pkgutil; \
 [importlib.import_module(m.name) for p in ('ctpipe', 'pipeline', 'components', 'models', 'serving') \
  for m in pkgutil.walk_packages(importlib.import_module(p).__path__, p + '.') \
  if not m.name.endswith('__main__')]; \
-import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor" && \
-    test -f /pipeline/schemas/schema.pbtxt
+import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 
 # Replaces the base's labels (the local stand-in base describes itself).
 LABEL org.opencontainers.image.title="ctpipe" \

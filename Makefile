@@ -1,11 +1,14 @@
 # Every target builds or refreshes the project-local virtual environment from the lock files
 # first; when the lock files and setup.py are unchanged since the last install, that step is a
 # no-op. pip itself stays in the venv: TFX installs user-code wheels with `python -m pip`.
+# The venv target also generates the serving client's protos from the installed
+# tensorflow-serving-api (git-ignored; rebuilt when the venv is).
 PYTHON ?= python3.11
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENT_PROTOS := serving/client/tf_serving_protos.binpb
 
 .PHONY: venv test test-all demo bench lint clean image base-image test-containers
 
@@ -25,7 +28,7 @@ BASE_ROOTFS := build/base-rootfs
 NO_ENGINE := no container engine: install podman (Debian: apt-get install -y podman runc; \
 	.ci/run shows the settings /etc/containers/containers.conf needs) or docker
 
-venv: $(STAMP)
+venv: $(STAMP) $(CLIENT_PROTOS)
 
 $(STAMP): requirements.lock requirements-nodeps.lock setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,14 +40,17 @@ $(STAMP): requirements.lock requirements-nodeps.lock setup.py
 		--no-build-isolation -e .
 	touch $(STAMP)
 
+$(CLIENT_PROTOS): $(STAMP) serving/client/generate_protos.py
+	$(BIN)/python -m serving.client.generate_protos --out $@
+
 # PYTEST_ARGS: e.g. '-m "not containers"' where no podman can run (Cloud Build's test step).
-test: $(STAMP)
+test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: venv
 	$(BIN)/ctpipe demo --workspace build/demo
 
-bench: $(STAMP)
+bench: venv
 	$(BIN)/python -m bench --out bench-results.json
 
 clean:
@@ -103,5 +109,5 @@ base-image:
 	fi
 
 # Only the tests that run containers (they build $(IMAGE) first).
-test-containers: $(STAMP)
+test-containers: venv
 	$(BIN)/python -m pytest -q -m containers

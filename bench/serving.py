@@ -1,29 +1,31 @@
 """Serving benchmark: `ctpipe serve` over gRPC against the in-process `serving_default` floor.
 
 The server runs in its own process (`ctpipe serve`, as deployed), so client and server do not
-share an interpreter lock; latency is measured with the blocking client, throughput with grpc.aio clients. Figures: batch-1 latency
-p50/p99, requests/s with 1 and 8 concurrent clients (without and with server-side batching),
-rows/s with batches of 256, and the time from a finished push of a new version until it is
-served, with the number of failed requests meanwhile.
+share an interpreter lock; latency is measured with the blocking client, throughput with
+grpc.aio clients. Figures: batch-1 latency p50/p99, requests/s with 1 and 8 concurrent clients
+(without and with server-side batching), rows/s with batches of 256, and the time from a
+finished push of a new version until it is served, with the number of failed requests meanwhile.
 
-    python -m bench.serving [--model SAVED_MODEL_DIR] [--out serving-bench.json]
+    python -m bench.serving [--model SAVED_MODEL_DIR] [--out serving-bench.json] [--latency-only]
 """
 from __future__ import annotations
+
 import argparse
 import csv
 import os
-import re
 import shutil
 import statistics
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from bench import report
 
-REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from serving.server.process import ServerProcess
+
 MODEL_NAME = "big_tipper"
 LATENCY_CALLS = 2000
 THROUGHPUT_SECONDS = 5.0
@@ -31,7 +33,7 @@ THROUGHPUT_SECONDS = 5.0
 
 def _examples(count: int) -> list[bytes]:
     from ctpipe import data
-    from serving.client import row_to_example
+    from serving.client.examples import row_to_example
 
     with data.bundled_source().open(newline="") as handle:
         rows = [row for _, row in zip(range(count), csv.DictReader(handle))]
@@ -59,51 +61,45 @@ def _push(model: Path, base_path: Path, version: int) -> None:
     shutil.copy2(model / "saved_model.pb", target / "saved_model.pb")
 
 
-def _percentiles_ms(seconds: list[float]) -> tuple[float, float]:
-    ordered = sorted(seconds)
+def _latency_ms(call: Callable[[], object]) -> tuple[float, float]:
+    """p50 and p99 of LATENCY_CALLS calls, after 50 warm-up calls."""
+    for _ in range(50):
+        call()
+    timings = []
+    for _ in range(LATENCY_CALLS):
+        started = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - started)
+    ordered = sorted(timings)
     return (round(statistics.median(ordered) * 1e3, 3),
             round(ordered[int(len(ordered) * 0.99) - 1] * 1e3, 3))
 
 
-def _in_process(model: Path, one: bytes, batch: list[bytes]) -> dict[str, float]:
+def _in_process(model: Path, one: bytes, batch: list[bytes] | None) -> dict[str, float]:
+    """The floor: the SavedModel's signature called in this process (rows/s unless batch is
+    None)."""
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(model)).signatures["serving_default"]
-    for _ in range(50):
-        signature(examples=tf.constant([one]))
-    timings = []
-    for _ in range(LATENCY_CALLS):
-        started = time.perf_counter()
-        signature(examples=tf.constant([one]))
-        timings.append(time.perf_counter() - started)
-    p50, p99 = _percentiles_ms(timings)
-    rows, started = 0, time.perf_counter()
-    while time.perf_counter() - started < THROUGHPUT_SECONDS:
-        signature(examples=tf.constant(batch))
-        rows += len(batch)
-    return {"serving_inprocess_batch1_p50_ms": p50, "serving_inprocess_batch1_p99_ms": p99,
-            "serving_inprocess_batch256_rows_per_s": round(rows / (time.perf_counter() - started))}
+    p50, p99 = _latency_ms(lambda: signature(examples=tf.constant([one])))
+    results = {"serving_inprocess_batch1_p50_ms": p50, "serving_inprocess_batch1_p99_ms": p99}
+    if batch is not None:
+        rows, started = 0, time.perf_counter()
+        while time.perf_counter() - started < THROUGHPUT_SECONDS:
+            signature(examples=tf.constant(batch))
+            rows += len(batch)
+        results["serving_inprocess_batch256_rows_per_s"] = round(
+            rows / (time.perf_counter() - started))
+    return results
 
 
-class _Server:
-    """`ctpipe serve` in a subprocess; the port is read from its first output line."""
+def _server(work: Path, *flags: str) -> ServerProcess:
+    """`ctpipe serve` in its own process (as deployed); output in work/serve-*.log."""
+    from serving.server.process import ServerProcess
 
-    def __init__(self, *flags: str):
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ctpipe.cli", "serve", "--port=0", *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-        line = self.process.stdout.readline()
-        match = re.match(r"Serving on [\d.]+:(\d+)", line)
-        if not match:
-            self.process.kill()
-            raise SystemExit(f"ctpipe serve did not start: {line!r} "
-                             f"{self.process.stderr.read()[-2000:]}")
-        self.port = int(match.group(1))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
+    handle, log_path = tempfile.mkstemp(prefix="serve-", suffix=".log", dir=work)
+    os.close(handle)
+    return ServerProcess(flags, Path(log_path))
 
 
 def _stub(port: int):
@@ -158,21 +154,17 @@ def _throughput(port: int, request, clients: int, seconds: float = THROUGHPUT_SE
     return asyncio.run(run())
 
 
-def _over_grpc(port: int, one: bytes, batch: list[bytes]) -> dict[str, float]:
+def _over_grpc(port: int, one: bytes, batch: list[bytes] | None) -> dict[str, float]:
+    """Batch-1 latency with the blocking client; throughput figures unless batch is None."""
     stub, single = _stub(port), _request([one])
-    for _ in range(50):
-        stub.Predict(single, timeout=30)
-    timings = []
-    for _ in range(LATENCY_CALLS):
-        started = time.perf_counter()
-        stub.Predict(single, timeout=30)
-        timings.append(time.perf_counter() - started)
-    p50, p99 = _percentiles_ms(timings)
+    p50, p99 = _latency_ms(lambda: stub.Predict(single, timeout=30))
+    results = {"serving_grpc_batch1_p50_ms": p50, "serving_grpc_batch1_p99_ms": p99}
+    if batch is None:
+        return results
     one_client, _ = _throughput(port, single, 1)
     eight_clients, _ = _throughput(port, single, 8)
     batches_per_s, _ = _throughput(port, _request(batch), 2)
-    return {"serving_grpc_batch1_p50_ms": p50, "serving_grpc_batch1_p99_ms": p99,
-            "serving_grpc_1client_req_per_s": round(one_client),
+    return {**results, "serving_grpc_1client_req_per_s": round(one_client),
             "serving_grpc_8clients_req_per_s": round(eight_clients),
             "serving_grpc_batch256_rows_per_s": round(batches_per_s * len(batch))}
 
@@ -181,8 +173,8 @@ def _swap(model: Path, base_path: Path, one: bytes) -> dict[str, float]:
     """Pushes version 2 while 4 clients send requests; time until version 2 answers."""
     import grpc
 
-    server = _Server(f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
-                     "--file_system_poll_wait_seconds=1")
+    server = _server(base_path.parent, f"--model_name={MODEL_NAME}",
+                     f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=1")
     stub, request = _stub(server.port), _request([one])
     failures, first_new, stop = [0], [None], threading.Event()
 
@@ -213,34 +205,32 @@ def _swap(model: Path, base_path: Path, one: bytes) -> dict[str, float]:
     return {"serving_swap_to_new_version_s": swap, "serving_swap_failed_requests_count": failures[0]}
 
 
-def bench_serving(work: Path, model: Path | None = None) -> dict[str, float]:
+def bench_serving(work: Path, model: Path | None = None,
+                  latency_only: bool = False) -> dict[str, float]:
+    """Every figure; with `latency_only` just the batch-1 latencies (in-process and gRPC)."""
     work.mkdir(parents=True, exist_ok=True)
     examples = _examples(2000)
     if model is None:
         model = _untrained_model(work / "model", examples)
-    one, batch = examples[0], examples[:256]
+    one, batch = examples[0], None if latency_only else examples[:256]
     results = _in_process(model, one, batch)
 
     base_path = work / "base"
     _push(model, base_path, 1)
-    server = _Server(f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}")
-    try:
+    with _server(work, f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}") as server:
         results.update(_over_grpc(server.port, one, batch))
-    finally:
-        server.stop()
     results["serving_grpc_overhead_p50_ms"] = round(
         results["serving_grpc_batch1_p50_ms"] - results["serving_inprocess_batch1_p50_ms"], 3)
+    if latency_only:
+        return results
 
     batching = work / "batching.config"
     batching.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 500 } "
                         "max_enqueued_batches { value: 100 } num_batch_threads { value: 2 }")
-    server = _Server(f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
-                     "--enable_batching", f"--batching_parameters_file={batching}")
-    try:
+    with _server(work, f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
+                 "--enable_batching", f"--batching_parameters_file={batching}") as server:
         rate, _ = _throughput(server.port, _request([one]), 8)
         results["serving_grpc_8clients_batching_req_per_s"] = round(rate)
-    finally:
-        server.stop()
 
     swap_base = work / "swap"
     _push(model, swap_base, 1)
@@ -253,10 +243,13 @@ def main() -> None:
     parser.add_argument("--model", help="SavedModel to serve (default: our model, untrained)")
     parser.add_argument("--out", default="serving-bench.json")
     parser.add_argument("--work", default="build/bench-serving", help="scratch folder (recreated)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only the batch-1 latencies, in-process and over gRPC (issue #11)")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
-    results = bench_serving(work, Path(args.model).resolve() if args.model else None)
+    results = bench_serving(work, Path(args.model).resolve() if args.model else None,
+                            args.latency_only)
     report(results, args.out)
 
 

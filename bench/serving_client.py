@@ -43,16 +43,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from ctpipe.data import bundled_source
-    from pipeline.config import PipelineConfig
-    from serving.client import read_rows
-    from serving.local_server import running_server
+    from pipeline.config import DEFAULT_MODEL_NAME
+    from serving.client.examples import read_rows
+    from serving.server.process import running_server
 
     def median(measure, *arguments) -> float:
         return round(statistics.median(measure(*arguments) for _ in range(args.repeats)), 3)
 
-    model_name = PipelineConfig().model_name
+    model_name = DEFAULT_MODEL_NAME
     figures = {
-        "client_import_s": median(_import_seconds, "serving.client"),
+        "client_import_s": median(_import_seconds, "serving.client.grpc_client"),
         "predict_protos_plain_import_s": median(_import_seconds,
                                                 "tensorflow_serving.apis.predict_pb2"),
     }

@@ -1,31 +1,50 @@
-"""Stops the run when the new data has anomalies against the curated schema.
+"""Stops the run when the new data does not match the curated schema, or has drifted (under
+`drift_policy: stop`); otherwise reports drift and lets the run go on.
 
 TFX 1.16's ExampleValidator only records anomalies. This step reads them and raises, so nothing
-downstream (Trainer, Evaluator, Pusher) runs on bad data. It passes the schema on as its output:
-the Trainer consumes that copy, which makes the gate a data dependency visible in ML Metadata
-and on every orchestrator, rather than an ordering hint.
+downstream (Trainer, Evaluator, Pusher) runs on bad data. It then compares the newest span's
+statistics with the reference (the previous run's window) using the schema's drift comparators
+(components/drift.py): every drifted feature is one line of `ctpipe run`'s output and is
+recorded on the `drift` output (custom properties and `drift.json`). Retraining on the new data
+is continuous training's answer to drift, so by default the run goes on.
+
+It passes the schema on as its output: the Trainer consumes that copy, which makes the gate a
+data dependency visible in ML Metadata and on every orchestrator, rather than an ordering hint.
+Once the data passed, it also profiles a sample of the window's training examples
+(`window_statistics`): the Pusher keeps them with the model, as what `ctpipe monitor` compares
+served requests with.
+(No `from __future__ import annotations`: TFX's @component reads the annotations as types.)
 """
 
+import dataclasses
+import json
 import os
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.window_example_gen import WINDOW_SPANS_PROPERTY
-
-# ExampleGen records the span as a custom property in TFX 1.16.
-SPAN_PROPERTY = "span"
+from components import drift, properties
+from components.curated_schema import SCHEMA_FILE, parse_schema
+from components.samples import write_sample_statistics
+from components.statistics_view import statistics_schema
+from ctpipe import progress
+from models.window import MANIFEST_FILE, WindowManifest
 
 ANOMALIES_FILE = "SchemaDiff.pb"
-SCHEMA_FILE = "schema.pbtxt"
+DRIFT_FILE = "drift.json"
+DRIFT_POLICIES = ("warn", "stop")
 
 
 class DataValidationError(RuntimeError):
     """The examples do not match the curated schema."""
+
+
+class DataDriftError(RuntimeError):
+    """The newest span drifted and the drift policy is `stop`."""
 
 
 def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
@@ -50,19 +69,82 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, a
     return result
 
 
+def read_statistics(artifact) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+    """Every split's statistics, as StatisticsGen writes them."""
+    return {split: statistics_pb2.DatasetFeatureStatisticsList.FromString(
+                io_utils.read_bytes_file(os.path.join(artifact.uri, f"Split-{split}",
+                                                      properties.STATISTICS_FILE)))
+            for split in artifact_utils.decode_split_names(artifact.split_names)}
+
+
+def check_drift(statistics, reference, schema, span: int, reference_spans: str,
+                policy: str) -> list[drift.DriftFinding]:
+    """The drift findings, each crossed one told as a progress line; raises under `stop`."""
+    if not reference_spans:
+        progress.note(f"drift: span {span} is the first span, nothing to compare it with")
+        return []
+    if not any(f.HasField("drift_comparator") for f in schema.feature):
+        progress.note("drift: not checked, the schema has no drift comparators "
+                      "(schemas/schema.pbtxt, docs/drift.md)")
+        return []
+    findings = drift.drift_findings(read_statistics(statistics), read_statistics(reference),
+                                    schema)
+    crossed = [f for f in findings if f.crossed]
+    for finding in crossed:
+        progress.note(drift.format_finding(finding))
+    if not crossed:
+        progress.note(f"drift: none, span {span} against spans {reference_spans} "
+                      f"({len(findings)} comparisons within their thresholds)")
+    elif policy == "stop":
+        names = ", ".join(sorted({f"'{f.feature}'" for f in crossed}))
+        raise DataDriftError(f"span {span} drifted from spans {reference_spans} in feature(s) "
+                             f"{names} (drift_policy: stop); run stopped before training")
+    return findings
+
+
+def record_drift(artifact, findings: list[drift.DriftFinding]) -> None:
+    crossed = sorted({f.feature for f in findings if f.crossed})
+    artifact.set_string_custom_property(properties.DRIFTED_FEATURES, ",".join(crossed))
+    artifact.set_string_custom_property(properties.DRIFT, "; ".join(
+        drift.format_finding(f) for f in findings if f.crossed))
+    io_utils.write_string_file(os.path.join(artifact.uri, DRIFT_FILE), json.dumps(
+        [dataclasses.asdict(f) for f in findings], indent=1))
+
+
 @component
 def ValidationGate(
     examples: InputArtifact[standard_artifacts.Examples],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     schema: InputArtifact[standard_artifacts.Schema],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    reference_statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     validated_schema: OutputArtifact[standard_artifacts.Schema],
+    drift_report: OutputArtifact[standard_artifacts.ExampleAnomalies],
+    window_statistics: OutputArtifact[standard_artifacts.ExampleStatistics],
+    drift_policy: Parameter[str] = "warn",
+    sample_statistics_examples: Parameter[int] = 3000,
 ) -> None:
+    if drift_policy not in DRIFT_POLICIES:
+        raise ValueError(f"drift_policy must be one of {DRIFT_POLICIES}, got {drift_policy!r}")
+    span = examples.get_int_custom_property(properties.SPAN)
     problems = describe_anomalies(read_anomalies(anomalies))
     if problems:
-        window = examples.get_string_custom_property(WINDOW_SPANS_PROPERTY)
+        window = examples.get_string_custom_property(properties.WINDOW_SPANS)
         raise DataValidationError(
-            f"span {examples.get_int_custom_property(SPAN_PROPERTY)} (window {window}) does not "
-            "match the curated schema; run stopped before training. "
-            + "; ".join(problems))
-    fileio.copy(os.path.join(schema.uri, SCHEMA_FILE),
-                os.path.join(validated_schema.uri, SCHEMA_FILE))
+            f"span {span} (window {window}) does not match the curated schema; run stopped "
+            "before training. " + "; ".join(problems))
+    schema_path = os.path.join(schema.uri, SCHEMA_FILE)
+    curated = io_utils.read_string_file(schema_path)
+    findings = check_drift(
+        statistics, reference_statistics, parse_schema(curated), span,
+        reference_statistics.get_string_custom_property(properties.REFERENCE_SPANS),
+        drift_policy)
+    record_drift(drift_report, findings)
+    window = WindowManifest.from_json(
+        io_utils.read_string_file(os.path.join(examples.uri, MANIFEST_FILE)))
+    write_sample_statistics(window_statistics, window.files(examples.uri, properties.SAMPLE_SPLIT),
+                            sample_statistics_examples, statistics_schema(curated),
+                            f"spans {window.span_range}")
+    window_statistics.split_names = artifact_utils.encode_split_names([properties.SAMPLE_SPLIT])
+    window_statistics.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
+    fileio.copy(schema_path, os.path.join(validated_schema.uri, SCHEMA_FILE))

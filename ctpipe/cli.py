@@ -24,32 +24,31 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 
 
 def _load_run_config(args: argparse.Namespace):
-    from pipeline.config import load_config, local_config
+    from pipeline.config import load_config, local_locations
 
-    config = local_config(args.workspace, args.data, load_config(args.config))
-    return config.replace(window=args.window, train_steps=args.train_steps).validate()
+    # The workspace places the pipeline root and the serving folder unless the file says
+    # otherwise (e.g. serving_root: s3://...); --data always gives the data folder.
+    locations = local_locations(args.workspace, args.data)
+    return load_config(args.config, {"data_root": locations.pop("data_root"),
+                                     "window": args.window, "train_steps": args.train_steps},
+                       defaults=locations)
 
 
 def _print_event(event) -> None:
-    if event.state == "running":
-        print(f"  ▸ {event.component} ...", flush=True)
-    else:
-        print(f"  {'✓' if event.state != 'failed' else '✗'} {event.component}: "
-              f"{event.state} ({event.seconds:.1f} s)", flush=True)
+    from pipeline.local_runner import format_event
+
+    print(format_event(event), flush=True)
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from pipeline.local_runner import RunFailed, run_local
+    from pipeline.local_runner import run_local
 
     config = _load_run_config(args)
-    if not Path(config.data_root).is_dir():
+    if "://" not in config.data_root and not Path(config.data_root).is_dir():
         raise UserError(f"data folder not found: {config.data_root}")
     print(f"Running {config.pipeline_name} on {config.data_root} "
           f"(window: {config.window or 'all'} spans, {config.train_steps} train steps)")
-    try:
-        run_local(config, args.workspace, report=_print_event)
-    except RunFailed as err:
-        raise UserError(f"run failed: {err}") from None
+    run_local(config, args.workspace, report=_print_event)
     from ctpipe import status
 
     print(status.format_latest_run(Path(args.workspace)))
@@ -139,7 +138,7 @@ def _quiet_libraries() -> None:
     import os
     import warnings
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     for category in (FutureWarning, DeprecationWarning, RuntimeWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -171,5 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def console_main() -> None:
+    """The `ctpipe` command: main()'s result becomes the process's exit status."""
+    from pipeline.storage import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -11,52 +11,17 @@ from pathlib import Path
 
 from ctpipe import data, serving_demo, status
 from pipeline.config import PipelineConfig, local_config
-from pipeline.local_runner import ComponentEvent, RunFailed, run_local
+from pipeline.local_runner import ComponentEvent, format_event, run_local
 
 
 def _print_event(event: ComponentEvent) -> None:
-    if event.state != "running":
-        print(f"    {event.component:<32} {event.state:<9} {event.seconds:6.1f} s", flush=True)
-
-
-def _evaluation_summary(workspace: Path) -> str:
-    """Overall AUC of the candidate and, when there was one, of the baseline."""
-    import tensorflow_model_analysis as tfma
-
-    store = status.open_store(workspace)
-    evaluations = store.get_artifacts_by_type("ModelEvaluation")
-    if not evaluations:
-        return "no evaluation"
-    newest = max(evaluations, key=lambda a: a.id)
-    parts = []
-    for result in tfma.load_metrics(newest.uri):
-        if result.slice_key.single_slice_keys:
-            continue
-        for key_and_value in result.metric_keys_and_values:
-            key, value = key_and_value.key, key_and_value.value.double_value.value
-            if key.name != "auc":
-                continue
-            if key.is_diff:  # TFMA's change against the baseline, used by the change threshold
-                parts.append(f"change {value:+.4f}")
-            else:
-                who = "baseline" if key.model_name == "baseline" else "candidate"
-                parts.append(f"{who} AUC {value:.4f}")
-    return ", ".join(sorted(parts, key=_candidate_first)) or "no AUC recorded"
-
-
-def _candidate_first(part: str) -> int:
-    return ("candidate", "baseline", "change").index(part.split()[0])
+    print(format_event(event), flush=True)
 
 
 def _run(config: PipelineConfig, workspace: Path, title: str) -> None:
     print(f"\n== {title}", flush=True)
-    try:
-        run_local(config, workspace, report=_print_event)
-    except RunFailed as err:
-        print(f"   run failed: {err}")
-        raise
+    run_local(config, workspace, report=_print_event)
     print(f"   {status.format_latest_run(workspace)}")
-    print(f"   evaluation: {_evaluation_summary(workspace)}")
 
 
 def run_demo(workspace: Path, initial_spans: int = 15, train_steps: int | None = None) -> None:
@@ -70,7 +35,7 @@ def run_demo(workspace: Path, initial_spans: int = 15, train_steps: int | None =
 
     shutil.rmtree(arrivals, ignore_errors=True)
     arrivals.mkdir(parents=True)
-    config = local_config(workspace, arrivals).replace(train_steps=train_steps)
+    config = local_config(workspace, arrivals, {"train_steps": train_steps} if train_steps else {})
     for span in spans[:initial_spans]:
         shutil.copytree(all_spans / f"span-{span.number}", arrivals / f"span-{span.number}")
     _run(config, workspace,

@@ -7,11 +7,10 @@ Bootstrap takes what SchemaGen inferred in a workspace and applies the curation 
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from pathlib import Path
 
 from ctpipe.errors import UserError
+from ctpipe.files import write_atomically
 from models import features
 
 TRAINING, SERVING = "TRAINING", "SERVING"
@@ -52,11 +51,7 @@ def write_schema(schema, path: Path) -> str:
 
     text = text_format.MessageToString(schema)
     old = path.read_text() if path.is_file() else ""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(temp, path)
+    write_atomically(str(path), text)
     return "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
                                         str(path), str(path)))
 
@@ -90,19 +85,19 @@ def curate(schema):
     return schema
 
 
-def _latest_artifact_uri(workspace: Path, type_name: str) -> str:
-    from ctpipe.status import open_store
+def _latest_artifact_uri(workspace: Path, type_name: str, output_key: str) -> str:
+    """The newest artifact of `type_name` that a step output under `output_key`."""
+    from ctpipe.status import latest_output
 
-    store = open_store(workspace)
-    artifacts = store.get_artifacts_by_type(type_name)
-    if not artifacts:
+    artifact = latest_output(workspace, type_name, output_key)
+    if artifact is None:
         raise SchemaToolError(f"no {type_name} in {workspace}: run the pipeline first")
-    return max(artifacts, key=lambda a: (a.create_time_since_epoch, a.id)).uri
+    return artifact.uri
 
 
 def bootstrap(workspace: Path, target: Path) -> str:
     """Curated schema from the newest schema SchemaGen inferred in the workspace."""
-    inferred = read_schema(Path(_latest_artifact_uri(workspace, "Schema")) / "schema.pbtxt")
+    inferred = read_schema(Path(_latest_artifact_uri(workspace, "Schema", "schema")) / "schema.pbtxt")
     diff = write_schema(curate(inferred), target)
     return diff or f"{target} unchanged"
 
@@ -113,7 +108,8 @@ def accept_latest(workspace: Path, target: Path) -> str:
     from tfx.utils import io_utils
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
-    stats_dir = Path(_latest_artifact_uri(workspace, "ExampleStatistics"))
+    # The newest span's statistics (not the reference span's, the other ExampleStatistics).
+    stats_dir = Path(_latest_artifact_uri(workspace, "ExampleStatistics", "statistics"))
     schema = read_schema(target)
     remaining = []
     for split_dir in sorted(stats_dir.glob("Split-*")):

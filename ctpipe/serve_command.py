@@ -7,23 +7,19 @@ from ctpipe.errors import UserError
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from serving.options import FlagError, options_from_args
+    from serving.server.errors import StartupError
+    from serving.server.flags import options_from_args
+    from serving.server.model_server import serve
 
+    options = options_from_args(args)
     try:
-        options = options_from_args(args)
-    except FlagError as err:
-        raise UserError(str(err)) from None
-    from serving import server
-    from serving.models import StartupError
-
-    try:
-        server.serve(options)
+        serve(options)
     except StartupError as err:
         raise UserError(f"Failed to start server. Error: {err}") from None
 
 
-def register(subparsers) -> None:
-    from serving.options import add_flags
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from serving.server.flags import add_flags
 
     parser = subparsers.add_parser(
         "serve", allow_abbrev=False, help="serve models over TF Serving's gRPC/REST API",

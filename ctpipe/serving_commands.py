@@ -1,19 +1,24 @@
-"""`ctpipe predict`, `ctpipe label`, `ctpipe rollback`: talk to TF Serving (or `ctpipe serve`).
+"""`ctpipe predict`, `ctpipe model-status`, `ctpipe label`, `ctpipe rollback`: talk to TF
+Serving (or `ctpipe serve`) through `serving.client`.
 
-Only grpc and generated protos are imported (never the TensorFlow runtime), so these commands
-start fast.
+The client is imported inside the handlers (building the parser loads no protos) and never
+imports the TensorFlow runtime, so these commands start fast. Its errors are UserErrors:
+`ctpipe` reports them as one line.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from ctpipe.errors import UserError
 
+if TYPE_CHECKING:
+    from serving.client.grpc_client import PredictionClient
+    from serving.client.version_labels import LabelChange
 
 
 def _add_connection_flags(parser: argparse.ArgumentParser, required: bool) -> None:
-    # No import of serving.client here: building the parser must not load the protos.
     parser.add_argument("--server", required=required, metavar="HOST:PORT",
                         help="gRPC address of TF Serving (port 8500 in the official image)")
     parser.add_argument("--timeout", type=float,
@@ -25,35 +30,25 @@ def _add_connection_flags(parser: argparse.ArgumentParser, required: bool) -> No
     parser.add_argument("--tls-server-name", help="name to check in the server certificate")
 
 
-def _client(args: argparse.Namespace, model: str):
-    from serving.client import PredictionClient, ServingError, TlsConfig
+def _client(args: argparse.Namespace, model: str) -> PredictionClient:
+    from serving.client.grpc_client import PredictionClient, TlsConfig
 
     tls_paths = (args.tls_root_certs, args.tls_client_cert, args.tls_client_key,
                  args.tls_server_name)
     tls = (TlsConfig(args.tls_root_certs, args.tls_client_cert, args.tls_client_key,
                      args.tls_server_name)
            if args.tls or any(v is not None for v in tls_paths) else None)
-    try:
-        timeout = {} if args.timeout is None else {"timeout": args.timeout}
-        return PredictionClient(args.server, model, tls=tls, **timeout)
-    except ServingError as err:
-        raise UserError(str(err)) from None
+    timeout = {} if args.timeout is None else {"timeout": args.timeout}
+    return PredictionClient(args.server, model, tls=tls, **timeout)
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    from serving.client import ExampleError, ServingError, read_rows, rows_to_examples
+    from serving.client.examples import read_rows, rows_to_examples
 
     source = Path(args.csv or args.json)
-    try:
-        rows = read_rows(source)
-        examples = rows_to_examples(rows, source.name)
-    except ExampleError as err:
-        raise UserError(str(err)) from None
+    examples = rows_to_examples(read_rows(source), source.name)
     with _client(args, args.model) as client:
-        try:
-            prediction = client.predict(examples, version=args.version, label=args.label)
-        except ServingError as err:
-            raise UserError(str(err)) from None
+        prediction = client.predict(examples, version=args.version, label=args.label)
     asked = (f"version {args.version}" if args.version is not None
              else f"label '{args.label}'" if args.label else "latest")
     print(f"{prediction.model_name} version {prediction.model_version} answered "
@@ -63,32 +58,25 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _cmd_model_status(args: argparse.Namespace) -> None:
-    from serving.client import ServingError
-
     with _client(args, args.model) as client:
-        try:
-            statuses = client.model_status(args.version)
-        except ServingError as err:
-            raise UserError(str(err)) from None
+        statuses = client.model_status(args.version)
     for status in statuses:
         error = f" ({status.error_message})" if status.error_message else ""
         print(f"{args.model} version {status.version}: {status.state}{error}")
 
 
-def _apply_label_change(args: argparse.Namespace, change_labels) -> None:
-    from serving import model_config
-    from serving.client import ServingError
+def _apply_label_change(args: argparse.Namespace,
+                        change_labels: Callable[[], LabelChange]) -> None:
+    from serving.client import version_labels
+    from serving.client.errors import ClientError
 
-    try:
-        change = change_labels()
-    except model_config.ModelConfigError as err:
-        raise UserError(str(err)) from None
+    change = change_labels()
     print(f"{change.describe()} (written to {args.model_config})")
     if args.server:
         with _client(args, args.model) as client:
             try:
-                client.reload_config(model_config.read_config(args.model_config))
-            except ServingError as err:
+                client.reload_config(version_labels.read_config(args.model_config))
+            except ClientError as err:
                 raise UserError(f"label written, but the reload failed: {err}") from None
         print(f"{args.server} reloaded the model config")
     else:
@@ -96,23 +84,23 @@ def _apply_label_change(args: argparse.Namespace, change_labels) -> None:
 
 
 def _cmd_label(args: argparse.Namespace) -> None:
-    from serving import model_config
+    from serving.client import version_labels
 
-    _apply_label_change(args, lambda: model_config.set_label(
+    _apply_label_change(args, lambda: version_labels.set_label(
         args.model_config, args.model, args.label, args.version))
 
 
 def _cmd_rollback(args: argparse.Namespace) -> None:
-    from serving import model_config
+    from serving.client import version_labels
 
-    _apply_label_change(args, lambda: model_config.rollback(
+    _apply_label_change(args, lambda: version_labels.rollback(
         args.model_config, args.model, args.label, args.version))
 
 
 def _model_flag(parser: argparse.ArgumentParser) -> None:
-    from pipeline.config import PipelineConfig
+    from pipeline.config import DEFAULT_MODEL_NAME
 
-    default = PipelineConfig.model_name
+    default = DEFAULT_MODEL_NAME
     parser.add_argument("--model", default=default, help=f"served model name (default {default})")
 
 

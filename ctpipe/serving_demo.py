@@ -15,9 +15,9 @@ SAMPLE_ROWS = 3
 
 
 def _versions(model_dir: Path) -> list[int]:
-    from serving.model_config import version_directories
+    from serving import layout
 
-    return version_directories(str(model_dir)) if model_dir.is_dir() else []
+    return sorted(layout.version_folders(str(model_dir))) if model_dir.is_dir() else []
 
 
 def write_sample(span_csv: Path, target: Path, rows: int = SAMPLE_ROWS) -> Path:
@@ -46,7 +46,7 @@ class DemoServer:
         print("".join(f"     {line}\n" for line in answer.stdout.splitlines()), end="", flush=True)
 
     def available_version(self) -> int:
-        from serving.client import PredictionClient
+        from serving.client.grpc_client import PredictionClient
 
         with PredictionClient(self.target, self.config.model_name) as client:
             available = [s.version for s in client.model_status() if s.state == "AVAILABLE"]
@@ -73,7 +73,7 @@ class DemoServer:
 def serving(config: PipelineConfig, workspace: Path,
             sample_source: Path) -> Iterator[DemoServer | None]:
     """Starts `ctpipe serve` on the pushed models; yields None when nothing was pushed yet."""
-    from serving.local_server import running_server
+    from serving.server.process import running_server
 
     model_dir = Path(config.serving_model_dir)
     if not _versions(model_dir):

@@ -12,7 +12,10 @@ Layout of `<root>/<job key>/`:
   best-<step>.*   weights with the best validation metric so far
   state.json      job description and best checkpoint; rewritten at every save (its mtime
                   orders job folders for retention)
-  FINISHED.json   written when the training completed: such a folder is never resumed
+  final-<step>.*  the weights at the end of training
+  FINISHED.json   written last when the training completed: a later run of the same job (its
+                  execution was killed before the export landed) reuses the final or best
+                  weights instead of training again
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import keras
 import tensorflow as tf
 
+from ctpipe.files import write_atomically
 from models.options import CheckpointOptions
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ STATE_FILE = "state.json"
 FINISHED_FILE = "FINISHED.json"
 CHECKPOINT_NAME = "ckpt"
 BEST_NAME = "best"
+FINAL_NAME = "final"
 _KEEP_LATEST = 2
 
 
@@ -51,10 +56,7 @@ def job_key(description: Mapping[str, Any]) -> str:
 
 
 def _write_json_atomically(path: str, value: Mapping[str, Any]) -> None:
-    temporary = f"{path}.tmp"
-    with tf.io.gfile.GFile(temporary, "w") as handle:
-        handle.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    write_atomically(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _read_json(path: str) -> dict[str, Any] | None:
@@ -98,16 +100,15 @@ class JobCheckpoints:
         self.folder = posixpath.join(options.root, self.key)
         self._state: dict[str, Any] = {"description": self.description, "best": None}
 
+    def finished_step(self) -> int | None:
+        """The last step of this job's completed training, or None if it never completed."""
+        finished = _read_json(posixpath.join(self.folder, FINISHED_FILE))
+        return None if finished is None else int(finished["step"])
+
     def open(self) -> int:
         """Prepares the folder; returns the step to resume from (0: start afresh)."""
         tf.io.gfile.makedirs(self.folder)
         prune_job_folders(self.options.root, self.options.keep_jobs, self.folder)
-        finished = _read_json(posixpath.join(self.folder, FINISHED_FILE))
-        if finished is not None:
-            log.info("checkpoints in %s belong to a training that finished at step %s: "
-                     "not resuming from them, training afresh", self.folder, finished.get("step"))
-            tf.io.gfile.rmtree(self.folder)
-            tf.io.gfile.makedirs(self.folder)
         state = _read_json(posixpath.join(self.folder, STATE_FILE))
         if state is not None:
             self._state = state
@@ -172,10 +173,23 @@ class JobCheckpoints:
         tf.train.Checkpoint(model=model).read(best["path"]).expect_partial()
         return best
 
-    def finish(self, step: int) -> None:
-        """Marks the job complete: a later run of the same job trains afresh."""
+    def finish(self, model: keras.Model, step: int) -> None:
+        """Keeps the final weights and marks the job complete (the marker is written last)."""
+        final = posixpath.join(self.folder, f"{FINAL_NAME}-{step}")
+        tf.train.Checkpoint(model=model).write(final)
         _write_json_atomically(posixpath.join(self.folder, FINISHED_FILE),
-                               {"step": step, "best": self.best})
+                               {"step": step, "best": self.best, "final": final})
+
+    def restore_finished(self, model: keras.Model) -> dict[str, Any]:
+        """Loads the weights a completed training exported (best or final) into `model`."""
+        finished = _read_json(posixpath.join(self.folder, FINISHED_FILE))
+        if finished is None:
+            raise ValueError(f"the training of {self.folder} has not finished")
+        self._state["best"] = finished["best"]
+        if self.options.export == "best":
+            return self.restore_best(model)
+        tf.train.Checkpoint(model=model).read(finished["final"]).expect_partial()
+        return {"step": finished["step"], "path": finished["final"]}
 
 
 class CheckpointCallback(keras.callbacks.Callback):

@@ -44,17 +44,30 @@ def _list_files(file_patterns: Sequence[str]) -> list[str]:
     return files
 
 
+def _records(file_patterns: Sequence[str],
+             replay: Sequence[tuple[str, int]]) -> tf.data.Dataset:
+    """Every record of the files, then the first `count` records of each replayed file."""
+    records = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
+    for path, count in replay:
+        records = records.concatenate(
+            tf.data.TFRecordDataset(path, compression_type="GZIP").take(count))
+    return records
+
+
 def make_dataset(file_patterns: Sequence[str], batch_size: int, *, shuffle: bool,
-                 repeat: bool, seed: int | None = None, skip_batches: int = 0) -> tf.data.Dataset:
-    """Batches of (raw feature dict, label) from gzipped TFRecord files.
+                 repeat: bool, seed: int | None = None, skip_batches: int = 0,
+                 replay: Sequence[tuple[str, int]] = ()) -> tf.data.Dataset:
+    """Batches of (raw feature dict, label) from gzipped TFRecord files, plus `replay`:
+    (file, count) samples of other files (incremental training's replay of older spans).
 
     `skip_batches` resumes the exact batch sequence of an uninterrupted run (same seed).
     """
-    dataset = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
+    dataset = _records(file_patterns, replay)
     if shuffle:
         dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+
     def split_label(serialized):
         parsed = parse_examples(serialized, with_label=True)
         label = parsed.pop(features.LABEL)
@@ -65,9 +78,11 @@ def make_dataset(file_patterns: Sequence[str], batch_size: int, *, shuffle: bool
             .prefetch(tf.data.AUTOTUNE))
 
 
-def load_columns(file_patterns: Sequence[str], limit: int = 200_000) -> dict[str, np.ndarray]:
+def load_columns(file_patterns: Sequence[str], limit: int = 200_000,
+                 replay: Sequence[tuple[str, int]] = ()) -> dict[str, np.ndarray]:
     """Up to `limit` rows as numpy columns (feature names and the label)."""
-    dataset = make_dataset(file_patterns, batch_size=4096, shuffle=False, repeat=False).unbatch()
+    dataset = make_dataset(file_patterns, batch_size=4096, shuffle=False, repeat=False,
+                           replay=replay).unbatch()
     columns: dict[str, list] = {name: [] for name in features.FEATURE_NAMES}
     columns[features.LABEL] = []
     for row_features, label in dataset.take(limit).batch(4096).as_numpy_iterator():
@@ -78,26 +93,20 @@ def load_columns(file_patterns: Sequence[str], limit: int = 200_000) -> dict[str
 
 
 def example_from_row(row: Mapping[str, str], with_label: bool = True) -> tf.train.Example:
-    """A CSV row as CsvExampleGen writes it: typed features, an empty cell as an empty list."""
-    example = tf.train.Example()
-    columns = [(f.name, f.dtype) for f in features.FEATURES]
-    if with_label:
-        columns.append((features.LABEL, "int64"))
-    for name, dtype in columns:
-        value, target = row[name], example.features.feature[name]
-        if dtype == "string":
-            target.bytes_list.value.extend([value.encode()] if value else [])
-        elif dtype == "int64":
-            target.int64_list.value.extend([int(value)] if value else [])
-        else:
-            target.float_list.value.extend([float(value)] if value else [])
-    return example
+    """A CSV row as CsvExampleGen writes it: typed features, an empty cell as an empty list
+    (built by the serving client's row conversion, the one place that knows the layout)."""
+    from serving.client.examples import row_to_example  # not needed by the Trainer itself
+
+    return tf.train.Example.FromString(
+        row_to_example(row, with_label=with_label, empty_lists=True))
 
 
 def write_examples(rows: Iterable[Mapping[str, str]], path: str) -> str:
     """Writes labelled CSV rows as a gzipped TFRecord file of tf.Examples (the Trainer's input)."""
+    from serving.client.examples import row_to_example
+
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for row in rows:
-            writer.write(example_from_row(row).SerializeToString())
+            writer.write(row_to_example(row, with_label=True, empty_lists=True))
     return path

@@ -14,33 +14,11 @@ import keras
 import numpy as np
 
 from models import features
+from models.options import HParams
 
 TRUNK_PREFIX = "trunk_"
 EMBEDDING_PREFIX = "embed_"
 HEAD_NAME = "head"
-
-
-@dataclasses.dataclass(frozen=True)
-class HParams:
-    """Model and optimiser settings; part of the Trainer's cache key."""
-
-    hidden_units: tuple[int, ...] = (64, 32)
-    embedding_dim: int = 8
-    num_buckets: int = 12
-    max_vocabulary: int = 100
-    learning_rate: float = 3e-3
-    batch_size: int = 128
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, object]) -> "HParams":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s): {', '.join(unknown)}")
-        typed = dict(values)
-        if "hidden_units" in typed:
-            typed["hidden_units"] = tuple(int(u) for u in typed["hidden_units"])  # type: ignore[union-attr]
-        return cls(**typed)  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)

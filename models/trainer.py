@@ -1,32 +1,59 @@
 """TFX Trainer entry point: a thin adapter from FnArgs to the pure training functions."""
 from __future__ import annotations
 
+import json
 import logging
+import posixpath
 
+import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from models.card import SERVED_VERSION_FILE, ModelCard, write_card
 from models.export import export_serving_model
-from models.model import HParams
-from models.options import TransferOptions, WarmStartOptions, checkpoint_options_from_dict
-from models.training import train
+from models.options import CODE_VERSION_KEY, WarmStartOptions, from_custom_config
+from models.training import incremental_plan, train
+from models.window import MANIFEST_FILE, WindowManifest, examples_uri_of
 
 log = logging.getLogger(__name__)
 
 
+def _warm_start(mode: str, base_model: str | None) -> WarmStartOptions:
+    """The served model the pipeline handed over, if any (the ServedModel step leaves its
+    artifact empty when nothing is served yet), named by its served version."""
+    if not base_model or not tf.io.gfile.exists(base_model):
+        return WarmStartOptions(mode, None)
+    record = posixpath.join(posixpath.dirname(base_model.rstrip("/")), SERVED_VERSION_FILE)
+    name = None
+    if tf.io.gfile.exists(record):
+        with tf.io.gfile.GFile(record) as handle:
+            name = f"served version {json.loads(handle.read())['version']}"
+    return WarmStartOptions(mode, base_model, name)
+
+
 def run_fn(fn_args: FnArgs) -> None:
-    custom = fn_args.custom_config or {}
-    hparams = HParams.from_dict(custom.get("hparams", {}))
-    log.info("Trainer: code version %s, %s", custom.get("code_version"), hparams)
+    options = from_custom_config(fn_args.custom_config or {})
+    code_version = fn_args.custom_config[CODE_VERSION_KEY]
+    examples_uri = examples_uri_of(fn_args.train_files[0])
+    with tf.io.gfile.GFile(posixpath.join(examples_uri, MANIFEST_FILE)) as handle:
+        window = WindowManifest.from_json(handle.read())
+    log.info("Trainer: code version %s, spans %s, %s", code_version, window.span_range, options)
+    incremental = (incremental_plan(window, examples_uri, options.incremental,
+                                    options.hparams.batch_size, fn_args.train_steps)
+                   if options.training == "incremental" else None)
     result = train(
-        fn_args.train_files, fn_args.eval_files,
+        window.files(examples_uri, "train"), window.files(examples_uri, "eval"),
         train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps,
-        hparams=hparams, steps_per_epoch=int(custom.get("steps_per_epoch", 100)),
-        seed=int(custom.get("seed", 42)),
-        checkpoints=checkpoint_options_from_dict(custom.get("checkpoints", {})),
-        warm_start=WarmStartOptions(mode=custom.get("warm_start", "off"),
-                                    base_model=fn_args.base_model),
-        transfer=TransferOptions.from_dict(custom.get("transfer", {})),
-    )
+        hparams=options.hparams, steps_per_epoch=options.steps_per_epoch, seed=options.seed,
+        checkpoints=options.checkpoints,
+        warm_start=_warm_start(options.warm_start, fn_args.base_model),
+        transfer=options.transfer,
+        newest_files=window.files(examples_uri, "train", [window.newest]),
+        staleness=options.staleness, incremental=incremental)
     export_serving_model(result.model, fn_args.serving_model_dir)
-    log.info("Trainer: exported after %d steps (%s) to %s", result.steps, result.origin,
-             fn_args.serving_model_dir)
+    write_card(fn_args.serving_model_dir, ModelCard(
+        window_digest=window.digest, window_spans=window.span_range,
+        newest_span=window.newest.span,
+        training="incremental" if result.incremental else "full",
+        origin=result.origin, steps=result.steps, code_version=code_version))
+    log.info("Trainer: exported after %d steps (%s, on %s) to %s", result.steps, result.origin,
+             result.data, fn_args.serving_model_dir)

@@ -8,7 +8,6 @@ new. For fine-tuning, the trunk is ordered bottom-up as [embeddings, trunk_dense
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import keras
@@ -38,7 +37,7 @@ def trunk_hparams(pretrained: keras.Model, hparams: HParams) -> HParams:
                    if l.name.startswith(TRUNK_PREFIX) and isinstance(l, keras.layers.Dense))
     embedding = next((l.output_dim for l in pretrained.layers
                       if isinstance(l, keras.layers.Embedding)), hparams.embedding_dim)
-    adopted = dataclasses.replace(hparams, hidden_units=hidden, embedding_dim=embedding)
+    adopted = hparams.model_copy(update={"hidden_units": hidden, "embedding_dim": embedding})
     if (adopted.hidden_units, adopted.embedding_dim) != (hparams.hidden_units,
                                                          hparams.embedding_dim):
         log.info("transfer: using the pretrained trunk's widths (hidden units %s, embedding "

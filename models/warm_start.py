@@ -4,21 +4,27 @@ A model is reusable when it carries its Keras form: a `.keras` file, or a SavedM
 `models.export` (which stores the Keras model inside it). The new model is built with the earlier
 model's preprocessing (vocabularies, bucket boundaries, normalisation), not refitted on the new
 data: an embedding row or a first-layer weight only means something for the vocabulary index or
-the input scale it was trained on. New categories therefore map to the out-of-vocabulary bucket
-until a model is trained from scratch (warm_start: off).
+the input scale it was trained on. New categories therefore map to the out-of-vocabulary bucket;
+`stale_preprocessing` notices when that (or a shifted numeric scale) matters for the newest span,
+and `auto` then trains from scratch instead.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
-from pathlib import Path
+import os
+import posixpath
+import tempfile
+from typing import Callable, Mapping
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from models import features
 from models.export import KERAS_MODEL_FILE
 from models.model import FeatureStats, HParams, build_model
-from models.options import WarmStartOptions
+from models.options import StalenessLimits, WarmStartOptions
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +41,24 @@ class WarmStartRequiredError(RuntimeError):
 
 
 def load_keras_model(path: str) -> keras.Model:
-    """A `.keras` file, or a SavedModel folder that holds one at KERAS_MODEL_FILE."""
-    location = Path(path)
-    if location.is_dir():
-        if not (location / KERAS_MODEL_FILE).is_file():
+    """A `.keras` file, or a SavedModel folder that holds one at KERAS_MODEL_FILE; a local path
+    or a bucket URI (read through TensorFlow's file systems, copied locally for Keras)."""
+    if tf.io.gfile.isdir(path):
+        keras_file = posixpath.join(path, KERAS_MODEL_FILE)
+        if not tf.io.gfile.exists(keras_file):
             raise IncompatibleModelError(
                 f"{path} holds no Keras model ({KERAS_MODEL_FILE}); only SavedModels exported "
                 "by this project (models.export) or .keras files can provide weights")
-        location = location / KERAS_MODEL_FILE
-    elif not location.is_file():
+    elif not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
-    elif location.suffix != ".keras":
+    elif not path.endswith(".keras"):
         raise IncompatibleModelError(f"{path} is neither a .keras file nor a SavedModel folder")
-    return keras.models.load_model(str(location), compile=False)
+    else:
+        keras_file = path
+    with tempfile.TemporaryDirectory(prefix="ctpipe-model-") as scratch:
+        local = os.path.join(scratch, "model.keras")
+        tf.io.gfile.copy(keras_file, local)
+        return keras.models.load_model(local, compile=False)
 
 
 def input_problems(model: keras.Model) -> list[str]:
@@ -142,25 +153,87 @@ def warm_started_model(base_path: str, hparams: HParams) -> keras.Model:
     return model
 
 
-def try_warm_start(options: WarmStartOptions, hparams: HParams) -> keras.Model | None:
-    """The warm-started model, or None when training should start from scratch (and why is
-    logged). `required` turns every reason for None into an error."""
+def _coverage(values: np.ndarray, vocabulary: set) -> float:
+    return float(np.mean([value in vocabulary for value in values])) if len(values) else 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class NewData:
+    """What a warm start is checked against: the newest span's columns, and the preprocessing
+    a model trained from scratch on this run's training data would fit (made on demand)."""
+
+    newest: Mapping[str, np.ndarray]
+    fit_fresh: Callable[[], FeatureStats]
+
+
+def stale_preprocessing(base: FeatureStats, fresh: FeatureStats,
+                        newest: Mapping[str, np.ndarray], limits: StalenessLimits) -> list[str]:
+    """Why the base model's preprocessing no longer fits the newest span: its categories that a
+    vocabulary fitted on this run's data would hold but the base's does not (they would all
+    share the out-of-vocabulary bucket), and numeric features whose mean moved far in the
+    base's units."""
+    problems = []
+    for feature in features.FEATURES:
+        name = feature.name
+        values = np.asarray(newest[name])
+        if feature.encoding == "categorical":
+            if feature.dtype == "string":
+                values = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+            gap = (_coverage(values, set(fresh.vocabularies[name]))
+                   - _coverage(values, set(base.vocabularies[name])))
+            if gap > limits.max_vocabulary_gap:
+                problems.append(f"feature '{name}': {gap:.0%} of the newest span's values are "
+                                f"missing from the model's vocabulary (limit "
+                                f"{limits.max_vocabulary_gap:.0%})")
+        elif feature.encoding == "numeric":
+            mean, variance = base.mean_variance[name]
+            newest_mean = np.log1p(np.maximum(values.astype(np.float64), 0.0)).mean()
+            shift = abs(newest_mean - mean) / np.sqrt(variance)
+            if shift > limits.max_normalisation_shift:
+                problems.append(f"feature '{name}': the newest span's mean moved {shift:.1f} "
+                                f"standard deviations from the model's normalisation (limit "
+                                f"{limits.max_normalisation_shift})")
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmStart:
+    """The warm-started model, or None and why training starts from scratch."""
+
+    model: keras.Model | None
+    reason: str = ""
+
+
+def try_warm_start(options: WarmStartOptions, hparams: HParams, new_data: NewData | None = None,
+                   limits: StalenessLimits = StalenessLimits()) -> WarmStart:
+    """Warm start from `options.base_model` when it fits, else no model and the reason (also
+    logged). With the newest span's columns, a base whose preprocessing is stale for them is
+    not used under `auto`. `required` turns every other reason into an error."""
     if options.mode == "off":
         log.info("warm start is off: training from scratch")
-        return None
+        return WarmStart(None, "warm start is off")
     if not options.base_model:
-        reason = "no blessed model to start from (first run, or none blessed yet)"
+        reason = "no served model to start from yet"
     else:
         try:
             model = warm_started_model(options.base_model, hparams)
         except (IncompatibleModelError, FileNotFoundError) as err:
-            reason = f"base model {options.base_model} is incompatible: {err}"
+            reason = f"base model {options.base_description} is incompatible: {err}"
         else:
-            log.info("warm start: starting from the weights and preprocessing of base model %s",
-                     options.base_model)
-            return model
+            stale = (stale_preprocessing(feature_stats_of(model), new_data.fit_fresh(),
+                                         new_data.newest, limits)
+                     if new_data is not None else [])
+            if not stale or options.mode == "required":
+                if stale:
+                    log.warning("warm start (required) from base model %s although its "
+                                "preprocessing is stale: %s", options.base_model,
+                                "; ".join(stale))
+                log.info("warm start: starting from the weights and preprocessing of base "
+                         "model %s", options.base_model)
+                return WarmStart(model)
+            reason = (f"the preprocessing of base model {options.base_description} is stale "
+                      "for the newest span: " + "; ".join(stale))
     if options.mode == "required":
         raise WarmStartRequiredError(f"warm_start is 'required' but {reason}")
     log.warning("warm start (auto) falls back to training from scratch: %s", reason)
-    return None
-
+    return WarmStart(None, reason)

@@ -1,20 +1,23 @@
 """The one typed configuration of the pipeline: defaults here, overrides from a file or flags.
 
-Physical locations (pipeline root, data root, serving destination) and the Beam arguments live
-here, never in the pipeline factory, so the same factory serves the local and Kubeflow runners.
+`PipelineConfig` is valid once constructed (pydantic: unknown keys, wrong types and out-of-range
+values are rejected with the setting's name), so nothing downstream checks it again. Physical
+locations (pipeline root, data root, serving destination, span store) and the Beam arguments
+live here, never in the pipeline factory, so the same factory serves every orchestrator.
 """
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
-import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from ctpipe.errors import UserError
-from models.options import CheckpointOptions, TransferOptions, WarmStartOptions
+from models.options import Settings, TrainerOptions
+from pipeline import storage
 
 DEFAULT_SCHEMA = str(Path(__file__).resolve().parent.parent / "schemas" / "schema.pbtxt")
 
@@ -26,144 +29,161 @@ LOCAL_BEAM_ARGS: tuple[str, ...] = (
 )
 
 
+# TF Serving's --model_name of the served model, unless configured otherwise.
+DEFAULT_MODEL_NAME = "big_tipper"
+
+
 class ConfigError(UserError, ValueError):
     """A configuration value or file is wrong; the message names the setting."""
 
 
-@dataclasses.dataclass(frozen=True)
-class PipelineConfig:
-    pipeline_name: str = "taxi-big-tipper"
-    # Name of the model under the serving base path, as TF Serving's --model_name.
-    model_name: str = "big_tipper"
-    pipeline_root: str = ""
-    data_root: str = ""
-    # Push destination: versions are written to `<serving_root>/<model_name>/<version>/`.
-    serving_root: str = ""
-    # Curated schema; empty means bootstrap a schema with SchemaGen instead.
-    schema_path: str = DEFAULT_SCHEMA
-    # Rolling window: train on the latest `window` spans; 0 means every span available.
-    window: int = 0
-    train_steps: int = 600
-    eval_steps: int = 50
-    steps_per_epoch: int = 100
-    seed: int = 42
-    hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # Evaluator: the candidate must reach min_auc and lose at most max_auc_regression
-    # against the latest blessed model.
-    min_auc: float = 0.7
-    max_auc_regression: float = 0.01
-    # Evaluate against the latest blessed model other than the candidate, so that a re-run on
-    # unchanged inputs is fully cached (components/baseline.py). KFP v2 supports only TFX's
-    # LatestBlessedModelStrategy, so the Kubeflow runner turns this off.
-    # It also makes the warm-start resolver leave out models trained on the current examples,
-    # for the same reason (components/baseline.py).
-    baseline_excludes_candidate: bool = True
-    # Trainer checkpoints (models/checkpoints.py); empty root: `<pipeline_root>/checkpoints`.
-    checkpoint_root: str = ""
-    checkpoint_every_steps: int = 100
-    checkpoint_keep_jobs: int = 3
-    # Export the "last" weights or the "best" checkpoint by `best_metric` (a Keras val_ metric).
-    export_checkpoint: str = "last"
-    best_metric: str = "val_auc"
-    # Start from the latest blessed model: auto (fall back to scratch, logged) | off | required.
-    warm_start: str = "auto"
-    # Transfer learning (models/options.py TransferOptions): pretrained_model, strategy,
-    # fine_tune_layers, fine_tune_learning_rate, head_steps. Empty: off.
-    transfer: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    enable_cache: bool = True
-    # Beam arguments of every Beam-based component (README: Dataflow, Flink, Spark on a cluster).
-    beam_args: tuple[str, ...] = LOCAL_BEAM_ARGS
-    # Container limits of the Trainer where components run in containers (Kubeflow);
-    # 0 leaves the cluster's default. Local runs share this machine and ignore them.
-    trainer_cpu_limit: float = 0.0
-    trainer_memory_limit_gib: float = 0.0
-
-    @property
-    def serving_model_dir(self) -> str:
-        return str(Path(self.serving_root) / self.model_name) if self.serving_root else ""
-
-    def checkpoint_options(self) -> CheckpointOptions:
-        """Kept under the pipeline root by default: it outlives every Trainer execution."""
-        root = self.checkpoint_root or (
-            f"{self.pipeline_root.rstrip('/')}/checkpoints" if self.pipeline_root else "")
-        return CheckpointOptions(root=root, every_steps=self.checkpoint_every_steps,
-                                 keep_jobs=self.checkpoint_keep_jobs,
-                                 export=self.export_checkpoint,  # type: ignore[arg-type]
-                                 best_metric=self.best_metric)
-
-    def validate(self, *, check_files: bool = True) -> "PipelineConfig":
-        """Checks values that would otherwise fail deep inside a component. `check_files`:
-        also that local files exist (not when they are paths inside a container image)."""
-        for name in ("pipeline_root", "data_root", "serving_root"):
-            if not getattr(self, name):
-                raise ConfigError(f"config: '{name}' must be set")
-        if self.window < 0:
-            raise ConfigError(f"config: 'window' must be >= 0 (0 = all spans), got {self.window}")
-        for name in ("train_steps", "eval_steps", "steps_per_epoch"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"config: '{name}' must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.min_auc <= 1.0:
-            raise ConfigError(f"config: 'min_auc' must be within [0, 1], got {self.min_auc}")
-        for name in ("trainer_cpu_limit", "trainer_memory_limit_gib"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"config: '{name}' must be >= 0, got {getattr(self, name)}")
-        if self.max_auc_regression < 0:
-            raise ConfigError("config: 'max_auc_regression' must be >= 0")
-        if check_files and self.schema_path and not Path(self.schema_path).is_file():
-            raise ConfigError(f"config: schema file not found: {self.schema_path}")
-        try:
-            self.checkpoint_options()
-            WarmStartOptions(mode=self.warm_start)  # type: ignore[arg-type]
-            TransferOptions.from_dict(self.transfer)
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"config: {err}") from None
-        if not self.model_name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"config: 'model_name' must be alphanumeric/_/-: {self.model_name!r}")
-        return self
-
-    def replace(self, **changes: Any) -> "PipelineConfig":
-        """A copy with the given settings changed; unset (None) values are ignored."""
-        return with_overrides(self, {k: v for k, v in changes.items() if v is not None})
-
-
-def _coerce(name: str, expected: Any, value: Any) -> Any:
-    """Checks a value from a file against the field's type; converts lists to tuples."""
-    origin = typing.get_origin(expected)
-    if expected is bool:
-        ok = isinstance(value, bool)
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif expected is str:
-        ok = isinstance(value, str)
-    elif origin is tuple:
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-        value = tuple(value) if ok else value
-    else:  # Mapping
-        ok = isinstance(value, Mapping)
-    if not ok:
-        raise ConfigError(f"config: '{name}' expects {getattr(expected, '__name__', expected)}, "
-                          f"got {value!r}")
+def _probability(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be within [0, 1], got {value}")
     return value
 
 
-def with_overrides(base: PipelineConfig, overrides: Mapping[str, Any]) -> PipelineConfig:
-    hints = typing.get_type_hints(PipelineConfig)
-    unknown = sorted(set(overrides) - set(hints))
-    if unknown:
-        raise ConfigError(f"config: unknown setting(s): {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(hints))}")
-    typed = {name: _coerce(name, hints[name], value) for name, value in overrides.items()}
-    return dataclasses.replace(base, **typed)
+Probability = Annotated[float, AfterValidator(_probability)]
 
 
-def load_config(path: str | Path | None, base: PipelineConfig | None = None) -> PipelineConfig:
-    """Reads a YAML or JSON file of settings on top of `base` (defaults if omitted)."""
-    base = base or PipelineConfig()
+class PipelineConfig(Settings):
+    """Every setting of the pipeline. Construct it with `build_config` / `load_config`, which
+    turn validation errors into one readable `ConfigError`."""
+
+    model_config = Settings.model_config | {"protected_namespaces": ()}
+
+    pipeline_name: str = Field("taxi-big-tipper", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    # Name of the model under the serving base path, as TF Serving's --model_name.
+    model_name: str = Field(DEFAULT_MODEL_NAME, pattern=r"^[A-Za-z0-9_-]+$")
+    pipeline_root: str = Field(min_length=1)
+    data_root: str = Field(min_length=1)
+    # Push destination: versions are written to `<serving_root>/<model_name>/<version>/`.
+    serving_root: str = Field(min_length=1)
+    # Per-span examples and statistics, reused by later runs; empty: under the pipeline root.
+    span_store: str = ""
+    # Curated schema (its content travels in the pipeline); empty: SchemaGen infers one.
+    schema_path: str = DEFAULT_SCHEMA
+    # Rolling window: train on the latest `window` spans; 0 means every span available.
+    window: int = Field(0, ge=0)
+    train_steps: int = Field(600, gt=0)
+    eval_steps: int = Field(50, gt=0)
+    # The Evaluator sees the newest span's eval split plus this many eval examples sampled
+    # from the older spans of the window, so its cost does not grow with the history.
+    eval_sample_examples: int = Field(1000, ge=0)
+    # The candidate must reach min_auc and lose at most max_auc_regression against the
+    # served model.
+    min_auc: Probability = 0.7
+    max_auc_regression: float = Field(0.01, ge=0)
+    trainer: TrainerOptions = TrainerOptions()
+    enable_cache: bool = True
+    # Beam arguments of every Beam-based component (README: Dataflow, Flink, Spark).
+    beam_args: tuple[str, ...] = Field(LOCAL_BEAM_ARGS, strict=False)
+    # Container limits of the Trainer where components run in containers (Kubeflow);
+    # 0 leaves the cluster's default. Local runs share this machine and ignore them.
+    trainer_cpu_limit: float = Field(0.0, ge=0)
+    trainer_memory_limit_gib: float = Field(0.0, ge=0)
+    # Data validation: a drifted feature warns (the run goes on: retraining is CT's answer to
+    # drift) or stops the run before the Trainer.
+    drift_policy: Literal["warn", "stop"] = "warn"
+    # A window's pooled statistics (the drift reference, and the training statistics kept with
+    # a pushed model for skew monitoring) come from this many of its training examples, spread
+    # over its spans: their cost stays flat as the history grows.
+    statistics_sample_examples: int = Field(3000, gt=0)
+    # Concept drift: the served model's AUC on the newly arrived span may fall at most this
+    # much below its AUC when it was pushed.
+    concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _schema_exists(self) -> "PipelineConfig":
+        if self.schema_path and not Path(self.schema_path).is_file():
+            raise ValueError(f"schema file not found: {self.schema_path}")
+        return self
+
+    @property
+    def serving_model_dir(self) -> str:
+        return storage.join(self.serving_root, self.model_name)
+
+    @property
+    def span_store_uri(self) -> str:
+        """Read and written directly by the components, so a `minio://` pipeline root becomes
+        the same bucket over MinIO's S3 API."""
+        return self.span_store or storage.join(storage.direct_uri(self.pipeline_root),
+                                               "span-store")
+
+    def trainer_options(self) -> TrainerOptions:
+        """The Trainer's options with the checkpoint root defaulted under the pipeline root
+        (it must outlive every Trainer execution)."""
+        if self.trainer.checkpoints.root:
+            return self.trainer
+        root = storage.join(storage.direct_uri(self.pipeline_root), "checkpoints")
+        checkpoints = self.trainer.checkpoints.model_copy(update={"root": root})
+        return self.trainer.model_copy(update={"checkpoints": checkpoints})
+
+    @functools.cached_property
+    def curated_schema(self) -> str:
+        """The curated schema's text, which becomes a pipeline parameter: editing the file
+        changes the cache key of every step that depends on it."""
+        return Path(self.schema_path).read_text() if self.schema_path else ""
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        """A checked copy with the given settings changed; None values are ignored."""
+        values = self.model_dump()
+        values.update({key: value for key, value in changes.items() if value is not None})
+        return build_config(values)
+
+
+def _setting(location: tuple) -> str:
+    return ".".join(str(part) for part in location)
+
+
+def _describe(error: Mapping[str, Any], hints: Mapping[str, str]) -> str:
+    name = _setting(error["loc"])
+    kind, context, value = error["type"], error.get("ctx", {}), error.get("input")
+    if kind == "missing":
+        hint = hints.get(name, "")
+        return f"'{name}' is required" + (f": {hint}" if hint else "")
+    expected = {"int_type": "int", "int_parsing": "int", "bool_type": "bool",
+                "bool_parsing": "bool", "float_type": "float", "float_parsing": "float",
+                "string_type": "str", "tuple_type": "a list", "dict_type": "a mapping",
+                "model_type": "a mapping", "model_attributes_type": "a mapping"}.get(kind)
+    if expected:
+        return f"'{name}' expects {expected}, got {value!r}"
+    if kind == "greater_than" and context.get("gt") == 0:
+        return f"'{name}' must be positive, got {value!r}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+                 "less_than_equal": "<="}[kind]
+        limit = next(iter(context.values()))
+        return f"'{name}' must be {bound} {limit}, got {value!r}"
+    if kind == "literal_error":
+        return f"'{name}' must be {context['expected']}, got {value!r}"
+    if kind == "string_pattern_mismatch":
+        return f"'{name}' must match {context['pattern']}, got {value!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"'{name}' {message}" if name else message
+
+
+def build_config(values: Mapping[str, Any],
+                 hints: Mapping[str, str] | None = None) -> PipelineConfig:
+    """Validates `values` once; every problem is named in one ConfigError. `hints` say how a
+    missing setting is given where the values came from (a flag, a file)."""
+    try:
+        return PipelineConfig.model_validate(dict(values))
+    except ValidationError as err:
+        unknown = [_setting(e["loc"]) for e in err.errors() if e["type"] == "extra_forbidden"]
+        problems = [_describe(e, hints or {}) for e in err.errors()
+                    if e["type"] != "extra_forbidden"]
+        if unknown:
+            known = ", ".join(sorted(PipelineConfig.model_fields))
+            problems.insert(0, f"unknown setting(s): {', '.join(unknown)}; known: {known} "
+                               f"(Trainer settings go under 'trainer:')")
+        raise ConfigError("config: " + "; ".join(problems)) from None
+
+
+def read_config_file(path: str | Path | None) -> dict[str, Any]:
+    """The settings of a YAML or JSON file (an empty mapping without a file)."""
     if path is None:
-        return base
+        return {}
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -173,19 +193,31 @@ def load_config(path: str | Path | None, base: PipelineConfig | None = None) -> 
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"config file {path} is not valid: {err}") from None
     if values is None:
-        return base
+        return {}
     if not isinstance(values, Mapping):
         raise ConfigError(f"config file {path} must hold a mapping of settings")
-    return with_overrides(base, values)
+    return dict(values)
+
+
+def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
+                hints: Mapping[str, str] | None = None,
+                defaults: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """`defaults`, then a file's settings, then `overrides` (None values ignored), validated
+    once."""
+    values = {**(defaults or {}), **read_config_file(path)}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build_config(values, hints)
+
+
+def local_locations(workspace: str | Path, data_root: str | Path) -> dict[str, str]:
+    """Where a local workspace keeps the pipeline root and the serving folder."""
+    workspace = Path(workspace).resolve()
+    return {"pipeline_root": str(workspace / "pipeline_root"),
+            "data_root": str(Path(data_root).resolve()),
+            "serving_root": str(workspace / "serving")}
 
 
 def local_config(workspace: str | Path, data_root: str | Path,
-                 base: PipelineConfig | None = None) -> PipelineConfig:
-    """Places the pipeline root and serving folder inside a local workspace."""
-    workspace = Path(workspace).resolve()
-    return dataclasses.replace(
-        base or PipelineConfig(),
-        pipeline_root=str(workspace / "pipeline_root"),
-        data_root=str(Path(data_root).resolve()),
-        serving_root=str(workspace / "serving"),
-    )
+                 settings: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """`settings` (a file's values, or keyword settings in tests) placed in a workspace."""
+    return build_config({**(settings or {}), **local_locations(workspace, data_root)})

@@ -1,60 +1,64 @@
 """Compiles the pipeline for Kubeflow Pipelines v2 with TFX's KubeflowV2DagRunner.
 
 The same `create_pipeline` as the local runner. What differs on a cluster lives here:
-- every component runs in one image: TFX's image with this project installed (`Dockerfile`),
-  so the curated schema is read at its path inside the image;
+- every step runs in the project's image (`Dockerfile`), started through our entry point
+  (pipeline/kfp_entrypoint.py), which adapts what open-source KFP's launcher hands over;
 - the data root and the Trainer's `train_args` are KFP runtime parameters, set per run or per
   schedule without recompiling;
-- the evaluation baseline uses TFX's LatestBlessedModelStrategy, the only blessed-model
-  resolver KFP v2 compiles;
-- Beam runs multi-process inside the component's pod by default, and the Trainer's container
-  asks for the configured CPU and memory.
+- the steps that read state outside the artifact store (the data folder, the serving folder)
+  are not cached: no custom driver runs on a cluster to put that state into their cache key;
+- Beam runs multi-process inside the step's pod by default, and the Trainer's container asks
+  for the configured CPU and memory.
 
-The file written is a KFP v2 pipeline (a PipelineSpec, schema 2.1) that the KFP UI, `kfp`
-client and `ctpipe submit` upload as they are.
+The file written is a KFP v2 pipeline (a PipelineSpec, schema 2.1) with only `container`
+executors and no lifecycle hooks, which open-source KFP 2.x, its local orchestrator and Vertex
+AI Pipelines all run; `ctpipe submit` uploads it as it is.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import DEFAULT_SCHEMA, ConfigError, PipelineConfig, load_config
+from ctpipe.files import write_atomically
+from pipeline import storage
+from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
-# Where the Dockerfile copies the project (`pip install -e` keeps the code there).
-IMAGE_PROJECT_DIR = "/pipeline"
-IMAGE_SCHEMA_PATH = f"{IMAGE_PROJECT_DIR}/schemas/schema.pbtxt"
-# DirectRunner with one worker process per core of the component's pod; see README for
+# DirectRunner with one worker process per core of the step's pod; see README for
 # Dataflow, Flink and Spark arguments.
 CLUSTER_BEAM_ARGS: tuple[str, ...] = (
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",
 )
+ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
 TRAIN_ARGS_PARAMETER = "train_args"
 TRAINER_ID = "Trainer"
+# Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
+# jobs are refused when a run is created.
+RUNNABLE_EXECUTORS = ("container", "importer")
 
-
-def cluster_defaults() -> PipelineConfig:
-    """Defaults for a cluster: a config file is read on top of these."""
-    return PipelineConfig(beam_args=CLUSTER_BEAM_ARGS, baseline_excludes_candidate=False)
+HINTS = {
+    "data_root": "set data_root (e.g. gs://BUCKET/taxi/spans or s3://BUCKET/taxi/spans) in the "
+                 "--config file, e.g. deploy/kubeflow.yaml; it becomes the default of the "
+                 "data_root runtime parameter",
+    "serving_root": "set serving_root in the --config file: where TF Serving reads the pushed "
+                    "versions (a mounted volume path, gs://BUCKET/serving or s3://BUCKET/serving)",
+}
 
 
 def kubeflow_config(config_file: str | Path | None, pipeline_root: str) -> PipelineConfig:
-    """The configuration for a cluster: file settings, the pipeline root, the image's schema."""
-    config = load_config(config_file, base=cluster_defaults())
-    if config.baseline_excludes_candidate:
-        raise ConfigError("config: 'baseline_excludes_candidate' must be false on Kubeflow: "
-                          "KFP v2 compiles only TFX's LatestBlessedModelStrategy resolver")
-    if config.schema_path == DEFAULT_SCHEMA:
-        # The curated schema travels in the image; check the copy the image is built from.
-        if not Path(DEFAULT_SCHEMA).is_file():
-            raise ConfigError(f"config: curated schema not found: {DEFAULT_SCHEMA}")
-        config = dataclasses.replace(config, schema_path=IMAGE_SCHEMA_PATH)
-    return config.replace(pipeline_root=pipeline_root).validate(check_files=False)
+    """The configuration for a cluster: cluster defaults, the file's settings, the root."""
+    config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
+                           "pipeline_root": pipeline_root}, HINTS)
+    for name in ("data_root", "serving_root", "span_store"):
+        if storage.scheme(getattr(config, name)) == "minio":
+            raise ConfigError(
+                f"config: '{name}' is read and written by the steps themselves, which cannot "
+                f"open minio:// (only artifacts pass through KFP's launcher): use the same "
+                f"bucket as s3://{getattr(config, name)[len('minio://'):]} with S3_ENDPOINT "
+                "set to MinIO's address (deploy/kubeflow.yaml)")
+    return config
 
 
 def train_args_json(train_steps: int) -> str:
@@ -71,7 +75,8 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     from pipeline.pipeline import RunParameters, create_pipeline
 
     if not image:
-        raise ConfigError("an image is required (--image)")
+        raise ConfigError("an image is required (--image): the project's image, built by "
+                          "`make image` (see Dockerfile)")
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
                 TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps)}
     parameters = RunParameters(**{
@@ -86,34 +91,44 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
                 memory_limit=config.trainer_memory_limit_gib))
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            default_image=image, use_pipeline_spec_2_1=True))
+            default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
+            use_pipeline_spec_2_1=True))
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     spec = pipeline_file(job, defaults)
-    _write_atomically(Path(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
+    write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return spec
 
 
 def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
-    """The PipelineSpec inside TFX's PipelineJob, made self-contained for a KFP cluster: the
-    pipeline root and the runtime parameters' defaults move into the spec, where KFP's
-    upload reads them (TFX keeps them in the job's runtimeConfig, which only Vertex reads)."""
+    """The PipelineSpec inside TFX's PipelineJob, made self-contained for any KFP backend: the
+    pipeline root and the runtime parameters' defaults move into the spec, where KFP's upload
+    reads them (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the
+    steps reading outside state are not cached. Refuses a spec open-source KFP cannot run."""
+    from pipeline.pipeline import OUTSIDE_STATE_STEPS
+
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
         parameters[name]["isOptional"] = True
+    for task in OUTSIDE_STATE_STEPS:
+        spec["root"]["dag"]["tasks"][task]["cachingOptions"] = {"enableCache": False}
+    problems = unrunnable_executors(spec)
+    if problems:
+        raise ConfigError("the compiled pipeline would not run on open-source Kubeflow "
+                          "Pipelines: " + "; ".join(problems))
     return spec
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader (or an upload) never sees half a file; a failed compile leaves the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+def unrunnable_executors(spec: dict[str, Any]) -> list[str]:
+    """Executors open-source KFP refuses (resolvers, custom jobs) and lifecycle hooks, which
+    only Vertex AI runs."""
+    problems = []
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        kinds = [kind for kind in executor if kind not in RUNNABLE_EXECUTORS]
+        if kinds:
+            problems.append(f"executor {name} is a {kinds[0]}")
+        if "lifecycle" in executor.get("container", {}):
+            problems.append(f"executor {name} has a lifecycle hook")
+    return problems

@@ -1,4 +1,10 @@
-"""The continuous-training pipeline, defined once for every orchestrator."""
+"""The continuous-training pipeline, defined once for every orchestrator.
+
+Every step is a container step on Kubeflow: no TFX Resolver (open-source KFP cannot run them)
+and no ExampleGen driver hook. Earlier work is found where every orchestrator can reach it: the
+span store (per-span examples and statistics) and the serving folder (the served model, the
+baseline and warm-start base).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,36 +13,32 @@ import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
 # Direct imports rather than `tfx.v1`, which also loads the Google Cloud extensions (~8 s).
-from tfx.components import (Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen,
-                            Trainer)
-from tfx.components.example_gen.component import FileBasedExampleGen
-from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.base.executor_spec import BeamExecutorSpec
-from tfx.dsl.components.common.resolver import Resolver, ResolverStrategy
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
+from tfx.components import ExampleValidator, SchemaGen, Trainer
 from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
-from tfx.types import Channel, standard_artifacts
+from tfx.proto import trainer_pb2
 
 import models
-from components.baseline import (LatestBlessedModelOfOtherExamplesStrategy,
-                                 LatestBlessedOtherThanCandidateStrategy)
+from components.concept_drift import ConceptDrift
+from components.curated_schema import CuratedSchema
+from components.evaluator import ServedBaselineEvaluator
 from components.infra_validation import InfraValidation
+from components.pusher import Pusher
+from components.served_model import ServedModel
+from components.span_window import SpanWindow
 from components.validation_gate import ValidationGate
-from components.window_example_gen import WindowCsvExecutor, window_custom_config
 from models import features
+from models.options import to_custom_config
 from pipeline.config import PipelineConfig
 
 RUN_FN = "models.trainer.run_fn"
-SPAN_PATTERN = "span-{SPAN}/*.csv"
-BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
-WARM_START_RESOLVER_ID = "warm_start_model_resolver"
 # Slices reported by the Evaluator: payment type drives tipping (cash tips are not recorded);
 # the hour shows whether the model holds across the time of day.
 SLICE_FEATURES = ("payment_type", "trip_start_hour")
+# Steps that read state outside the artifact store (data folder, serving folder): their cache
+# key holds a snapshot of it with LocalDagRunner; orchestrators without custom drivers must not
+# cache them (pipeline/kubeflow_runner.py).
+OUTSIDE_STATE_STEPS = ("SpanWindow", "ServedModel")
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -66,19 +68,6 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def _latest_blessed_model(resolver_id: str, config: PipelineConfig,
-                          local_strategy: type[ResolverStrategy], **local_inputs) -> Resolver:
-    """A Resolver of the latest blessed model: TFX's LatestBlessedModelStrategy, or where the
-    orchestrator allows custom strategies (`baseline_excludes_candidate`), `local_strategy`,
-    which also leaves out the models that `local_inputs` rule out."""
-    every_model = {"model": Channel(type=standard_artifacts.Model),
-                   "model_blessing": Channel(type=standard_artifacts.ModelBlessing)}
-    if config.baseline_excludes_candidate:
-        return Resolver(strategy_class=local_strategy, **local_inputs,
-                        **every_model).with_id(resolver_id)
-    return Resolver(strategy_class=LatestBlessedModelStrategy, **every_model).with_id(resolver_id)
-
-
 @dataclasses.dataclass(frozen=True)
 class RunParameters:
     """Values a user may set per run instead of per compile (runtime parameters of an
@@ -94,85 +83,68 @@ def create_pipeline(
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     run_parameters: RunParameters = RunParameters(),
 ) -> tfx_pipeline.Pipeline:
-    """ExampleGen (span window) -> statistics -> schema -> validation gate -> Trainer ->
-    Evaluator (vs. the latest blessed model) + infra validation -> Pusher."""
-    # Files are the runner's concern: on Kubeflow they are paths inside the image.
-    config.validate(check_files=False)
-    example_gen = FileBasedExampleGen(
-        input_base=run_parameters.data_root or config.data_root,
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="span", pattern=SPAN_PATTERN)]),
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)])),
-        custom_config=window_custom_config(SPAN_PATTERN, config.window),
-        custom_executor_spec=BeamExecutorSpec(WindowCsvExecutor),
-    ).with_id("ExampleGen")
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    """SpanWindow -> schema validation (stops bad data) -> Trainer (warm start from the served
+    model) -> Evaluator (vs. the served model) + infra validation -> Pusher."""
+    span_window = SpanWindow(
+        data_root=run_parameters.data_root or config.data_root,
+        span_store=config.span_store_uri, curated_schema=config.curated_schema,
+        window=config.window, eval_sample_examples=config.eval_sample_examples,
+        sample_statistics_examples=config.statistics_sample_examples).with_id("SpanWindow")
     if config.schema_path:
-        schema_gen = ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = CuratedSchema(schema_text=config.curated_schema).with_id("CuratedSchema")
     else:
-        schema_gen = SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+        schema_gen = SchemaGen(statistics=span_window.outputs["statistics"],
+                               infer_feature_shape=True)
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=span_window.outputs["statistics"], schema=schema_gen.outputs["schema"])
     validation_gate = ValidationGate(
-        examples=example_gen.outputs["examples"],
-        anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"])
-
-    warm_start_resolver = None
-    if config.warm_start != "off":
-        # Blessed models only (not LatestArtifactStrategy): never warm-start from a model the
-        # Evaluator rejected.
-        warm_start_resolver = _latest_blessed_model(
-            WARM_START_RESOLVER_ID, config, LatestBlessedModelOfOtherExamplesStrategy,
-            examples=example_gen.outputs["examples"])
+        examples=span_window.outputs["examples"],
+        anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
+        statistics=span_window.outputs["statistics"],
+        reference_statistics=span_window.outputs["reference_statistics"],
+        drift_policy=config.drift_policy,
+        sample_statistics_examples=config.statistics_sample_examples)
+    served_model = ServedModel(examples=span_window.outputs["examples"],
+                               serving_model_dir=config.serving_model_dir).with_id("ServedModel")
+    # Before training on it: how the served model does on the newly arrived span.
+    concept_drift = ConceptDrift(model=served_model.outputs["model"],
+                                 examples=span_window.outputs["examples"],
+                                 drift_report=validation_gate.outputs["drift_report"],
+                                 max_auc_drop=config.concept_drift_max_auc_drop)
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=example_gen.outputs["examples"],
+        examples=span_window.outputs["examples"],
         schema=validation_gate.outputs["validated_schema"],
-        base_model=warm_start_resolver.outputs["model"] if warm_start_resolver else None,
+        base_model=served_model.outputs["model"],
         train_args=(run_parameters.train_args
                     or trainer_pb2.TrainArgs(num_steps=config.train_steps)),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
-        custom_config={
-            # The code version is in the cache key: editing models/ re-runs the Trainer.
-            "code_version": models.code_version(),
-            "hparams": dict(config.hparams),
-            "steps_per_epoch": config.steps_per_epoch,
-            "seed": config.seed,
-            "checkpoints": dataclasses.asdict(config.checkpoint_options()),
-            "warm_start": config.warm_start,
-            "transfer": dict(config.transfer),
-        },
+        # The code version is in the cache key: editing models/ re-runs the Trainer.
+        custom_config=to_custom_config(config.trainer_options(), models.code_version()),
     )
-    baseline_resolver = _latest_blessed_model(
-        BASELINE_RESOLVER_ID, config, LatestBlessedOtherThanCandidateStrategy,
-        candidate=trainer.outputs["model"])
-    evaluator = Evaluator(
-        examples=example_gen.outputs["examples"],
+    evaluator = ServedBaselineEvaluator(
+        examples=span_window.outputs["eval_examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=served_model.outputs["model"],
         eval_config=eval_config(config),
-    )
+    ).with_id("Evaluator")
     # The candidate must load and answer in a TF Serving-compatible server before it is pushed.
     infra_validation = InfraValidation(
-        model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"], examples=span_window.outputs["eval_examples"],
         model_name=config.model_name)
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_validation.outputs["blessing"],
-        push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=config.serving_model_dir)),
-    )
+        evaluation=evaluator.outputs["evaluation"],
+        window_statistics=validation_gate.outputs["window_statistics"],
+        serving_model_dir=config.serving_model_dir,
+    ).with_id("Pusher")
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    validation_gate, *([warm_start_resolver] if warm_start_resolver else []),
-                    trainer, baseline_resolver, evaluator, infra_validation, pusher],
+        components=[span_window, schema_gen, example_validator, validation_gate, served_model,
+                    concept_drift, trainer, evaluator, infra_validation, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

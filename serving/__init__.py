@@ -1,7 +1,13 @@
-"""A local model server keeping TensorFlow Serving's contract (`ctpipe serve`).
+"""TensorFlow Serving's contract, locally: a model server and a TensorFlow-free client.
 
-Modules: options (flags), config (text-proto files), models (version lifecycle), servable (one
-loaded version), inference (request semantics), server (gRPC + Python API `server.start`), rest
-(REST + Prometheus), batching, prediction_log, metrics. No TensorFlow import here: importing
-`serving` itself stays cheap.
+Two subpackages, because they have opposite import budgets:
+
+- `serving.server`: `ctpipe serve`, a model server with TF Serving's flags, gRPC and REST APIs,
+  errors and version lifecycle. It loads SavedModels, so it runs TensorFlow.
+- `serving.client`: the gRPC client behind `ctpipe predict | model-status | label | rollback`.
+  It must start fast, so it never imports TensorFlow (nor the server); it speaks only TF
+  Serving's wire protocol and works against real TF Serving too.
+
+`serving.layout` is the one thing both need: TF Serving's folder layout of model versions.
+Importing `serving` itself loads nothing.
 """

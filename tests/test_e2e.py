@@ -1,13 +1,19 @@
 """End to end with TFX's LocalDagRunner on a small slice of the real data.
 
-One module-scoped workspace: the first run trains and pushes; later tests re-run it unchanged
-(fully cached) and feed it an anomalous span (stopped before the Trainer, nothing pushed).
+One module-scoped workspace, runs in order: the first run trains and pushes; an unchanged re-run
+is fully cached; a new span costs only its own ingestion and is evaluated against, and
+warm-started from, the served model; a rewritten old span is ingested again; an anomalous span
+stops the run before the Trainer (nothing pushed); accepting it into the schema as the README
+says lets the next run through.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +22,41 @@ import tensorflow as tf
 
 from ctpipe import cli, data, status
 from models import features
-from pipeline.config import PipelineConfig, local_config
+from pipeline.config import local_config
 from pipeline.local_runner import run_local
 
 pytestmark = pytest.mark.e2e
 
-SMALL = dict(train_steps=120, steps_per_epoch=40, eval_steps=5, min_auc=0.6)
+REPO = Path(__file__).resolve().parent.parent
+SMALL = dict(train_steps=120, eval_steps=5, min_auc=0.6, trainer={"steps_per_epoch": 40})
+FIRST_SPANS = (1, 2, 3, 4)  # a whole year: later quarters bring no month the model lacks
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _states(events) -> dict[str, str]:
+    return {e.component: e.state for e in events if e.state != "note"}
+
+
+def _notes(events, component: str) -> list[str]:
+    return [e.message for e in events if e.state == "note" and e.component == component]
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames), list(reader)
+
+
+def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +65,27 @@ def workspace(tmp_path_factory, small_source):
     data.prepare(root / "all-spans", small_source)
     incoming = root / "incoming"
     incoming.mkdir()
-    for span in (1, 2, 3):
+    for span in FIRST_SPANS:
         shutil.copytree(root / "all-spans" / f"span-{span}", incoming / f"span-{span}")
-    config = local_config(root / "ws", incoming, PipelineConfig(**SMALL))
+    config = local_config(root / "ws", incoming, SMALL)
     events = run_local(config, root / "ws")
     return {"root": root, "config": config, "events": events}
 
 
 def _served_versions(config) -> list[Path]:
-    return sorted(Path(config.serving_model_dir).iterdir())
+    return sorted(p for p in Path(config.serving_model_dir).iterdir() if p.name.isdigit())
 
 
 def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
-    config = workspace["config"]
-    assert {e.state for e in workspace["events"]} <= {"executed", "resolved"}
+    config, events = workspace["config"], workspace["events"]
+    assert set(_states(events).values()) == {"executed"}
+    assert _notes(events, "SpanWindow") == [
+        "SpanWindow: spans 1-4; ingested and profiled 1,2,3,4, reused none"]
     versions = _served_versions(config)
-    assert len(versions) == 1 and versions[0].name.isdigit()
-    assert (versions[0] / "saved_model.pb").is_file()
+    assert len(versions) == 1 and (versions[0] / "saved_model.pb").is_file()
+    assert not [p for p in Path(config.serving_model_dir).iterdir() if p.name.startswith(".")]
 
-    with (workspace["root"] / "all-spans" / "span-4" / "data.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+    header, rows = _rows(workspace["root"] / "all-spans" / "span-5" / "data.csv")
     serialized, labels = [], []
     for row in rows:
         example = tf.train.Example()
@@ -81,51 +112,101 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     assert auc.result().numpy() > 0.75, "the pushed model must rank unseen trips well"
 
     report = status.format_status(workspace["root"] / "ws")
-    assert "succeeded" in report and "spans 1-3" in report
+    assert "succeeded" in report and "spans 1-4" in report
     assert f"version {versions[0].name}" in report
 
 
 def test_second_identical_run_is_fully_cached(workspace):
     config = workspace["config"]
     before = _tree_digest(Path(config.serving_root))
-    events = run_local(config, workspace["root"] / "ws")
-    states = {e.component: e.state for e in events}
-    assert states.pop("latest_blessed_model_resolver") == "resolved"
-    assert states.pop("warm_start_model_resolver") == "resolved"
+    states = _states(run_local(config, workspace["root"] / "ws"))
     assert set(states.values()) == {"cached"}, states
-    assert {"ExampleGen", "Trainer", "Evaluator", "Pusher"} <= set(states)
+    assert {"SpanWindow", "ServedModel", "Trainer", "Evaluator", "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before
 
 
+def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(workspace):
+    config, root = workspace["config"], workspace["root"]
+    served = _served_versions(config)[-1].name
+    shutil.copytree(root / "all-spans" / "span-5", root / "incoming" / "span-5")
+    events = run_local(config, root / "ws")
+    states = _states(events)
+    assert states.pop("CuratedSchema") == "cached"
+    assert set(states.values()) == {"executed"}, states
+    assert _notes(events, "SpanWindow") == [
+        "SpanWindow: spans 1-5; ingested and profiled 5, reused 1,2,3,4"]
+    assert _notes(events, "ServedModel")[0].startswith(f"ServedModel: version {served} "
+                                                       "(trained on spans 1-4")
+    assert _notes(events, "Trainer")[0].startswith(f"Trainer: warm start from served version "
+                                                   f"{served}")
+    pushed = _notes(events, "Pusher")[0]
+    assert "served model" in pushed, "the Evaluator compared the candidate with the served model"
+
+
+def test_a_rewritten_span_is_ingested_again(workspace):
+    config, root = workspace["config"], workspace["root"]
+    span_file = root / "incoming" / "span-2" / "data.csv"
+    header, rows = _rows(span_file)
+    _write(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
+    os.utime(span_file, (1.6e9, 1.6e9))
+    events = run_local(config, root / "ws")
+    assert _notes(events, "SpanWindow") == [
+        "SpanWindow: spans 1-5; ingested and profiled 2, reused 1,3,4,5"]
+
+
 def test_anomalous_span_stops_the_run_before_training(workspace, capsys):
-    config = workspace["config"]
-    root = workspace["root"]
-    with (root / "all-spans" / "span-4" / "data.csv").open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header, rows = reader.fieldnames, list(reader)
+    config, root = workspace["config"], workspace["root"]
+    header, rows = _rows(root / "all-spans" / "span-6" / "data.csv")
     rows[3]["fare"] = "twelve dollars"  # a numeric column holding text
-    bad = root / "incoming" / "span-4"
-    bad.mkdir()
-    with (bad / "data.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    _write(root / "incoming" / "span-6" / "data.csv", header, rows)
     before = _tree_digest(Path(config.serving_root))
 
     code = cli.main(["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws"),
-                     "--train-steps", str(config.train_steps), "--config",
-                     str(_config_file(root, config))])
+                     "--config", str(_config_file(root))])
 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1, err
-    assert "ValidationGate failed" in err[0] and "'fare'" in err[0] and "span 4" in err[0]
+    assert "ValidationGate failed" in err[0] and "'fare'" in err[0] and "span 6" in err[0]
     assert _tree_digest(Path(config.serving_root)) == before
     runs = status.WorkspaceStatus(root / "ws").runs(1)
     assert runs[0].state == "failed" and "Trainer" not in runs[0].nodes
 
 
-def _config_file(root: Path, config: PipelineConfig) -> Path:
+def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
+    """A new payment type stops the run; `ctpipe schema accept` folds it into the curated
+    schema (a copy here); the next run, with that schema, goes through."""
+    config, root = workspace["config"], workspace["root"]
+    header, rows = _rows(root / "all-spans" / "span-6" / "data.csv")
+    for row in rows[::4]:
+        row["payment_type"] = "Mobile"
+    _write(root / "incoming" / "span-6" / "data.csv", header, rows)
+    schema = tmp_path / "schema.pbtxt"
+    shutil.copy(config.schema_path, schema)
+    settings = root / "accept.yaml"
+    settings.write_text(_config_file(root).read_text() + f"schema_path: {schema}\n")
+    command = ["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws"),
+               "--config", str(settings)]
+
+    assert cli.main(command) == 1
+    assert "Mobile" in capsys.readouterr().err
+
+    assert cli.main(["schema", "accept", "--workspace", str(root / "ws"),
+                     "--schema", str(schema)]) == 0
+    printed = capsys.readouterr().out
+    assert '+  value: "Mobile"' in printed, printed
+    assert "Mobile" in schema.read_text()
+
+    # As a user types it, with TFX's own logs (-v), in a process of its own.
+    done = subprocess.run([sys.executable, "-m", "ctpipe.cli", "-v", *command],
+                          capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "✓ ValidationGate: executed" in done.stdout and "✓ Trainer: executed" in done.stdout
+    assert "Component Trainer is running." in done.stderr, "-v shows TFX's own log"
+
+
+def _config_file(root: Path) -> Path:
     path = root / "small.yaml"
-    path.write_text("".join(f"{key}: {value}\n" for key, value in SMALL.items()))
+    path.write_text("train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
+                    "trainer: {steps_per_epoch: 40}\n")
     return path

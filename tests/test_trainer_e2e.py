@@ -1,5 +1,5 @@
 """The Trainer in the real local pipeline: killed mid-training (SIGKILL), resumed on the next run;
-then a new span arrives and the Trainer warm-starts from the blessed model."""
+then a new span arrives and the Trainer warm-starts from the served model."""
 from __future__ import annotations
 
 import json
@@ -16,20 +16,20 @@ from pathlib import Path
 import pytest
 
 from ctpipe import data
-from pipeline.config import PipelineConfig, local_config
+from pipeline.config import local_config
 from pipeline.local_runner import run_local
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
-SETTINGS = dict(train_steps=600, steps_per_epoch=200, eval_steps=5, checkpoint_every_steps=50,
-                min_auc=0.5, max_auc_regression=0.5)
+SETTINGS = dict(train_steps=600, eval_steps=5, min_auc=0.5, max_auc_regression=0.5,
+                trainer={"steps_per_epoch": 200, "checkpoints": {"every_steps": 50}})
 _RUN_PIPELINE = """
 import json, sys
-from pipeline.config import PipelineConfig, local_config
+from pipeline.config import local_config
 from pipeline.local_runner import run_local
 workspace, data_root, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-run_local(local_config(workspace, data_root, PipelineConfig(**settings)), workspace)
+run_local(local_config(workspace, data_root, settings), workspace)
 """
 
 
@@ -76,8 +76,8 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     for span in (1, 2, 3):
         shutil.copytree(spans / f"span-{span}", incoming / f"span-{span}")
     workspace = tmp_path / "ws"
-    config = local_config(workspace, incoming, PipelineConfig(**SETTINGS))
-    checkpoint_root = Path(config.checkpoint_options().root)
+    config = local_config(workspace, incoming, SETTINGS)
+    checkpoint_root = Path(config.trainer_options().checkpoints.root)
 
     killed_at = _kill_when_checkpointed(
         [sys.executable, "-c", _RUN_PIPELINE, str(workspace), str(incoming), json.dumps(SETTINGS)],
@@ -86,13 +86,18 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     assert not Path(config.serving_model_dir).exists(), "the killed run must not have pushed"
 
     caplog.set_level(logging.INFO, logger="models")
-    events = {e.component: e.state for e in run_local(config, workspace)}
+    run = run_local(config, workspace)
+    events = {e.component: e.state for e in run if e.state != "note"}
     resumed = _messages(caplog, "resuming from checkpoint step")
     assert len(resumed) == 1, resumed
     step = int(re.search(r"step (\d+) at ", resumed[0]).group(1))
     assert step == killed_at, "resumes from the latest checkpoint: at most one interval lost"
     assert _messages(caplog, f"trained 600 steps ({600 - step} in this run)")
-    assert events["ExampleGen"] == "cached" and events["Trainer"] == "executed"
+    # What `ctpipe run` shows under the Trainer's line.
+    notes = [e.message for e in run if e.state == "note" and e.component == "Trainer"]
+    assert notes == [f"Trainer: resumed from checkpoint step {step} of 600 (from scratch, since "
+                     "no served model to start from yet)"], notes
+    assert events["SpanWindow"] == "cached" and events["Trainer"] == "executed"
     assert events["Pusher"] == "executed"
     pushed = list(Path(config.serving_model_dir).glob("*/saved_model.pb"))
     assert len(pushed) == 1
@@ -101,12 +106,13 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
 
     caplog.clear()
     shutil.copytree(spans / "span-4", incoming / "span-4")
-    events = {e.component: e.state for e in run_local(config, workspace)}
+    run = run_local(config, workspace)
+    events = {e.component: e.state for e in run if e.state != "note"}
     started = _messages(caplog, "warm start: starting from the weights")
     assert len(started) == 1, _messages(caplog, "warm start")
-    trained_models = sorted((workspace / "pipeline_root" / "Trainer" / "model").iterdir(),
-                            key=lambda p: int(p.name))
-    assert str(trained_models[-2] / "Format-Serving") in started[0], \
-        "the base is the model the previous (blessed) run trained"
+    served = pushed[0].parent.name
+    notes = [e.message for e in run if e.state == "note" and e.component == "Trainer"]
+    assert notes == [f"Trainer: warm start from served version {served}, 600 steps on "
+                     "4 training file(s)"], notes
     assert not _messages(caplog, "resuming from checkpoint"), "a new job starts at step 0"
     assert events["Trainer"] == "executed"

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from google.protobuf import text_format
 
-from pipeline.config import PipelineConfig, load_config
-from serving.client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
+from pipeline.config import DEFAULT_MODEL_NAME, load_config
+from serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
 # monitoring_config.proto is not in the tensorflow-serving-api wheel; the server builds it.
-from serving.config import MonitoringConfig, read_model_server_config
+from serving.server.config_files import MonitoringConfig, read_model_server_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -52,8 +52,9 @@ def test_model_config_serves_what_the_pusher_writes(manifests, container, tmp_pa
                                          _flags(container)["model_config_file"]))
     config = read_model_server_config(str(config_file))
     (entry,) = config.model_config_list.config
-    pipeline = load_config(DEPLOY / "pipeline-serving.yaml")
-    assert entry.name == PipelineConfig().model_name == pipeline.model_name
+    pipeline = load_config(DEPLOY / "pipeline-serving.yaml",
+                           {"pipeline_root": "/root", "data_root": "/data"})
+    assert entry.name == DEFAULT_MODEL_NAME == pipeline.model_name
     assert entry.base_path == pipeline.serving_model_dir
     # The model volume is mounted where the pipeline's serving_root is.
     (models_mount,) = [m for m in container["volumeMounts"]
@@ -76,7 +77,7 @@ def test_ports_probe_and_image(manifests, container):
     assert manifests["Service"]["spec"]["selector"] == \
         manifests["Deployment"]["spec"]["template"]["metadata"]["labels"]
     probe = container["readinessProbe"]["httpGet"]
-    assert probe == {"path": f"/v1/models/{PipelineConfig().model_name}",
+    assert probe == {"path": f"/v1/models/{DEFAULT_MODEL_NAME}",
                      "port": DEFAULT_REST_PORT}
     # The image's TF Serving release matches the API protos the client is built with.
     assert container["image"] == \

@@ -16,8 +16,8 @@ from models import features
 from models.checkpoints import FINISHED_FILE, STATE_FILE, prune_job_folders
 from models.export import export_serving_model
 from models.inputs import write_examples
-from models.model import HParams, build_model, fit_feature_stats
-from models.options import CheckpointOptions, TransferOptions, WarmStartOptions
+from models.model import build_model, fit_feature_stats
+from models.options import CheckpointOptions, HParams, TransferOptions, WarmStartOptions
 from models.training import train
 from models.transfer import trunk_groups
 from models.warm_start import WarmStartRequiredError
@@ -94,7 +94,8 @@ def test_resumed_training_continues_exactly_where_it_stopped(splits, tmp_path, c
             np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def test_a_finished_job_trains_afresh_and_exports_its_best_checkpoint(splits, tmp_path, caplog):
+def test_a_finished_job_exports_its_best_checkpoint_and_is_reused_not_retrained(
+        splits, tmp_path, caplog):
     options = CheckpointOptions(root=str(tmp_path / "ckpt"), every_steps=20, export="best",
                                 best_metric="val_loss")
     settings = dict(train_steps=90, eval_steps=3, hparams=HPARAMS, steps_per_epoch=30)
@@ -105,11 +106,23 @@ def test_a_finished_job_trains_afresh_and_exports_its_best_checkpoint(splits, tm
     (job,) = [p for p in (tmp_path / "ckpt").iterdir()]
     assert (job / FINISHED_FILE).is_file()
 
+    # The execution was killed after training, before its export landed: the re-run reuses
+    # the finished job's weights (the best ones, as configured) instead of training again.
     caplog.set_level(logging.INFO, logger="models")
     again = train(*splits["new"], checkpoints=options, **settings)
-    assert again.resumed_from_step == 0
-    assert any("finished at step 90: not resuming" in r.getMessage() for r in caplog.records)
-    assert len(again.history["loss"]) == 3
+    assert again.reused_finished and again.history == {}
+    assert again.exported_best["step"] == first.exported_best["step"]
+    assert any("finished earlier at step 90: reusing its best weights" in r.getMessage()
+               for r in caplog.records)
+    for name, weights in _weights(first.model).items():
+        assert _same(_weights(again.model)[name], weights), name
+
+    last = CheckpointOptions(root=str(tmp_path / "ckpt-last"), every_steps=20)
+    trained = train(*splits["new"], checkpoints=last, **settings)
+    reused = train(*splits["new"], checkpoints=last, **settings)
+    assert reused.reused_finished
+    for name, weights in _weights(trained.model).items():
+        assert _same(_weights(reused.model)[name], weights), name
 
 
 def test_retention_keeps_the_most_recently_active_job_folders(tmp_path):
@@ -152,7 +165,7 @@ def test_incompatible_base_auto_falls_back_with_the_reason_required_fails(splits
     with pytest.raises(WarmStartRequiredError, match="trunk_dense_0"):
         train(*splits["new"], warm_start=WarmStartOptions("required", base_model_dir),
               **settings)
-    with pytest.raises(WarmStartRequiredError, match="no blessed model"):
+    with pytest.raises(WarmStartRequiredError, match="no served model"):
         train(*splits["new"], warm_start=WarmStartOptions("required", None), **settings)
 
 
@@ -179,7 +192,7 @@ def test_feature_extraction_freezes_the_trunk_and_fine_tuning_changes_its_top(
     settings = dict(train_steps=40, eval_steps=2, hparams=HPARAMS, steps_per_epoch=20)
 
     extracted = train(*splits["new"], **settings,
-                      transfer=TransferOptions(base_model_dir, "feature_extraction"))
+                      transfer=TransferOptions(pretrained_model=base_model_dir, strategy="feature_extraction"))
     trunk = [name for group in trunk_groups(extracted.model) for name in sorted(group)]
     assert len(trunk) > 2
     after = _weights(extracted.model)
@@ -188,7 +201,7 @@ def test_feature_extraction_freezes_the_trunk_and_fine_tuning_changes_its_top(
     assert not _same(after["head"], pretrained["head"])
 
     tuned = train(*splits["new"], **settings, transfer=TransferOptions(
-        base_model_dir, "fine_tuning", fine_tune_layers=1, head_steps=20,
+        pretrained_model=base_model_dir, strategy="fine_tuning", fine_tune_layers=1, head_steps=20,
         fine_tune_learning_rate=1e-3))
     after = _weights(tuned.model)
     top = "trunk_dense_1"

@@ -11,5 +11,5 @@ def test_pusher_waits_for_the_infra_blessing_of_the_trained_model(tmp_path):
 
     assert pusher.inputs["infra_blessing"].producer_component_id == "InfraValidation"
     assert infra.inputs["model"].producer_component_id == "Trainer"
-    assert infra.inputs["examples"].producer_component_id == "ExampleGen"
+    assert infra.inputs["examples"].producer_component_id == "SpanWindow"
     assert infra.exec_properties["model_name"] == config.model_name

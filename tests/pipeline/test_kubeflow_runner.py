@@ -8,15 +8,15 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
-from tfx.dsl.components.common.resolver import Resolver
 
 from pipeline.config import ConfigError
-from pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, IMAGE_SCHEMA_PATH,
-                                      TRAIN_ARGS_PARAMETER, compile_pipeline, kubeflow_config)
-from pipeline.pipeline import create_pipeline
+from pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, ENTRYPOINT_COMMAND,
+                                      TRAIN_ARGS_PARAMETER, compile_pipeline, kubeflow_config,
+                                      unrunnable_executors)
+from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 
 IMAGE = "registry.example.com/ctpipe:test"
-ROOT = "gs://bucket/root"
+ROOT = "minio://mlpipeline/v2/artifacts"
 SETTINGS = {"data_root": "gs://bucket/spans", "serving_root": "gs://bucket/serving",
             "train_steps": 321, "trainer_cpu_limit": 3, "trainer_memory_limit_gib": 6}
 
@@ -27,8 +27,8 @@ def _compiled(tmp_path, **changes):
     config = kubeflow_config(config_file, ROOT)
     output = tmp_path / "pipeline.json"
     compile_pipeline(config, IMAGE, output)
-    spec = json_format.ParseDict(json.loads(output.read_text()), pipeline_spec_pb2.PipelineSpec())
-    return config, spec
+    text = json.loads(output.read_text())
+    return config, json_format.ParseDict(text, pipeline_spec_pb2.PipelineSpec()), text
 
 
 @pytest.fixture(scope="module")
@@ -36,53 +36,59 @@ def compiled(tmp_path_factory):
     return _compiled(tmp_path_factory.mktemp("kfp"))
 
 
-def _task_of(node) -> str:
-    # KFP v2 splits a blessed-model Resolver into a model and a blessing query; consumers
-    # depend on the model query.
-    return f"{node.id}-model-resolver" if isinstance(node, Resolver) else node.id
-
-
-def test_every_component_is_a_task_with_its_upstream_edges(compiled):
-    config, spec = compiled
-    tasks = spec.root.dag.tasks
-    for node in create_pipeline(config).components:
-        assert _task_of(node) in tasks, node.id
-        if isinstance(node, Resolver):
-            continue
-        expected = {_task_of(upstream) for upstream in node.upstream_nodes}
-        assert set(tasks[node.id].dependent_tasks) == expected, node.id
-    # The shape that matters, spelled out.
-    assert "ExampleGen" in tasks["StatisticsGen"].dependent_tasks
-    assert "ValidationGate" in tasks["Trainer"].dependent_tasks
-    assert {"Evaluator", "InfraValidation"} <= set(tasks["Pusher"].dependent_tasks)
-
-
 def _executors(spec) -> dict:
     return json_format.MessageToDict(spec.deployment_spec)["executors"]
 
 
-def test_every_step_runs_in_the_requested_image_and_its_executor_imports(compiled):
-    config, spec = compiled
-    containers = [executor["container"] for executor in _executors(spec).values()
-                  if "container" in executor]  # resolver queries run in the KFP backend
-    components = create_pipeline(config).components
-    assert len(containers) == sum(not isinstance(node, Resolver) for node in components)
-    for container in containers:
+def test_only_what_open_source_kfp_runs(compiled):
+    """The backend's argo compiler implements container and importer executors only, and
+    nothing in it reads lifecycle hooks (backend/src/v2/compiler/argocompiler)."""
+    _, spec, text = compiled
+    assert unrunnable_executors(text) == []
+    for name, executor in _executors(spec).items():
+        assert list(executor) == ["container"], name
+        assert "lifecycle" not in executor["container"], name
+
+
+def test_unrunnable_executors_are_named():
+    spec = {"deploymentSpec": {"executors": {
+        "a": {"resolver": {}}, "b": {"container": {"lifecycle": {"preCacheCheck": {}}}},
+        "c": {"container": {}}, "d": {"importer": {}}}}}
+    assert unrunnable_executors(spec) == ["executor a is a resolver",
+                                          "executor b has a lifecycle hook"]
+
+
+def test_every_component_is_a_task_with_its_upstream_edges(compiled):
+    config, spec, _ = compiled
+    tasks = spec.root.dag.tasks
+    for node in create_pipeline(config).components:
+        assert node.id in tasks
+        assert set(tasks[node.id].dependent_tasks) == {u.id for u in node.upstream_nodes}, node.id
+    assert "ValidationGate" in tasks["Trainer"].dependent_tasks
+    assert {"Evaluator", "InfraValidation"} <= set(tasks["Pusher"].dependent_tasks)
+
+
+def test_every_step_runs_our_entrypoint_in_the_image_and_its_executor_imports(compiled):
+    _, spec, _ = compiled
+    for container in (executor["container"] for executor in _executors(spec).values()):
         assert container["image"] == IMAGE
+        assert container["command"] == list(ENTRYPOINT_COMMAND)
+        importlib.import_module(container["command"][-1])
         args = container["args"]
+        assert "--json_serialized_inputs_spec_args" in args  # the entry point restores types
         class_path = args[args.index("--executor_class_path") + 1]
         module_name, _, class_name = class_path.rpartition(".")
         assert hasattr(importlib.import_module(module_name), class_name), class_path
 
 
 def test_per_run_values_are_runtime_parameters_with_the_configured_defaults(compiled):
-    config, spec = compiled
+    _, spec, _ = compiled
     parameters = spec.root.input_definitions.parameters
     assert parameters[DATA_ROOT_PARAMETER].default_value.string_value == "gs://bucket/spans"
     assert json.loads(parameters[TRAIN_ARGS_PARAMETER].default_value.string_value) == {
         "num_steps": 321}
     tasks = spec.root.dag.tasks
-    assert (tasks["ExampleGen"].inputs.parameters["input_base"].component_input_parameter
+    assert (tasks["SpanWindow"].inputs.parameters["data_root"].component_input_parameter
             == DATA_ROOT_PARAMETER)
     assert (tasks["Trainer"].inputs.parameters["train_args"].component_input_parameter
             == TRAIN_ARGS_PARAMETER)
@@ -90,30 +96,42 @@ def test_per_run_values_are_runtime_parameters_with_the_configured_defaults(comp
 
 
 def test_cluster_settings_reach_the_file(compiled):
-    config, spec = compiled
-    assert config.schema_path == IMAGE_SCHEMA_PATH
-    assert not config.baseline_excludes_candidate
+    config, spec, _ = compiled
     trainer = _executors(spec)["Trainer_executor"]["container"]
     assert trainer["resources"] == {"cpuLimit": 3.0, "memoryLimit": 6.0}
     assert "--direct_running_mode=multi_processing" in trainer["args"]
-    assert all(task.caching_options.enable_cache for task in spec.root.dag.tasks.values()
-               if not task.task_info.name.endswith("resolver"))
+    tasks = spec.root.dag.tasks
+    # A minio:// root: the steps open the span store through MinIO's S3 API.
+    span_window = tasks["SpanWindow"].inputs.parameters["span_store"]
+    assert span_window.runtime_value.constant.string_value == "s3://mlpipeline/v2/artifacts/span-store"
+    # The curated schema travels in the file: no path inside the image is needed.
+    schema = tasks["CuratedSchema"].inputs.parameters["schema_text"]
+    assert schema.runtime_value.constant.string_value == config.curated_schema
 
 
-def test_caching_follows_the_configuration(tmp_path):
-    _, spec = _compiled(tmp_path, enable_cache=False)
-    assert not any(task.caching_options.enable_cache for task in spec.root.dag.tasks.values())
+def test_outside_state_steps_are_never_cached_the_others_follow_the_configuration(tmp_path,
+                                                                                   compiled):
+    for (_, spec, _), cached in ((compiled, True), (_compiled(tmp_path, enable_cache=False)[:3],
+                                                    False)):
+        for name, task in spec.root.dag.tasks.items():
+            expected = cached and name not in OUTSIDE_STATE_STEPS
+            assert task.caching_options.enable_cache == expected, name
 
 
-def test_the_local_only_baseline_strategy_is_refused(tmp_path):
+def test_minio_is_refused_where_the_steps_open_files_themselves(tmp_path):
     config_file = tmp_path / "kubeflow.yaml"
-    config_file.write_text(yaml.safe_dump({**SETTINGS, "baseline_excludes_candidate": True}))
-    with pytest.raises(ConfigError, match="baseline_excludes_candidate"):
+    config_file.write_text(yaml.safe_dump({**SETTINGS, "data_root": "minio://mlpipeline/spans"}))
+    with pytest.raises(ConfigError, match="'data_root'.*s3://mlpipeline/spans.*S3_ENDPOINT"):
         kubeflow_config(config_file, ROOT)
 
 
+def test_missing_settings_say_how_to_give_them(tmp_path):
+    with pytest.raises(ConfigError, match="'data_root' is required: set data_root .* --config"):
+        kubeflow_config(None, ROOT)
+
+
 def test_a_failed_compile_leaves_the_previous_file(tmp_path, compiled):
-    config, _ = compiled
+    config, _, _ = compiled
     output = tmp_path / "pipeline.json"
     output.write_text("previous")
     with pytest.raises(ConfigError, match="image"):

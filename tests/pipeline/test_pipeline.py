@@ -5,9 +5,10 @@ import json
 import pytest
 
 import models
-from components.window_example_gen import window_patterns
+from components.span_window import SpanWindowError, window_spans
+from models.options import from_custom_config
 from pipeline.config import PipelineConfig, local_config
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 
 
 @pytest.fixture()
@@ -19,37 +20,65 @@ def _nodes(pipeline):
     return {node.id: node for node in pipeline.components}
 
 
-def test_pipeline_has_every_step_in_order(config):
-    ids = [node.id for node in create_pipeline(config).components]
-    for earlier, later in [("ExampleGen", "StatisticsGen"), ("StatisticsGen", "ExampleValidator"),
-                           ("ExampleValidator", "ValidationGate"), ("ValidationGate", "Trainer"),
-                           ("Trainer", "Evaluator"), ("Evaluator", "Pusher")]:
-        assert earlier in ids and later in ids
+def _upstream(node) -> set[str]:
+    return {upstream.id for upstream in node.upstream_nodes}
+
+
+def test_every_step_consumes_what_the_step_before_it_produces(config):
     nodes = _nodes(create_pipeline(config))
-    assert "ValidationGate" in {n.id for n in nodes["Trainer"].upstream_nodes}
-    assert "ImportSchemaGen" in nodes
+    assert set(nodes) == {"SpanWindow", "CuratedSchema", "ExampleValidator", "ValidationGate",
+                          "ServedModel", "ConceptDrift", "Trainer", "Evaluator",
+                          "InfraValidation", "Pusher"}
+    assert _upstream(nodes["ConceptDrift"]) == {"SpanWindow", "ServedModel", "ValidationGate"}
+    assert _upstream(nodes["ExampleValidator"]) == {"SpanWindow", "CuratedSchema"}
+    assert "ExampleValidator" in _upstream(nodes["ValidationGate"])
+    # The gate's output feeds the Trainer: no training on data that failed validation.
+    assert {"SpanWindow", "ValidationGate", "ServedModel"} <= _upstream(nodes["Trainer"])
+    assert {"Trainer", "ServedModel", "SpanWindow"} <= _upstream(nodes["Evaluator"])
+    assert {"Evaluator", "InfraValidation", "Trainer"} <= _upstream(nodes["Pusher"])
+    # Topological order as listed, so LocalDagRunner runs them in this order.
+    ids = [node.id for node in create_pipeline(config).components]
+    for node_id, node in nodes.items():
+        assert all(ids.index(up) < ids.index(node_id) for up in _upstream(node)), node_id
+
+
+def test_evaluator_sees_the_bounded_eval_set_and_the_served_baseline(config):
+    evaluator = _nodes(create_pipeline(config))["Evaluator"]
+    assert evaluator.inputs["examples"].output_key == "eval_examples"
+    assert evaluator.inputs["baseline_model"].producer_component_id == "ServedModel"
 
 
 def test_bootstrap_mode_infers_the_schema(config):
     nodes = _nodes(create_pipeline(config.replace(schema_path="")))
-    assert "SchemaGen" in nodes and "ImportSchemaGen" not in nodes
+    assert "SchemaGen" in nodes and "CuratedSchema" not in nodes
+
+
+def test_the_curated_schema_text_is_the_parameter(config, tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "fare" type: FLOAT }\n')
+    node = _nodes(create_pipeline(config.replace(schema_path=str(schema))))["CuratedSchema"]
+    assert node.exec_properties["schema_text"] == schema.read_text()
 
 
 def test_trainer_cache_key_holds_code_version_and_settings(config):
-    trainer = _nodes(create_pipeline(config.replace(seed=7)))["Trainer"]
+    trainer = _nodes(create_pipeline(config.replace(trainer={"seed": 7})))["Trainer"]
     custom = json.loads(trainer.exec_properties["custom_config"])
     assert custom["code_version"] == models.code_version()
-    assert custom["seed"] == 7
+    options = from_custom_config(custom)
+    assert options.seed == 7
+    assert options.checkpoints.root == f"{config.pipeline_root}/checkpoints"
 
 
-def test_pusher_writes_under_serving_model_name(config):
-    pusher = _nodes(create_pipeline(config))["Pusher"]
-    assert config.serving_model_dir in pusher.exec_properties["push_destination"]
+def test_push_and_lookup_use_the_serving_model_dir(config):
+    nodes = _nodes(create_pipeline(config))
+    assert nodes["Pusher"].exec_properties["serving_model_dir"] == config.serving_model_dir
+    assert nodes["ServedModel"].exec_properties["serving_model_dir"] == config.serving_model_dir
 
 
-def test_factory_keeps_no_physical_defaults():
-    with pytest.raises(ValueError, match="pipeline_root"):
-        create_pipeline(PipelineConfig())
+def test_outside_state_steps_have_a_snapshot_driver(config):
+    nodes = _nodes(create_pipeline(config))
+    for step in OUTSIDE_STATE_STEPS:
+        assert nodes[step].driver_class.__name__ == "Driver", step
 
 
 @pytest.mark.parametrize("newest, window, existing, expected", [
@@ -58,10 +87,9 @@ def test_factory_keeps_no_physical_defaults():
     (3, 10, [2, 3], None),
     (4, 0, [2, 3, 4], [2, 3, 4]),
 ])
-def test_window_patterns(newest, window, existing, expected):
+def test_window_spans(newest, window, existing, expected):
     if expected is None:
-        with pytest.raises(RuntimeError, match=r"spans missing inside the window 1..3: \[1\]"):
-            window_patterns("span-{SPAN}/*.csv", newest, window, existing)
+        with pytest.raises(SpanWindowError, match=r"spans missing inside the window 1..3: \[1\]"):
+            window_spans(newest, window, existing)
     else:
-        assert window_patterns("span-{SPAN}/*.csv", newest, window, existing) == [
-            f"span-{n}/*.csv" for n in expected]
+        assert window_spans(newest, window, existing) == expected

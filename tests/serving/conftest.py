@@ -1,8 +1,10 @@
 """Real SavedModels made by our own model code, and helpers that push versions like the Pusher."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from models import features
 from models.export import export_serving_model, serving_function
 from models.inputs import parse_examples
 from models.model import HParams, build_model, fit_feature_stats
-from serving.client import row_to_example
+from serving.client.examples import row_to_example
 
 MODEL_NAME = "big_tipper"
 
@@ -76,6 +78,29 @@ def classify_model_dir(tmp_path_factory, trained_model) -> Path:
     return export_dir
 
 
+@pytest.fixture(scope="session")
+def slow_model_dir(tmp_path_factory) -> Path:
+    """A SavedModel whose `serving_default` (examples -> probability, like ours) takes about
+    2 s per call: it waits in TensorFlow's own sleep op, not in Python."""
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                                    name=features.EXAMPLES_KEY)])
+        def serve(self, examples):
+            sleeping = tf.raw_ops.SleepDataset(
+                input_dataset=tf.data.experimental.to_variant(tf.data.Dataset.range(1)),
+                sleep_microseconds=1_000_000, output_types=[tf.int64], output_shapes=[[]])
+            waited = tf.data.experimental.from_variant(
+                sleeping, tf.TensorSpec([], tf.int64)).reduce(tf.constant(0, tf.int64),
+                                                              lambda total, n: total + n)
+            return {features.PREDICTION_KEY: tf.zeros(tf.shape(examples))
+                    + tf.cast(waited, tf.float32)}
+
+    module = Slow()
+    export_dir = tmp_path_factory.mktemp("export") / "slow_model"
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
+    return export_dir
+
+
 def push_version(template: Path, base_path: Path, version: int) -> Path:
     """Copies a SavedModel into base_path/version the way the TFX Pusher does
     (into place, `saved_model.pb` last)."""
@@ -109,26 +134,30 @@ class Stubs:
         self.channel.close()
 
 
+@contextlib.contextmanager
+def in_process_server(base_path: Path | None = None, **changes) -> Iterator[tuple[Any, Stubs]]:
+    """`ctpipe serve` started in this process on a free port, serving `base_path` as model
+    big_tipper (or a --model_config_file in `changes`, any ServerOptions field); stopped on
+    exit. Yields (ServerHandle, Stubs)."""
+    from serving.server.flags import ServerOptions
+    from serving.server.model_server import start
+
+    handle = start(ServerOptions(port=0, model_name=MODEL_NAME,
+                                 model_base_path=str(base_path) if base_path else "", **changes))
+    stubs = Stubs(handle.port)
+    try:
+        yield handle, stubs
+    finally:
+        stubs.close()
+        handle.stop(grace_seconds=0)
+
+
 @pytest.fixture
 def start_server():
     """Factory: start(base_path=..., **ServerOptions fields) -> (handle, Stubs); stops them all."""
-    from serving import server
-    from serving.options import ServerOptions
-
-    started = []
-
-    def start(base_path: Path | None = None, **changes):
-        options = ServerOptions(port=0, model_name=MODEL_NAME,
-                                model_base_path=str(base_path) if base_path else "", **changes)
-        handle = server.start(options)
-        stubs = Stubs(handle.port)
-        started.append((handle, stubs))
-        return handle, stubs
-
-    yield start
-    for handle, stubs in started:
-        stubs.close()
-        handle.stop(grace_seconds=0)
+    with contextlib.ExitStack() as started:
+        yield lambda base_path=None, **changes: started.enter_context(
+            in_process_server(base_path, **changes))
 
 
 def predict_request(examples: list[bytes], name: str = MODEL_NAME, **spec):

@@ -12,7 +12,7 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from models import features
-from tests.serving.conftest import MODEL_NAME, Stubs, predict_request, push_version
+from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
 
 
 def _batching_file(tmp_path, text: str):
@@ -115,9 +115,7 @@ def _self_signed():
 
 
 def test_tls_with_client_verification_from_ssl_config_file(tmp_path, saved_model_dir,
-                                                          serialized_examples):
-    from serving import server
-    from serving.options import ServerOptions
+                                                          serialized_examples, start_server):
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     push_version(saved_model_dir, tmp_path / "m", 1)
@@ -125,8 +123,7 @@ def test_tls_with_client_verification_from_ssl_config_file(tmp_path, saved_model
     ssl_file = tmp_path / "ssl.config"
     ssl_file.write_text(f"server_key: {key!r}\nserver_cert: {cert!r}\ncustom_ca: {cert!r}\n"
                         f"client_verify: true\n".replace("'", '"'))
-    handle = server.start(ServerOptions(port=0, model_name=MODEL_NAME, ssl_config_file=str(ssl_file),
-                                        model_base_path=str(tmp_path / "m")))
+    handle, _ = start_server(tmp_path / "m", ssl_config_file=str(ssl_file))
     target = f"localhost:{handle.port}"
     channels = {
         "with client certificate": grpc.secure_channel(target, grpc.ssl_channel_credentials(
@@ -147,7 +144,6 @@ def test_tls_with_client_verification_from_ssl_config_file(tmp_path, saved_model
     finally:
         for channel in channels.values():
             channel.close()
-        handle.stop(grace_seconds=0)
 
 
 def _raw_tensor(dtype, shape, **values) -> tensor_pb2.TensorProto:
@@ -172,6 +168,9 @@ MALFORMED = {
     "invalid dtype": _raw_tensor(types_pb2.DT_INVALID, [1]),
     "negative dim": _raw_tensor(types_pb2.DT_STRING, [-3]),
     "huge example": _raw_tensor(types_pb2.DT_STRING, [1], string_val=[b"\x0a" * 8_000_000]),
+    # 4 TB of floats claimed by a few bytes: refused before any value is materialized.
+    "huge float shape": _raw_tensor(types_pb2.DT_FLOAT, [1 << 40], float_val=[1.0]),
+    "huge string shape": _raw_tensor(types_pb2.DT_STRING, [1 << 40], string_val=[b""]),
 }
 
 
@@ -192,14 +191,7 @@ def test_malformed_requests_fail_cleanly_and_the_server_keeps_serving(
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory, saved_model_dir):
-    from serving import server
-    from serving.options import ServerOptions
-
     root = tmp_path_factory.mktemp("fuzz")
     push_version(saved_model_dir, root / "m", 1)
-    handle = server.start(ServerOptions(port=0, model_name=MODEL_NAME,
-                                        model_base_path=str(root / "m")))
-    stubs = Stubs(handle.port)
-    yield stubs
-    stubs.close()
-    handle.stop(grace_seconds=0)
+    with in_process_server(root / "m") as (_, stubs):
+        yield stubs

@@ -1,19 +1,13 @@
-"""`ctpipe serve` with TF Serving's flags: one real subprocess, plus in-process flag checks."""
+"""`ctpipe serve` with TF Serving's flags: real subprocesses, plus in-process flag checks."""
 from __future__ import annotations
-
-import os
-import re
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from ctpipe import cli
-from serving.options import FlagError, parse_flags
+from serving.server.errors import StartupError
+from serving.server.flags import FlagError, parse_flags
+from serving.server.process import ServerProcess
 from tests.serving.conftest import MODEL_NAME, Stubs, predict_request, push_version
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_flags_take_both_spellings_and_tf_serving_defaults():
@@ -47,20 +41,21 @@ def test_failed_start_is_reported_as_tf_serving_does(tmp_path, saved_model_dir, 
 def test_ctpipe_serve_subprocess_serves_until_terminated(tmp_path, saved_model_dir,
                                                         serialized_examples):
     push_version(saved_model_dir, tmp_path / "m", 5)
-    env = {**os.environ, "PYTHONPATH": REPO}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ctpipe.cli", "serve", "--port=0", f"--model_name={MODEL_NAME}",
-         "--model_base_path", str(tmp_path / "m"), "--file_system_poll_wait_seconds=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    server = ServerProcess([f"--model_name={MODEL_NAME}", f"--model_base_path={tmp_path / 'm'}",
+                            "--file_system_poll_wait_seconds=1"], tmp_path / "serve.log")
     try:
-        line = process.stdout.readline()
-        match = re.match(r"Serving on 127\.0\.0\.1:(\d+)", line)
-        assert match, f"unexpected first line {line!r}; stderr: {process.stderr.read()[-2000:]}"
-        stubs = Stubs(int(match.group(1)))
+        assert server.target == f"127.0.0.1:{server.port}"
+        stubs = Stubs(server.port)
         response = stubs.prediction.Predict(predict_request(serialized_examples[:2]), timeout=30)
         assert response.model_spec.version.value == 5
         stubs.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=60)
-    assert returncode == 0
+        returncode = server.stop(timeout=60)  # SIGTERM: a clean stop
+    assert returncode == 0, server.output_tail()
+
+
+def test_a_server_process_that_cannot_start_reports_why(tmp_path):
+    # A flag error ends `ctpipe serve` before it loads TensorFlow: a quick exit to observe.
+    with pytest.raises(StartupError, match=r"exited with status 1 before serving:\n"
+                                           r"[\s\S]*ctpipe: either --model_base_path or"):
+        ServerProcess([f"--model_name={MODEL_NAME}"], tmp_path / "serve.log")

@@ -2,29 +2,33 @@
 black box like TF Serving: only its gRPC port is talked to)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import ipaddress
 import json
+import socket
 import subprocess
 import sys
 import time
+from concurrent import futures
 from pathlib import Path
+from typing import Iterator
 
 import grpc
 import numpy as np
 import pytest
 
 from models import features
-from serving import model_config
-from pipeline.config import PipelineConfig
-from serving.client import (PredictionClient, RetryPolicy, ServingError, TlsConfig,
-                            rows_to_examples)
-from serving.local_server import free_port
+from pipeline.config import DEFAULT_MODEL_NAME
+from serving.client import version_labels
+from serving.client.errors import ClientError
+from serving.client.examples import rows_to_examples
+from serving.client.grpc_client import PredictionClient, RetryPolicy, TlsConfig
 from tests.serving.conftest import push_version
 
 WORKTREE = Path(__file__).resolve().parents[2]
-MODEL_NAME = PipelineConfig().model_name
+MODEL_NAME = DEFAULT_MODEL_NAME
 
 
 def _ctpipe(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -76,6 +80,25 @@ def test_predictions_equal_the_saved_model_run_in_process(plain_server, saved_mo
     assert (status.version, status.state) == (1, "AVAILABLE")
 
 
+def test_the_client_never_loads_tensorflow(plain_server, trips):
+    """In a fresh interpreter: import the client, call a server in another process (this one),
+    unpack the metadata's Any, parse a model config; TensorFlow is still not loaded."""
+    target, _ = plain_server
+    code = f"""
+import sys
+from serving.client.examples import rows_to_examples
+from serving.client.grpc_client import PredictionClient
+with PredictionClient({target!r}, {MODEL_NAME!r}) as client:
+    prediction = client.predict(rows_to_examples({trips[:3]!r}))
+    assert len(prediction.probabilities) == 3 and prediction.model_version == 1, prediction
+    assert [s.state for s in client.model_status()] == ["AVAILABLE"]
+    assert list(client.signature_inputs()) == [{features.EXAMPLES_KEY!r}]
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tensorflow_serving"))
+assert not loaded, loaded
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=WORKTREE, timeout=60)
+
+
 def test_ctpipe_predict_prints_the_served_version(plain_server, saved_model_dir, trips, tmp_path,
                                                   csv_writer, taxi_rows):
     target, _ = plain_server
@@ -100,22 +123,84 @@ def test_ctpipe_predict_prints_the_served_version(plain_server, saved_model_dir,
         f"Servable not found for request: Specific({MODEL_NAME}, 7)")
 
 
-def test_unavailable_is_retried_with_bounded_backoff():
-    waits: list[float] = []
+@contextlib.contextmanager
+def _closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connecting is refused, as when a server is
+    not up yet (and no other process can take the port meanwhile)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield reserved.getsockname()[1]
 
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        time.sleep(seconds)
 
+def test_a_server_that_is_not_up_is_reported_after_bounded_retries():
     retry = RetryPolicy(max_attempts=3, initial_backoff_seconds=0.05, multiplier=2.0)
-    target = f"127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    with PredictionClient(target, MODEL_NAME, timeout=2.0, retry=retry, sleep=sleep) as client:
-        with pytest.raises(ServingError, match=r"failed after 3 attempts: UNAVAILABLE") as error:
+    with _closed_port() as port, PredictionClient(f"127.0.0.1:{port}", MODEL_NAME, timeout=5.0,
+                                                  retry=retry) as client:
+        with pytest.raises(ClientError, match=r"failed: UNAVAILABLE: .* \(retried as gRPC does, "
+                                              r"at most 3 attempts\)") as error:
             client.predict([b""])
     assert error.value.code == grpc.StatusCode.UNAVAILABLE
-    assert waits == [0.05, 0.1]
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 5, "bounded by the attempts, not the 5 s deadline"
+
+
+class _FlakyPredict:
+    """A gRPC server on 127.0.0.1 whose Predict answers UNAVAILABLE `failures` times, then a
+    PredictResponse; it records the retry metadata gRPC sends with every attempt."""
+
+    def __init__(self, failures: int):
+        from tensorflow_serving.apis import predict_pb2
+
+        self.failures, self.attempts = failures, []
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name, response.model_spec.version.value = MODEL_NAME, 3
+        response.outputs[features.PREDICTION_KEY].float_val.append(0.25)
+        self._response = response.SerializeToString()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self.server.add_registered_method_handlers(
+            "tensorflow.serving.PredictionService",
+            {"Predict": grpc.unary_unary_rpc_method_handler(self._predict)})
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def _predict(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        self.attempts.append(dict(context.invocation_metadata()).get("grpc-previous-rpc-attempts"))
+        if len(self.attempts) <= self.failures:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"busy ({len(self.attempts)})")
+        return self._response
+
+
+@pytest.mark.parametrize("failures, policy, answered, attempts", [
+    (2, RetryPolicy(max_attempts=4), True, 3),    # retried twice, then answered
+    (4, RetryPolicy(max_attempts=4), False, 4),   # every attempt UNAVAILABLE: gives up after 4
+    (1, RetryPolicy(max_attempts=1), False, 1),   # retries off
+])
+def test_unavailable_answers_are_retried_by_grpc_up_to_max_attempts(failures, policy, answered,
+                                                                    attempts):
+    flaky = _FlakyPredict(failures)
+    try:
+        with PredictionClient(f"127.0.0.1:{flaky.port}", MODEL_NAME, retry=policy,
+                              timeout=10) as client:
+            if answered:
+                prediction = client.predict([b""])
+                assert (prediction.probabilities, prediction.model_version) == ([0.25], 3)
+            else:
+                with pytest.raises(ClientError, match=f"UNAVAILABLE: busy \\({attempts}\\)"):
+                    client.predict([b""])
+    finally:
+        flaky.server.stop(grace=0)
+    assert len(flaky.attempts) == attempts
+    assert flaky.attempts == [None] + [str(n) for n in range(1, attempts)]
+
+
+def test_retry_policy_stays_within_grpcs_limits():
+    assert "retryPolicy" not in RetryPolicy(max_attempts=1).service_config()
+    policy = json.loads(RetryPolicy().service_config())["methodConfig"][0]
+    assert policy["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert {name["service"] for name in policy["name"]} == {
+        "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"}
+    with pytest.raises(ValueError, match="gRPC's limit"):
+        RetryPolicy(max_attempts=6)
 
 
 def test_a_pushed_version_is_served_without_restart(plain_server, saved_model_dir, trips):
@@ -189,8 +274,8 @@ def labelled_tls_server(start_server, saved_model_dir, certificates, tmp_path):
     for version in (1, 2):
         push_version(saved_model_dir, base_path, version)
     config_path = tmp_path / "models.config"
-    model_config.write_initial_config(config_path, MODEL_NAME, str(base_path),
-                                      {model_config.STABLE: 1, model_config.CANARY: 2})
+    version_labels.write_initial_config(config_path, MODEL_NAME, str(base_path),
+                                        {version_labels.STABLE: 1, version_labels.CANARY: 2})
     ssl_config = _ssl_config(tmp_path / "ssl.config", certificates["server"],
                              certificates["client"])
     handle, _ = start_server(model_config_file=str(config_path),
@@ -218,7 +303,7 @@ def test_mutual_tls_is_required_and_verified(labelled_tls_server, certificates, 
                             client_key=certificates["client"].key)):
         with PredictionClient(target, MODEL_NAME, tls=wrong, retry=once,
                               timeout=5) as client:
-            with pytest.raises(ServingError, match="UNAVAILABLE"):
+            with pytest.raises(ClientError, match="UNAVAILABLE"):
                 client.predict(serialized)
 
 

@@ -8,28 +8,22 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, predict_pb2, regression_pb2)
 
 from models import features
-from tests.serving.conftest import MODEL_NAME, Stubs, predict_request, push_version
+from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
 
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
 
 
 @pytest.fixture(scope="module")
 def stubs(tmp_path_factory, saved_model_dir):
-    from serving import server
-    from serving.options import ServerOptions
-
     root = tmp_path_factory.mktemp("errors")
     push_version(saved_model_dir, root / "m", 7)
     config = root / "models.config"
     config.write_text(f"""model_config_list {{ config {{
         name: "{MODEL_NAME}" base_path: "{root / 'm'}" model_platform: "tensorflow"
         version_labels {{ key: "stable" value: 7 }} }} }}""")
-    handle = server.start(ServerOptions(port=0, model_config_file=str(config),
-                                        file_system_poll_wait_seconds=-1))
-    client = Stubs(handle.port)
-    yield client
-    client.close()
-    handle.stop(grace_seconds=0)
+    with in_process_server(model_config_file=str(config),
+                           file_system_poll_wait_seconds=-1) as (_, client):
+        yield client
 
 
 def _example_request(request_type, example: bytes, **spec):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from models import features
-from serving import model_config
-from serving.client import ExampleError, example_pb2, read_rows, row_to_example, rows_to_examples
+from serving.client import protos, version_labels
+from serving.client.errors import ExampleError, ModelConfigError
+from serving.client.examples import read_rows, row_to_example, rows_to_examples
 
 WORKTREE = Path(__file__).resolve().parents[2]
 
@@ -18,7 +20,7 @@ WORKTREE = Path(__file__).resolve().parents[2]
 def test_rows_become_examples_of_the_model_features_only(taxi_rows):
     _, rows = taxi_rows
     row = dict(rows[0], fare="12.5", trip_seconds="600", company="", payment_type="Cash")
-    example = example_pb2.Example.FromString(row_to_example(row))
+    example = protos.Example.FromString(row_to_example(row))
     feature = example.features.feature
     assert set(feature) == {f.name for f in features.FEATURES} - {"company"} - {
         name for name, value in row.items() if value == ""}
@@ -54,6 +56,23 @@ def test_bad_cells_are_named_with_row_and_column():
         row_to_example({"tips": "1.0"})
 
 
+def test_training_rows_become_examples_as_csv_example_gen_writes_them(taxi_rows):
+    from models.inputs import example_from_row
+
+    _, rows = taxi_rows
+    row = dict(rows[0], company="", trip_seconds="600", **{features.LABEL: "1"})
+    example = example_from_row(row)  # delegates to row_to_example(..., empty_lists=True)
+    feature = example.features.feature
+    assert set(feature) == set(features.FEATURE_NAMES) | {features.LABEL}
+    assert feature["company"].WhichOneof("kind") == "bytes_list"
+    assert list(feature["company"].bytes_list.value) == []
+    assert list(feature["trip_seconds"].int64_list.value) == [600]
+    assert list(feature[features.LABEL].int64_list.value) == [1]
+    assert features.LABEL not in example_from_row(row, with_label=False).features.feature
+    with pytest.raises(ExampleError, match="row has no column 'big_tipper'"):
+        example_from_row(rows[0])
+
+
 def test_json_and_csv_inputs(tmp_path, csv_writer, taxi_rows):
     header, rows = taxi_rows
     csv_path = csv_writer(tmp_path / "trips.csv", header, rows[:3])
@@ -69,11 +88,27 @@ def test_json_and_csv_inputs(tmp_path, csv_writer, taxi_rows):
 
 def test_client_import_does_not_load_tensorflow():
     code = ("import sys; from ctpipe.cli import build_parser; build_parser(); "
-            "assert 'tensorflow.core' not in sys.modules, 'the parser loaded protos'; "
-            "import serving.client, serving.model_config; "
-            "loaded = sorted(m for m in sys.modules if m.startswith('tensorflow.python')); "
-            "assert not loaded, loaded; assert 'tensorflow' not in sys.modules")
+            "assert 'serving.client.protos' not in sys.modules, 'the parser loaded protos'; "
+            "import serving.client.grpc_client, serving.client.version_labels, "
+            "serving.client.examples; "
+            "loaded = sorted(m for m in sys.modules "
+            "                if m.split('.')[0] in ('tensorflow', 'tensorflow_serving')); "
+            "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=WORKTREE, timeout=60)
+
+
+def test_missing_generated_protos_are_an_error_naming_the_build_step(tmp_path):
+    code = ("from pathlib import Path; import serving.client.generate_protos as build; "
+            f"build.DESCRIPTOR_SET = Path({str(tmp_path / 'missing.binpb')!r}); "
+            "from ctpipe.errors import UserError\n"
+            "try:\n    import serving.client.protos\n"
+            "except UserError as err:\n    print(err)\n"
+            "else:\n    raise SystemExit('imported without its descriptor set')")
+    answer = subprocess.run([sys.executable, "-c", code], cwd=WORKTREE, timeout=60,
+                            capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == (
+        f"{tmp_path / 'missing.binpb'} is missing: it is generated at build time; run "
+        "`make venv` (or `python -m serving.client.generate_protos`) to build it")
 
 
 @pytest.fixture()
@@ -86,22 +121,22 @@ def base_path(tmp_path) -> Path:
 
 def _config(tmp_path, base_path, labels=None) -> Path:
     path = tmp_path / "models.config"
-    model_config.write_initial_config(path, "big_tipper", str(base_path), labels)
+    version_labels.write_initial_config(path, "big_tipper", str(base_path), labels)
     return path
 
 
 def test_label_moves_and_rollback_goes_to_the_previous_version(tmp_path, base_path):
     path = _config(tmp_path, base_path, {"stable": 3})
-    change = model_config.set_label(path, "big_tipper", "canary", 8)
+    change = version_labels.set_label(path, "big_tipper", "canary", 8)
     assert (change.previous_version, change.version) == (None, 8)
-    model_config.set_label(path, "big_tipper", "stable", 8)
-    entry = model_config.model_entry(model_config.read_config(path), "big_tipper")
+    version_labels.set_label(path, "big_tipper", "stable", 8)
+    entry = version_labels.model_entry(version_labels.read_config(path), "big_tipper")
     assert dict(entry.version_labels) == {"stable": 8, "canary": 8}
     assert sorted(entry.model_version_policy.specific.versions) == [3, 8]
 
-    rolled = model_config.rollback(path, "big_tipper")
+    rolled = version_labels.rollback(path, "big_tipper")
     assert (rolled.previous_version, rolled.version) == (8, 5)
-    entry = model_config.model_entry(model_config.read_config(path), "big_tipper")
+    entry = version_labels.model_entry(version_labels.read_config(path), "big_tipper")
     assert entry.version_labels["stable"] == 5 and 5 in entry.model_version_policy.specific.versions
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
 
@@ -114,20 +149,36 @@ def test_bad_label_or_version_leaves_the_file_unchanged(tmp_path, base_path, lab
                                                         message):
     path = _config(tmp_path, base_path, {"stable": 3})
     before = path.read_bytes()
-    with pytest.raises(model_config.ModelConfigError, match=message):
-        model_config.set_label(path, "big_tipper", label, version)
+    with pytest.raises(ModelConfigError, match=message):
+        version_labels.set_label(path, "big_tipper", label, version)
     assert path.read_bytes() == before
 
 
 def test_latest_policy_refuses_labels_on_versions_it_does_not_load(tmp_path, base_path):
     path = _config(tmp_path, base_path)
-    config = model_config.read_config(path)
+    config = version_labels.read_config(path)
     config.model_config_list.config[0].model_version_policy.latest.num_versions = 2
-    model_config.write_config(path, config)
-    model_config.set_label(path, "big_tipper", "canary", 8)
-    with pytest.raises(model_config.ModelConfigError, match="latest 2 .5, 8."):
-        model_config.set_label(path, "big_tipper", "stable", 3)
-    with pytest.raises(model_config.ModelConfigError, match="'other' is not in the config"):
-        model_config.set_label(path, "other", "stable", 3)
-    with pytest.raises(model_config.ModelConfigError, match="no label 'stable'"):
-        model_config.rollback(path, "big_tipper")
+    version_labels.write_config(path, config)
+    version_labels.set_label(path, "big_tipper", "canary", 8)
+    with pytest.raises(ModelConfigError, match="latest 2 .5, 8."):
+        version_labels.set_label(path, "big_tipper", "stable", 3)
+    with pytest.raises(ModelConfigError, match="'other' is not in the config"):
+        version_labels.set_label(path, "other", "stable", 3)
+    with pytest.raises(ModelConfigError, match="no label 'stable'"):
+        version_labels.rollback(path, "big_tipper")
+
+
+@pytest.mark.parametrize("failure", ["write", "rename"])
+def test_a_failed_config_write_leaves_the_old_file_and_no_temporary_file(tmp_path, base_path,
+                                                                         monkeypatch, failure):
+    path = _config(tmp_path, base_path, {"stable": 3})
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync" if failure == "write" else "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        version_labels.set_label(path, "big_tipper", "canary", 8)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big_tipper", "models.config"]

@@ -1,6 +1,8 @@
 """The gRPC API on a real server and a real SavedModel of ours: results equal in-process ones."""
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 import pytest
@@ -143,3 +145,22 @@ def test_client_deadline_bounds_the_run(served, serialized_examples):
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # ...and the server is still fine afterwards.
     assert served.prediction.Predict(predict_request(serialized_examples[:1]), timeout=10).outputs
+
+
+def test_status_and_metadata_answer_while_a_slow_model_runs(tmp_path, slow_model_dir,
+                                                            start_server):
+    push_version(slow_model_dir, tmp_path / "m", 1)
+    stubs = start_server(tmp_path / "m", file_system_poll_wait_seconds=-1)[1]
+    running = stubs.prediction.Predict.future(predict_request([b""]), timeout=30)
+    time.sleep(0.3)  # the request has reached the model, which takes about 2 s
+    status = get_model_status_pb2.GetModelStatusRequest()
+    status.model_spec.name = MODEL_NAME
+    metadata = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    metadata.model_spec.name = MODEL_NAME
+    asked = time.monotonic()
+    assert stubs.model.GetModelStatus(status, timeout=10).model_version_status[0].version == 1
+    assert stubs.prediction.GetModelMetadata(metadata, timeout=10).model_spec.version.value == 1
+    answered_after = time.monotonic() - asked
+    assert not running.done(), "both answers came while the model was still running"
+    assert answered_after < 0.5
+    assert list(running.result().outputs[features.PREDICTION_KEY].float_val) == [0.0]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import shutil
 
-from pipeline.config import PipelineConfig
-from serving.client import rows_to_examples
+from pipeline.config import DEFAULT_MODEL_NAME
+from serving.client.examples import rows_to_examples
 
-MODEL_NAME = PipelineConfig().model_name
+MODEL_NAME = DEFAULT_MODEL_NAME
 
 
 def test_a_good_model_is_blessed_and_the_pusher_would_push_it(saved_model_dir, taxi_rows,

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, prediction_log_pb2
 
-from serving.models import StartupError
+from serving.server.errors import StartupError
 from tests.serving.conftest import MODEL_NAME, predict_request, push_version
 
 State = get_model_status_pb2.ModelVersionStatus
@@ -162,6 +162,10 @@ def test_version_policies_labels_and_reload_without_restart(
     assert "not-a-name" in caught.value.details()
 
     stubs.model.HandleReloadConfigRequest(config("latest { num_versions: 2 }"), timeout=60)
+    assert {v for v, s in _status(stubs).items() if s[0] == State.AVAILABLE} == {2, 3}
+
+    # No config at all: TF Serving takes no action (a config with an empty list unloads all).
+    stubs.model.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(), timeout=60)
     assert {v for v, s in _status(stubs).items() if s[0] == State.AVAILABLE} == {2, 3}
 
     empty = model_management_pb2.ReloadConfigRequest()

@@ -7,23 +7,18 @@ import numpy as np
 import pytest
 import requests
 
-from tests.serving.conftest import MODEL_NAME, push_version
+from tests.serving.conftest import MODEL_NAME, in_process_server, push_version
 
 
 @pytest.fixture(scope="module")
 def rest(tmp_path_factory, classify_model_dir):
-    from serving import server
-    from serving.options import ServerOptions
-
     root = tmp_path_factory.mktemp("rest")
     push_version(classify_model_dir, root / "m", 4)
     monitoring = root / "monitoring.config"
     monitoring.write_text('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }')
-    handle = server.start(ServerOptions(
-        port=0, rest_api_port=-1, model_name=MODEL_NAME, model_base_path=str(root / "m"),
-        file_system_poll_wait_seconds=-1, monitoring_config_file=str(monitoring)))
-    yield f"http://127.0.0.1:{handle.rest_port}"
-    handle.stop(grace_seconds=0)
+    with in_process_server(root / "m", rest_api_port=-1, file_system_poll_wait_seconds=-1,
+                           monitoring_config_file=str(monitoring)) as (handle, _):
+        yield f"http://127.0.0.1:{handle.rest_port}"
 
 
 def _b64(examples):

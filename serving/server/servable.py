@@ -8,6 +8,7 @@ tensor conversion.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Mapping
 
@@ -19,7 +20,7 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving.errors import ServingError, invalid
+from serving.server.errors import RequestError, invalid
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -35,6 +36,11 @@ _VALUE_FIELDS = {
     types_pb2.DT_HALF: "half_val", types_pb2.DT_UINT32: "uint32_val",
     types_pb2.DT_UINT64: "uint64_val",
 }
+
+
+# A request tensor with fewer values than its shape is filled up to this many elements at most
+# (TF would allocate any size; a few bytes of request must not claim gigabytes).
+MAX_FILLED_ELEMENTS = 1 << 24
 
 
 class LoadError(RuntimeError):
@@ -62,24 +68,26 @@ class Signature:
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
             raise invalid(getattr(err, "message", None) or str(err)) from None
         except tf.errors.OpError as err:
-            raise ServingError(grpc.StatusCode.INTERNAL, err.message) from None
+            raise RequestError(grpc.StatusCode.INTERNAL, err.message) from None
         return {alias: tensor.numpy() for alias, tensor in outputs.items()}
 
-    def check_input(self, alias: str, value: np.ndarray, dtype: int) -> None:
-        """The runtime's own dtype message; a shape that can never fit the signature."""
+    def check_input(self, alias: str, proto: tensor_pb2.TensorProto) -> None:
+        """The runtime's own dtype message; a shape that can never fit the signature. Checked
+        on the request's TensorProto, before any memory is spent on its values."""
         info = self.inputs[alias]
-        if dtype != info.dtype:
+        if proto.dtype != info.dtype:
             position = self.input_order.index(alias)
             raise invalid(f"Expects arg[{position}] to be {dtype_name(info.dtype)} but "
-                          f"{dtype_name(dtype)} is provided")
+                          f"{dtype_name(proto.dtype)} is provided")
         if info.tensor_shape.unknown_rank:
             return
         expected = [d.size for d in info.tensor_shape.dim]
-        if len(expected) != value.ndim or any(e not in (-1, got) for e, got in
-                                               zip(expected, value.shape)):
+        shape = [d.size for d in proto.tensor_shape.dim]
+        if len(expected) != len(shape) or any(e not in (-1, got)
+                                              for e, got in zip(expected, shape)):
             shown = ",".join("?" if e == -1 else str(e) for e in expected)
             raise invalid(f"Incompatible shapes for input {alias}: [{shown}] expected, "
-                          f"[{','.join(map(str, value.shape))}] provided")
+                          f"[{','.join(map(str, shape))}] provided")
 
 
 @dataclasses.dataclass
@@ -138,15 +146,23 @@ def load_servable(model_name: str, version: int, path: str) -> Servable:
 
 
 def tensor_to_array(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
-    """A request TensorProto (typed fields or tensor_content) -> numpy array."""
+    """A request TensorProto (typed fields or tensor_content) -> numpy array. Typed fields may
+    hold fewer values than the shape (TF repeats the last one), up to MAX_FILLED_ELEMENTS."""
     shape = [d.size for d in proto.tensor_shape.dim]
+    elements = math.prod(shape)
     if any(size < 0 for size in shape):
         raise invalid(f"tensor parsing error: {alias}")
+    if proto.dtype == types_pb2.DT_STRING:
+        if len(proto.string_val) != elements:
+            raise invalid(f"tensor parsing error: {alias}")
+        values = np.empty(elements, dtype=object)
+        values[:] = list(proto.string_val)
+        return values.reshape(shape)
+    field = _VALUE_FIELDS.get(proto.dtype)
+    if (not proto.tensor_content and field is not None and elements > MAX_FILLED_ELEMENTS
+            and len(getattr(proto, field)) != elements):
+        raise invalid(f"tensor parsing error: {alias}")
     try:
-        if proto.dtype == types_pb2.DT_STRING:
-            values = np.empty(len(proto.string_val), dtype=object)
-            values[:] = list(proto.string_val)
-            return values.reshape(shape)
         return tf.make_ndarray(proto)
     except (ValueError, TypeError) as err:
         raise invalid(f"tensor parsing error: {alias}") from err

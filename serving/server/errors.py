@@ -1,4 +1,10 @@
-"""The one error type of the server: a gRPC status code and TF Serving's message for it."""
+"""The server's errors: what a request is answered with, and why the server could not start.
+
+`RequestError` is the one error of the request path: every check, on both front ends, raises it
+with TF Serving's status code and message; the gRPC front end sends it as the call's status, the
+REST one as `{"error": message}` with TF Serving's HTTP status. On the client side the same code
+and message arrive inside a `serving.client.errors.ClientError`, whose `code` is this `code`.
+"""
 from __future__ import annotations
 
 import grpc
@@ -24,7 +30,7 @@ HTTP_STATUS = {
 }
 
 
-class ServingError(Exception):
+class RequestError(Exception):
     """A request TF Serving would answer with `code` and `message`."""
 
     def __init__(self, code: grpc.StatusCode, message: str):
@@ -37,6 +43,11 @@ class ServingError(Exception):
         return HTTP_STATUS.get(self.code, 500)
 
 
+class StartupError(RuntimeError):
+    """The server cannot start (an initial version ended in error, a port or a file is wrong):
+    TF Serving exits with `Failed to start server`."""
+
+
 def truncate(message: str) -> str:
     """TF Serving keeps the first 1024 characters of a longer message and marks the cut."""
     if len(message) <= MAX_MESSAGE_CHARS:
@@ -44,9 +55,9 @@ def truncate(message: str) -> str:
     return message[:MAX_MESSAGE_CHARS] + _TRUNCATION_MARK
 
 
-def invalid(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+def invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def not_found(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.NOT_FOUND, message)
+def not_found(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.NOT_FOUND, message)

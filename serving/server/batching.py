@@ -18,9 +18,9 @@ from typing import Callable, Mapping
 import grpc
 import numpy as np
 
-from serving.config import BatchingOptions
-from serving.errors import ServingError, invalid
-from serving.servable import Servable, Signature
+from serving.server.config_files import BatchingOptions
+from serving.server.errors import RequestError, invalid
+from serving.server.servable import Servable, Signature
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Task:
     size: int
     on_done: Callable[["Task"], None]
     outputs: dict[str, np.ndarray] | None = None
-    error: ServingError | None = None
+    error: RequestError | None = None
 
 
 @dataclasses.dataclass
@@ -45,7 +45,7 @@ class _Batch:
 
 
 class BatchingRunner:
-    """A `Runner` (see serving.inference) that batches; `stop()` ends its threads."""
+    """A `Runner` (see serving.server.inference) that batches; `stop()` ends its threads."""
 
     def __init__(self, options: BatchingOptions):
         self.options = options
@@ -59,21 +59,16 @@ class BatchingRunner:
 
     def __call__(self, servable: Servable, signature: Signature,
                  inputs: Mapping[str, np.ndarray], timeout: float | None) -> dict[str, np.ndarray]:
-        """Blocking form (thread callers): waits for the batch within `timeout`."""
+        """Adds the request's rows to a batch and waits for it within `timeout` (on the
+        request's own thread); errors of admission are raised at once."""
         done = threading.Event()
-        task = self.submit(servable, signature, inputs, lambda _: done.set())
+        task = Task(signature, inputs, self._task_size(inputs), lambda _: done.set())
+        self._enqueue((servable.model_name, servable.version, signature.name, id(signature)), task)
         if not done.wait(timeout):
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if task.error is not None:
             raise task.error
         return task.outputs
-
-    def submit(self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray],
-               on_done: Callable[[Task], None]) -> Task:
-        """Non-blocking form (the gRPC event loop); errors of admission are raised here."""
-        task = Task(signature, inputs, self._task_size(inputs), on_done)
-        self._enqueue((servable.model_name, servable.version, signature.name, id(signature)), task)
-        return task
 
     @staticmethod
     def _task_size(inputs: Mapping[str, np.ndarray]) -> int:
@@ -94,7 +89,7 @@ class BatchingRunner:
             batches = self._queues.setdefault(key, deque())
             if not batches or batches[-1].size + task.size > limit:
                 if len(batches) >= self.options.max_enqueued_batches:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue "
+                    raise RequestError(grpc.StatusCode.UNAVAILABLE, "The batch scheduling queue "
                                        "to which this task was submitted is full")
                 batches.append(_Batch(time.monotonic()))
             batches[-1].tasks.append(task)
@@ -148,13 +143,13 @@ class BatchingRunner:
                                       f"{value.shape[:1]}, expected {padded}")
                     task.outputs[alias] = value[offset:offset + task.size]
                 offset += task.size
-        except ServingError as err:
+        except RequestError as err:
             for task in batch.tasks:
                 task.error = err
         except Exception as err:  # noqa: BLE001 - the waiting requests must get an answer
             log.exception("batch of %d rows failed", batch.size)
             for task in batch.tasks:
-                task.error = ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+                task.error = RequestError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
         for task in batch.tasks:
             task.on_done(task)
 

@@ -1,32 +1,31 @@
-"""Version labels (stable/canary) in TF Serving's text ModelServerConfig file.
+"""Version labels (stable/canary) in TF Serving's text ModelServerConfig file: the client's
+side of the model config (the server reads the same file with `serving.server.config_files`).
 
 The server (real TF Serving with --model_config_file_poll_wait_seconds, or `ctpipe serve`)
 re-reads the file on its own, so moving a label needs no restart. The file is replaced
-atomically (temporary file + rename in the same folder): a poll never reads half a config.
+atomically (`serving.atomic_file`): a poll never reads half a config. Free of TensorFlow: the
+config is parsed with the client's own message classes.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from google.protobuf import text_format
 
-from serving.config import ConfigFileError, read_model_server_config, single_model_config
+from serving import layout
+from serving.atomic_file import write_atomically
+from serving.client import protos
+from serving.client.errors import ModelConfigError
 
 log = logging.getLogger(__name__)
 
 STABLE = "stable"
 CANARY = "canary"
 LABEL_PATTERN = re.compile(r"[a-zA-Z0-9_]+")
-
-
-class ModelConfigError(ValueError):
-    """The config file, the model, the label or the version is wrong; the message says which."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +45,9 @@ def read_config(path: Path) -> Any:
     if not path.is_file():
         raise ModelConfigError(f"model config file not found: {path}")
     try:
-        config = read_model_server_config(str(path))
-    except ConfigFileError as err:
-        raise ModelConfigError(str(err)) from None
+        config = text_format.Parse(path.read_text(), protos.ModelServerConfig())
+    except text_format.ParseError as err:
+        raise ModelConfigError(f"{path}: not a valid ModelServerConfig: {err}") from None
     if config.WhichOneof("config") != "model_config_list":
         raise ModelConfigError(f"{path} has no model_config_list")
     return config
@@ -56,18 +55,7 @@ def read_config(path: Path) -> Any:
 
 def write_config(path: Path, config: Any) -> None:
     """Replaces the file atomically; the old file stays intact if anything fails."""
-    text = text_format.MessageToString(config)
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text_format.MessageToString(config))
 
 
 def model_entry(config: Any, model: str) -> Any:
@@ -79,16 +67,11 @@ def model_entry(config: Any, model: str) -> Any:
 
 
 def version_directories(base_path: str) -> list[int]:
-    """Versions present under a base path, as TF Serving finds them: integer folder names."""
-    if "://" in base_path:
-        from tensorflow.io import gfile  # remote file systems (gs://) need TensorFlow's
-
-        names = [name.rstrip("/") for name in gfile.listdir(base_path)]
-    else:
-        if not Path(base_path).is_dir():
-            raise ModelConfigError(f"model base path not found: {base_path}")
-        names = [p.name for p in Path(base_path).iterdir() if p.is_dir()]
-    return sorted(int(name) for name in names if name.isdigit())
+    """Versions present under a base path, as TF Serving finds them (`serving.layout`)."""
+    try:
+        return sorted(layout.version_folders(base_path))
+    except FileNotFoundError:
+        raise ModelConfigError(f"model base path not found: {base_path}") from None
 
 
 def _check_policy_serves(entry: Any, version: int, present: list[int]) -> None:
@@ -148,8 +131,10 @@ def write_initial_config(path: Path, model: str, base_path: str,
                          labels: dict[str, int] | None = None) -> Any:
     """A one-model config; with labels, a specific policy serving exactly the labelled versions
     (the canary layout: stable and canary loaded side by side)."""
-    config = single_model_config(model, base_path)
-    entry = config.model_config_list.config[0]
+    config = protos.ModelServerConfig()
+    entry = config.model_config_list.config.add(name=model, base_path=base_path,
+                                                model_platform="tensorflow")
+    entry.model_version_policy.latest.num_versions = 1
     if labels:
         for label, version in labels.items():
             if not LABEL_PATTERN.fullmatch(label):

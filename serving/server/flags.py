@@ -1,4 +1,5 @@
-"""TF Serving's command-line flags, parsed into `ServerOptions` (no TensorFlow import here).
+"""TF Serving's command-line flags, parsed into `ServerOptions` (no TensorFlow import here, so
+that `ctpipe`'s parser stays cheap).
 
 Flags keep `tensorflow_model_server`'s names and both spellings `--flag=value` / `--flag value`;
 booleans accept `--flag`, `--flag=true|false|1|0`. Flags of our own (bind address, prediction-log
@@ -10,8 +11,13 @@ import argparse
 import dataclasses
 from typing import Sequence
 
+from ctpipe.errors import UserError
 
-class FlagError(ValueError):
+# Our default bind address (TF Serving binds every interface).
+LOOPBACK = "127.0.0.1"
+
+
+class FlagError(UserError):
     """A command line that `tensorflow_model_server` would also reject."""
 
 
@@ -26,10 +32,10 @@ def _bool(text: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class ServerOptions:
-    """Everything `serving.server.start` needs; defaults are TF Serving's."""
+    """Everything `serving.server.model_server.start` needs; defaults are TF Serving's."""
 
     port: int = 8500
-    grpc_bind_address: str = "127.0.0.1"
+    grpc_bind_address: str = LOOPBACK
     rest_api_port: int = 0  # ours: -1 lets the OS pick a free port (tests)
     rest_api_timeout_in_ms: int = 30_000
     model_name: str = "default"

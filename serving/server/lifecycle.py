@@ -24,18 +24,15 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.errors import ServingError, invalid, not_found
-from serving.servable import LoadError, Servable, load_servable
+from serving import layout
+from serving.server.errors import RequestError, StartupError, invalid, not_found
+from serving.server.servable import LoadError, Servable, load_servable
 
 log = logging.getLogger(__name__)
 
 State = get_model_status_pb2.ModelVersionStatus.State
 SETTLE_SECONDS = 0.1
 _LABEL_NAME = re.compile(r"^[a-zA-Z0-9_]+$")
-
-
-class StartupError(RuntimeError):
-    """An initial version ended in error: TF Serving exits with `Failed to start server`."""
 
 
 @dataclasses.dataclass
@@ -61,16 +58,6 @@ class ManagedModel:
     pending: dict[int, tuple] = dataclasses.field(default_factory=dict)
     # Versions already judged completely written (not re-checked while their folder exists).
     confirmed: set[int] = dataclasses.field(default_factory=set)
-
-
-def _version_folders(base_path: str) -> dict[int, str]:
-    """Integer-named subfolders (`00001` is 1); anything else is ignored, as in TF Serving."""
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return {}
-    return {int(name): os.path.join(base_path, name) for name in names
-            if name.isdigit() and os.path.isdir(os.path.join(base_path, name))}
 
 
 def _snapshot(path: str) -> tuple:
@@ -154,7 +141,7 @@ class ModelManager:
     def apply_config(self, config: model_server_config_pb2.ModelServerConfig,
                      *, startup: bool = False) -> None:
         """Replaces the whole model set (models left out are unloaded); waits for new models'
-        first versions; then sets labels. Raises ServingError (or StartupError at start-up)."""
+        first versions; then sets labels. Raises RequestError (or StartupError at start-up)."""
         configs = list(config.model_config_list.config)
         names = [c.name for c in configs]
         for model_config in configs:
@@ -167,7 +154,7 @@ class ModelManager:
                 raise invalid(f"Model {model_config.name} has unsupported model_platform "
                               f"{model_config.model_platform!r} (only tensorflow)")
             if not os.path.isdir(model_config.base_path):
-                raise ServingError(grpc.StatusCode.NOT_FOUND,
+                raise RequestError(grpc.StatusCode.NOT_FOUND,
                                    f"Could not find base path {model_config.base_path} for "
                                    f"servable {model_config.name}")
             for label in model_config.version_labels:
@@ -210,7 +197,7 @@ class ModelManager:
                         message = (f"Loading servable: {{name: {name} version: {failed[0].version}}}"
                                    f" failed: {failed[0].error_message}")
                         raise (StartupError(message) if startup
-                               else ServingError(grpc.StatusCode.UNKNOWN, message))
+                               else RequestError(grpc.StatusCode.UNKNOWN, message))
             if waiting:
                 if not warned:
                     log.warning("waiting for a loadable version of %s", sorted(waiting))
@@ -227,7 +214,7 @@ class ModelManager:
                     continue
                 if self._allow_unavailable_labels and label not in old:
                     continue
-                raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                                    f"Request to assign label to version {version} of model "
                                    f"{name}, which is not currently available for inference")
         self._labels = {c.name: dict(c.version_labels) for c in configs}
@@ -301,7 +288,10 @@ class ModelManager:
 
     def _poll_model(self, model: ManagedModel) -> None:
         name = model.config.name
-        folders = _version_folders(model.config.base_path)
+        try:
+            folders = layout.version_folders(model.config.base_path)
+        except FileNotFoundError:
+            folders = {}  # the base path is gone: so is every version
         ready = self._ready_versions(model, folders)
         aspired = self._aspired(model, ready)
         for version in aspired:
@@ -328,8 +318,8 @@ class ModelManager:
             servable = load_servable(name, state.version, state.path)
             if self._warmup is not None:
                 self._warmup(servable)
-        except (LoadError, ServingError) as err:
-            message = err.message if isinstance(err, ServingError) else str(err)
+        except (LoadError, RequestError) as err:
+            message = err.message if isinstance(err, RequestError) else str(err)
             if state.attempts > self._max_retries:
                 log.error("version %s of %s failed to load, giving up: %s", state.version, name,
                           message)

@@ -1,9 +1,12 @@
-"""The text-proto configuration files TF Serving reads, parsed with protobuf's own text format.
+"""The server's configuration files: the text protos TF Serving reads at start-up (and, for the
+model config, again when polled), parsed with protobuf's own text format.
 
 `ModelServerConfig` (with logging config) ships in tensorflow-serving-api. `BatchingParameters`,
 `SSLConfig` and `MonitoringConfig` do not: they are declared here, field for field with TF
 Serving's .proto files (same names, numbers and types), in a private descriptor pool, so a file
 written for real TF Serving parses identically and a misspelt field is an error naming it.
+(The client edits version labels in the same model config file with its own TensorFlow-free
+protos: `serving.client.version_labels`.)
 """
 from __future__ import annotations
 

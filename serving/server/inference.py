@@ -1,10 +1,9 @@
 """TF Serving's request semantics (Predict, Classify, Regress, MultiInference, metadata), shared
-by the gRPC and REST front ends. Every failure is a `ServingError` with TF Serving's code and
+by the gRPC and REST front ends. Every failure is a `RequestError` with TF Serving's code and
 message; the front ends only translate it.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -16,9 +15,9 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, inference_pb2,
                                      input_pb2, predict_pb2, prediction_log_pb2, regression_pb2)
 
-from serving.errors import ServingError, invalid
-from serving.models import ModelManager
-from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
+from serving.server.errors import RequestError, invalid
+from serving.server.lifecycle import ModelManager
+from serving.server.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
                               Signature, array_to_tensor, dtype_name, tensor_to_array)
 
 log = logging.getLogger(__name__)
@@ -29,15 +28,6 @@ MAX_WARMUP_RECORDS = 1000
 # Runs a signature on checked inputs within `timeout` seconds (None: no deadline).
 Runner = Callable[[Servable, Signature, Mapping[str, np.ndarray], "float | None"],
                   dict[str, np.ndarray]]
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedPredict:
-    """A checked Predict request, ready for the model."""
-
-    servable: Servable
-    signature: Signature
-    inputs: Mapping[str, np.ndarray]
 
 
 def _joined(names) -> str:
@@ -55,7 +45,7 @@ def deadline_left(deadline: float | None) -> float | None:
         return None
     left = deadline - time.monotonic()
     if left <= 0:
-        raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     return left
 
 
@@ -71,22 +61,28 @@ class InferenceService:
     # ---- Predict ------------------------------------------------------------------------
     def predict(self, request: predict_pb2.PredictRequest,
                 deadline: float | None = None) -> tuple[Servable, predict_pb2.PredictResponse]:
-        prepared = self.prepare_predict(request)
-        outputs = self.runner(prepared.servable, prepared.signature, prepared.inputs,
-                              deadline_left(deadline))
-        return prepared.servable, self.predict_response(prepared, request, outputs)
+        return self._on_resolved(self.predict_on, request, deadline)
 
-    def prepare_predict(self, request: predict_pb2.PredictRequest,
-                        servable: Servable | None = None) -> PreparedPredict:
+    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
+                   deadline: float | None = None) -> predict_pb2.PredictResponse:
+        """Predict on a given version (warm-up replays on a version not yet AVAILABLE)."""
+        signature, inputs = self._checked_inputs(servable, request)
+        outputs = self.runner(servable, signature, inputs, deadline_left(deadline))
+        response = predict_pb2.PredictResponse()
+        self._fill_spec(response.model_spec, servable, signature.name)
+        for alias in (request.output_filter or signature.outputs):
+            response.outputs[alias].CopyFrom(
+                array_to_tensor(outputs[alias], signature.outputs[alias].dtype))
+        return response
+
+    @staticmethod
+    def _checked_inputs(servable: Servable, request: predict_pb2.PredictRequest
+                        ) -> tuple[Signature, dict[str, np.ndarray]]:
         """Every check TF Serving makes before the model runs; inputs converted to numpy."""
-        if servable is None:
-            if not request.HasField("model_spec"):
-                raise invalid("Missing ModelSpec")
-            servable = self.manager.resolve(request.model_spec)
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signatures.get(name)
         if signature is None:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                                f'Serving signature key "{name}" not found.')
         sent, expected = set(request.inputs), set(signature.inputs)
         if len(sent) != len(expected):
@@ -104,30 +100,9 @@ class InferenceService:
                               f"expected to be in the set {{{_joined(signature.outputs)}}}.")
         arrays = {}
         for alias, proto in request.inputs.items():
+            signature.check_input(alias, proto)
             arrays[alias] = tensor_to_array(proto, alias)
-            signature.check_input(alias, arrays[alias], proto.dtype)
-        return PreparedPredict(servable, signature, arrays)
-
-    @staticmethod
-    def predict_response(prepared: PreparedPredict, request: predict_pb2.PredictRequest,
-                         outputs: Mapping[str, np.ndarray]) -> predict_pb2.PredictResponse:
-        servable, signature = prepared.servable, prepared.signature
-        response = predict_pb2.PredictResponse()
-        spec = response.model_spec
-        spec.name, spec.version.value = servable.model_name, servable.version
-        spec.signature_name = signature.name
-        for alias in (request.output_filter or signature.outputs):
-            response.outputs[alias].CopyFrom(
-                array_to_tensor(outputs[alias], signature.outputs[alias].dtype))
-        return response
-
-    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
-                   deadline: float | None = None) -> predict_pb2.PredictResponse:
-        """Predict on a given version (warm-up replays on a version not yet AVAILABLE)."""
-        prepared = self.prepare_predict(request, servable)
-        outputs = self.runner(servable, prepared.signature, prepared.inputs,
-                              deadline_left(deadline))
-        return self.predict_response(prepared, request, outputs)
+        return signature, arrays
 
     # ---- Classify / Regress -------------------------------------------------------------
     def _examples_signature(self, servable: Servable, spec, method: str,
@@ -227,22 +202,24 @@ class InferenceService:
         return result, name
 
     def classify(self, request, deadline=None):
-        servable = self._resolve(request)
-        return servable, self.classify_on(servable, request, deadline)
+        return self._on_resolved(self.classify_on, request, deadline)
 
     def classify_on(self, servable, request, deadline=None):
-        result, name = self._classify_result(servable, request.model_spec, request.input, deadline)
-        response = classification_pb2.ClassificationResponse(result=result)
-        self._fill_spec(response.model_spec, servable, name)
-        return response
+        return self._examples_response(classification_pb2.ClassificationResponse,
+                                       self._classify_result, servable, request, deadline)
 
     def regress(self, request, deadline=None):
-        servable = self._resolve(request)
-        return servable, self.regress_on(servable, request, deadline)
+        return self._on_resolved(self.regress_on, request, deadline)
 
     def regress_on(self, servable, request, deadline=None):
-        result, name = self._regress_result(servable, request.model_spec, request.input, deadline)
-        response = regression_pb2.RegressionResponse(result=result)
+        return self._examples_response(regression_pb2.RegressionResponse,
+                                       self._regress_result, servable, request, deadline)
+
+    def _examples_response(self, response_class: type, result_of: Callable, servable: Servable,
+                           request, deadline: float | None):
+        """A Classify/Regress response: `result_of`'s result and the served version."""
+        result, name = result_of(servable, request.model_spec, request.input, deadline)
+        response = response_class(result=result)
         self._fill_spec(response.model_spec, servable, name)
         return response
 
@@ -276,10 +253,13 @@ class InferenceService:
             self._fill_spec(result.model_spec, servable, name)
         return response
 
-    def _resolve(self, request) -> Servable:
+    def _on_resolved(self, method_on: Callable, request, deadline: float | None
+                     ) -> tuple[Servable, object]:
+        """Resolves the request's model_spec, then runs `method_on` on that version."""
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
-        return self.manager.resolve(request.model_spec)
+        servable = self.manager.resolve(request.model_spec)
+        return servable, method_on(servable, request, deadline)
 
     @staticmethod
     def _fill_spec(spec, servable: Servable, signature_name: str) -> None:
@@ -325,7 +305,7 @@ class InferenceService:
         for record in tf.compat.v1.io.tf_record_iterator(path):
             count += 1
             if count > MAX_WARMUP_RECORDS:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"Number of warmup records exceeds the maximum "
                                    f"({MAX_WARMUP_RECORDS}) at {path}")
             entry = prediction_log_pb2.PredictionLog.FromString(record)

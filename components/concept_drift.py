@@ -1,0 +1,90 @@
+"""ConceptDrift: how well the served model still predicts the newly arrived, labelled span.
+
+Before the new span is trained on, the served model scores it (every labelled trip of the span)
+and that AUC is recorded beside the AUC the model had when it was pushed (its push record). A
+drop beyond `max_auc_drop` is concept drift: the relation between features and label changed,
+not only the features. Data drift (ValidationGate) may be absent while the concept drifts, and
+the reverse. It runs on data that passed validation (it consumes the validation gate's drift
+report, whose drifted features it records beside its own finding). The result is a
+ModelEvaluation (`concept_drift.json`, custom properties) that `ctpipe status` lists per span. (No `from __future__ import annotations`: TFX's @component
+reads the annotations as types.)
+"""
+
+import json
+import os
+import posixpath
+
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+from tfx.utils import io_utils, path_utils
+
+from components import properties
+from components.served_model import push_record
+from ctpipe import progress
+from models.window import MANIFEST_FILE, WindowManifest
+
+RESULT_FILE = "concept_drift.json"
+
+
+def score_auc(model_dir: str, files: list[str]) -> tuple[float, int]:
+    """AUC of a pushed model's serving signature on labelled examples, and how many."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models import features
+
+    signature = tf.saved_model.load(model_dir).signatures["serving_default"]
+    auc, count = tf.keras.metrics.AUC(), 0
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024):
+        labels = tf.io.parse_example(batch, {features.LABEL: tf.io.FixedLenFeature(
+            [], tf.int64, default_value=0)})[features.LABEL]
+        scores = signature(**{features.EXAMPLES_KEY: batch})[features.PREDICTION_KEY]
+        auc.update_state(labels, scores)
+        count += int(np.size(labels.numpy()))
+    return float(auc.result().numpy()), count
+
+
+@component
+def ConceptDrift(
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    drift_report: InputArtifact[standard_artifacts.ExampleAnomalies],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    max_auc_drop: Parameter[float] = 0.05,
+) -> None:
+    result = {"span": examples.get_int_custom_property(properties.SPAN),
+              "drifted_features": drift_report.get_string_custom_property(
+                  properties.DRIFTED_FEATURES)}
+    model_dir = path_utils.serving_model_path(model.uri)
+    if model.get_int_custom_property(properties.FOUND):
+        window = WindowManifest.from_json(
+            io_utils.read_string_file(posixpath.join(examples.uri, MANIFEST_FILE)))
+        files = [f for split in ("train", "eval")
+                 for f in window.files(examples.uri, split, [window.newest])]
+        auc, count = score_auc(model_dir, files)
+        version = model.get_int_custom_property(properties.SERVED_VERSION)
+        pushed_auc = push_record(model_dir).get("auc")
+        drop = None if pushed_auc is None else pushed_auc - auc
+        result.update(served_version=version, auc=auc, examples=count, auc_when_pushed=pushed_auc,
+                      drop=drop, concept_drift=drop is not None and drop > max_auc_drop)
+        if drop is None:
+            then = "no AUC was recorded at its push"
+        else:
+            change = f"fell {drop:.4f}" if drop > 0 else f"rose {-drop:.4f}"
+            then = f"{pushed_auc:.4f} when pushed ({change}; limit: a fall of {max_auc_drop})"
+        verdict = "concept drift" if result["concept_drift"] else "no concept drift"
+        progress.note(f"{verdict}: served version {version} scores AUC {auc:.4f} on span "
+                      f"{result['span']} ({count} trips), {then}")
+    else:
+        progress.note("concept drift: no served model to score on the new span yet")
+    for key, value in result.items():
+        if isinstance(value, str):
+            evaluation.set_string_custom_property(key, value)
+        elif isinstance(value, bool):
+            evaluation.set_int_custom_property(key, int(value))
+        elif isinstance(value, int):
+            evaluation.set_int_custom_property(key, value)
+        elif isinstance(value, float):
+            evaluation.set_float_custom_property(key, value)
+    io_utils.write_string_file(os.path.join(evaluation.uri, RESULT_FILE), json.dumps(result))

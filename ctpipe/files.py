@@ -1,0 +1,30 @@
+"""Replacing a file so that a reader sees the old content or the new, never half of it.
+
+A leaf module: the pipeline, the models and the command line share it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def write_atomically(path: str, data: str | bytes) -> None:
+    """Local files: a temporary file in the same folder renamed over the target (removed if
+    anything fails). Bucket URIs (`gs://`, `s3://`): an object upload replaces the object
+    whole when it completes, so the object is written directly."""
+    if "://" in path:
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as handle:
+            handle.write(data)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(handle, "wb" if isinstance(data, bytes) else "w") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise

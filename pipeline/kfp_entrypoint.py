@@ -1,0 +1,139 @@
+"""The container entry point of every step on Kubeflow Pipelines: TFX's v2 entry point, with
+what open-source KFP's driver and launcher hand over adapted to what it expects.
+
+The compiled pipeline names this module as the command of every container
+(pipeline/kubeflow_runner.py); the arguments are TFX's (`--executor_class_path`,
+`--json_serialized_invocation_args`, `--json_serialized_inputs_spec_args`, Beam arguments).
+
+On Vertex AI Pipelines (and KFP's local orchestrator) the ExecutorInput is what TFX's entry point
+was written for and passes through unchanged. Under open-source KFP's launcher, recognised by
+the `KFP_POD_UID` variable it sets in every executor pod:
+1. Input artifacts read back from KFP's metadata arrive as `system.*` types or with an empty
+   schema; TFX cannot rebuild `tfx.Examples`/`tfx.Model` from that, so they get the type their
+   input definition in the compiled pipeline declares.
+2. The launcher adds an `executor-logs` output of type `system.Artifact` that it writes itself;
+   TFX would try to import that type, so it is left out.
+3. Artifact URIs (`minio://`, `s3://`, `gs://`) become the launcher's local mirror paths: it has
+   downloaded every input there and uploads every output from there when the step ends. So a
+   `minio://` root (no TensorFlow file system opens it) works, and nothing writes GCS directory
+   markers that a later download would trip over.
+4. After the executor, the URIs in the executor output go back to the remote ones; the launcher
+   would otherwise record the mirror paths as the artifacts' URIs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from typing import Any, Sequence
+
+import yaml
+
+from pipeline import storage
+
+OSS_LAUNCHER_VARIABLE = "KFP_POD_UID"
+
+
+def _title(artifact_type: dict[str, Any]) -> str:
+    if artifact_type.get("schemaTitle"):
+        return artifact_type["schemaTitle"]
+    schema = yaml.safe_load(artifact_type.get("instanceSchema") or "{}") or {}
+    return schema.get("title", "")
+
+
+def _needs_type(artifact_type: dict[str, Any]) -> bool:
+    title = _title(artifact_type)
+    return not title or title.startswith("system.")
+
+
+def adapt_executor_input(executor_input: dict[str, Any], inputs_spec: dict[str, Any],
+                         mirror_root: str = "/") -> dict[str, Any]:
+    """The ExecutorInput (JSON form) as TFX's entry point needs it under the OSS launcher."""
+    adapted = json.loads(json.dumps(executor_input))
+    declared = inputs_spec.get("artifacts", {})
+    for key, artifact_list in adapted.get("inputs", {}).get("artifacts", {}).items():
+        for artifact in artifact_list.get("artifacts", []):
+            if _needs_type(artifact.get("type", {})):
+                if key not in declared:
+                    raise ValueError(f"input artifact '{key}' has no TFX type and the step's "
+                                     "input definitions do not declare it")
+                artifact["type"] = declared[key]["artifactType"]
+            artifact["uri"] = _mirrored(artifact["uri"], mirror_root)
+    outputs = adapted.get("outputs", {}).get("artifacts", {})
+    for key in [k for k, v in outputs.items()
+                if any(_needs_type(a.get("type", {})) for a in v.get("artifacts", []))]:
+        del outputs[key]
+    for artifact_list in outputs.values():
+        for artifact in artifact_list.get("artifacts", []):
+            artifact["uri"] = _mirrored(artifact["uri"], mirror_root)
+    return adapted
+
+
+def _mirrored(uri: str, mirror_root: str) -> str:
+    return storage.local_mirror(uri, mirror_root) or uri
+
+
+def restore_executor_output(executor_output: dict[str, Any],
+                            mirror_root: str = "/") -> dict[str, Any]:
+    """The executor output with mirror paths turned back into artifact URIs."""
+    restored = json.loads(json.dumps(executor_output))
+    for artifact_list in restored.get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            artifact["uri"] = storage.remote_uri(artifact["uri"], mirror_root) or artifact["uri"]
+    return restored
+
+
+def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executor_class_path", required=True)
+    parser.add_argument("--json_serialized_invocation_args", required=True)
+    parser.add_argument("--json_serialized_inputs_spec_args", default="")
+    return parser.parse_known_args(argv)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def run(argv: Sequence[str], environ: dict[str, str] | None = None,
+        mirror_root: str = "/") -> None:
+    """Adapts the invocation (under the OSS launcher), runs TFX's entry point, restores."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    environ = os.environ if environ is None else environ
+    args, beam_args = _parse(argv)
+    executor_input = json.loads(args.json_serialized_invocation_args)
+    under_launcher = OSS_LAUNCHER_VARIABLE in environ
+    if under_launcher:
+        inputs_spec = json.loads(args.json_serialized_inputs_spec_args or "{}")
+        executor_input = adapt_executor_input(executor_input, inputs_spec, mirror_root)
+        args.json_serialized_invocation_args = json.dumps(executor_input)
+    # Steps open the span store, checkpoints and the serving folder directly.
+    storage.register_filesystems(_strings(executor_input.get("inputs", {})))
+    kubeflow_v2_run_executor.main((args, beam_args))
+    output_file = executor_input["outputs"]["outputFile"]
+    if under_launcher and os.path.exists(output_file):
+        with open(output_file) as handle:
+            restored = restore_executor_output(json.load(handle), mirror_root)
+        with open(output_file, "w") as handle:
+            json.dump(restored, handle)
+
+
+def main() -> None:
+    import sys
+
+    # Progress notes and executor logs reach the pod's log.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run(sys.argv[1:])
+    storage.exit_process(0)
+
+
+if __name__ == "__main__":
+    main()

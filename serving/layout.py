@@ -1,0 +1,25 @@
+"""TF Serving's on-disk layout: a model's base path holds one folder per version, named by an
+integer (`00001` is version 1); anything else is ignored.
+
+Shared by the server (which versions to load) and the client (which versions a label may name),
+so both read a base path the same way. Stays free of TensorFlow: only a remote base path
+(`gs://...`) needs TensorFlow's file system, imported then.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+
+
+def version_folders(base_path: str) -> dict[int, str]:
+    """{version: folder} under `base_path`; FileNotFoundError when `base_path` does not exist."""
+    if "://" in base_path:
+        from tensorflow.io import gfile  # remote file systems need TensorFlow's
+
+        if not gfile.isdir(base_path):
+            raise FileNotFoundError(base_path)
+        return {int(name.rstrip("/")): posixpath.join(base_path, name.rstrip("/"))
+                for name in gfile.listdir(base_path)
+                if name.rstrip("/").isdigit() and gfile.isdir(posixpath.join(base_path, name))}
+    return {int(name): os.path.join(base_path, name) for name in os.listdir(base_path)
+            if name.isdigit() and os.path.isdir(os.path.join(base_path, name))}
