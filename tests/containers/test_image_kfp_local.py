@@ -53,6 +53,8 @@ with open(outputs["outputFile"], "w") as handle:
     json.dump({"artifacts": produced}, handle)
 """
 
+# The curated schema as the image installs it (package data of `schemas`).
+IMAGE_SCHEMA = "/opt/venv/lib/python3.11/site-packages/schemas/schema.pbtxt"
 PROJECT_MODULES = ["tfx", "tensorflow_data_validation", "models.trainer",
                    "components.validation_gate"]
 
@@ -174,7 +176,7 @@ def test_a_pipeline_file_compiled_by_tfx_runs(kfp_docker, tmp_path):
 
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="image-tfx", pipeline_root="gs://unused/root",
-        components=[tfx.components.ImportSchemaGen(schema_file="/pipeline/schemas/schema.pbtxt")])
+        components=[tfx.components.ImportSchemaGen(schema_file=IMAGE_SCHEMA)])
     runner.KubeflowV2DagRunner(
         config=runner.KubeflowV2DagRunnerConfig(default_image=kfp_docker.image,
                                                 use_pipeline_spec_2_1=True),
