@@ -111,16 +111,18 @@ def _pins(lock: Path) -> dict[str, str]:
 def test_image_holds_the_locked_environment_and_imports_without_network(kfp_docker):
     import docker
 
-    # Distributions of site-packages only: once imported, setuptools puts its vendored copies
-    # (older importlib-metadata, wheel, ...) on sys.path, and those are not installed packages.
-    probe = ("import importlib, importlib.metadata as m, json, re, sys, sysconfig; "
-             "mods = [importlib.import_module(n).__file__ for n in sys.argv[1:]]; "
+    # Imports every module of the project's packages and TFX's v2 entrypoint (as the build
+    # does, here without a network). Distributions of site-packages only: once imported,
+    # setuptools puts its vendored copies (older importlib-metadata, wheel, ...) on sys.path.
+    probe = ("import importlib, importlib.metadata as m, json, pkgutil, re, sys, sysconfig; "
+             "names = [sys.argv[1]] + [i.name for p in sys.argv[2:] for i in pkgutil.walk_packages("
+             "importlib.import_module(p).__path__, p + '.') if not i.name.endswith('__main__')]; "
+             "mods = [importlib.import_module(n).__file__ for n in names]; "
              "print(json.dumps({'python': sys.executable, 'modules': mods, 'dists': "
              "{re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version "
              "for d in m.distributions(path=[sysconfig.get_paths()['purelib']])}}))")
     modules = ["tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
-               "models.trainer", "components.window_example_gen", "components.validation_gate",
-               "components.infra_validation"]
+               "ctpipe", "pipeline", "components", "models", "serving"]
     client = docker.DockerClient(base_url=kfp_docker.docker_host)
     try:
         output = client.containers.run(kfp_docker.image, ["python", "-c", probe, *modules],
@@ -131,6 +133,7 @@ def test_image_holds_the_locked_environment_and_imports_without_network(kfp_dock
     found = json.loads(output.decode().strip().splitlines()[-1])
 
     assert found["python"] == "/opt/venv/bin/python"
+    assert len(found["modules"]) > 20
     assert all(f.startswith("/opt/venv/lib/python3.11/site-packages/") for f in found["modules"])
     locked = {**_pins(REPO / "requirements.lock"), **_pins(REPO / "requirements-nodeps.lock")}
     installed = found["dists"]
