@@ -3,18 +3,19 @@ pays before its executor starts working.
 
 Each figure is the wall time from asking the engine for a container (the Docker API, as kfp.local's
 DockerRunner does, served by podman) to the moment the task's imports are done, measured with the
-host's clock (containers share it); median of `--repeats` runs after one untimed warm-up:
+host's clock (containers share it); median of `--repeats` runs, taken round-robin after one
+untimed warm-up:
 
 - `python -c pass` in the image: container and interpreter start;
 - `import tensorflow`: the floor of any step that runs TensorFlow;
-- TFX's v2 container entrypoint (`kubeflow_v2_run_executor`), the command of every TFX step;
-- the entrypoint's own imports except `tfx.components.evaluator.executor`, which it imports only
-  to recognise the Evaluator (a thin entrypoint of ours could skip it);
+- TFX's v2 container entrypoint (`kubeflow_v2_run_executor`), which every TFX step runs;
 - `tfx.v1`, the public API, against the direct modules the project imports;
-- the entrypoint plus each of the project's executor / run_fn modules.
+- every step of the real pipeline: `ctpipe compile` writes the pipeline file for the image, and
+  each step's container imports its command's module and its executor class's module.
 
-Also printed: where the entrypoint's import time goes (`python -X importtime`, self time summed by
-top-level package).
+Also printed: the number of modules each case loads (it tells real differences from a busy
+machine's noise) and where the entrypoint's import time goes (`python -X importtime`, self time
+summed by top-level package).
 
     python -m bench.container_startup [--repeats 3] [--out container-startup.json]
 """
@@ -25,6 +26,8 @@ import collections
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,17 +35,8 @@ from pathlib import Path
 from bench import report
 
 ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
-# kubeflow_v2_run_executor's imports (tfx 1.16.0) without tfx.components.evaluator.executor.
-ENTRYPOINT_WITHOUT_EVALUATOR = [
-    "absl.app", "absl.flags", "kfp.pipeline_spec.pipeline_spec_pb2",
-    "tfx.dsl.components.base.base_beam_executor", "tfx.dsl.components.base.base_executor",
-    "tfx.dsl.io.fileio", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_entrypoint_utils",
-    "tfx.orchestration.portable.outputs_utils", "tfx.types.artifact_utils",
-    "tfx.types.standard_artifacts", "tfx.types.standard_component_specs",
-    "tfx.types.value_artifact", "tfx.utils.import_utils",
-]
-PROJECT_MODULES = ["components.window_example_gen", "components.validation_gate",
-                   "components.infra_validation", "models.trainer"]
+# Settings `ctpipe compile` requires; the steps' start-up does not depend on them.
+COMPILE_SETTINGS = {"data_root": "gs://bench/spans", "serving_root": "gs://bench/serving"}
 HEAVY = ["tensorflow", "tensorflow_model_analysis", "apache_beam", "tensorflow_data_validation"]
 
 # Prints the wall clock once the modules in argv are imported, how many modules that loaded, and
@@ -94,8 +88,43 @@ def _import_time_by_package(client, image: str, top: int = 6) -> dict[str, float
     return {name: round(seconds, 2) for name, seconds in by_package.most_common(top)}
 
 
+def pipeline_steps(image: str, work: Path) -> dict[str, list[str]]:
+    """Step -> the modules its container imports before the executor works, read from the
+    pipeline file `ctpipe compile` writes for `image`: the command's module (`python -m X`) and
+    the module of `--executor_class_path`."""
+    config, output = work / "compile-config.json", work / "pipeline.json"
+    config.write_text(json.dumps(COMPILE_SETTINGS))  # YAML reads JSON
+    result = subprocess.run([sys.executable, "-m", "ctpipe.cli", "compile", "--image", image,
+                             "--pipeline-root", "gs://bench/root", "--config", str(config),
+                             "--output", str(output)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"ctpipe compile failed:\n{result.stdout[-3000:]}")
+    document = json.loads(output.read_text())
+    spec = document.get("pipelineSpec", document)
+    tasks = spec["root"]["dag"]["tasks"]
+    steps = {}
+    for label, executor in sorted(spec["deploymentSpec"]["executors"].items()):
+        if "container" not in executor:
+            continue
+        step = label.removesuffix("_executor")
+        command = executor["container"].get("command", [])
+        args = executor["container"].get("args", [])
+        modules = [command[command.index("-m") + 1]] if "-m" in command else []
+        if "--executor_class_path" in args:
+            modules.append(args[args.index("--executor_class_path") + 1].rsplit(".", 1)[0])
+        # The Trainer imports its run_fn (a dotted path parameter) before it trains.
+        run_fn = (tasks.get(step, {}).get("inputs", {}).get("parameters", {}).get("run_fn", {})
+                  .get("runtimeValue", {}).get("constant"))
+        if run_fn:
+            modules.append(run_fn.rsplit(".", 1)[0])
+        steps[step] = modules
+    return steps
+
+
 def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
-    """Figures (seconds); builds the image first (`make image`, seconds when unchanged)."""
+    """Figures (seconds, module counts); builds the image first (`make image`, seconds when
+    unchanged)."""
     import docker
 
     from containers import podman
@@ -106,10 +135,8 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
         "python_pass": [],
         "tensorflow": ["tensorflow"],
         "tfx_v2_entrypoint": [ENTRYPOINT],
-        "tfx_v2_entrypoint_without_evaluator": ENTRYPOINT_WITHOUT_EVALUATOR,
         "tfx_v1": ["tfx.v1"],
-        **{f"entrypoint_and_{name.replace('.', '_')}": [ENTRYPOINT, name]
-           for name in PROJECT_MODULES},
+        **{f"step_{step}": modules for step, modules in pipeline_steps(image, work).items()},
     }
     results: dict[str, float] = {}
     with podman.docker_api(work / "api.sock") as address:
@@ -126,7 +153,7 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
                 results[f"container_startup_{case}_s"] = round(
                     statistics.median(run["ready"] for run in runs), 2)
                 results[f"container_startup_{case}_modules_count"] = runs[0]["modules"]
-                print(f"{case}: ready after {[round(run['ready'], 2) for run in runs]} s, ended "
+                print(f"{case} (imports {', '.join(cases[case]) or 'nothing'}): ready after {[round(run['ready'], 2) for run in runs]} s, ended "
                       f"after {[round(run['total'], 2) for run in runs]} s; "
                       f"{runs[0]['modules']} modules; heavy: {', '.join(runs[0]['loaded']) or '-'}",
                       flush=True)
