@@ -1,19 +1,41 @@
 """KFP's local orchestrator (`kfp.local`, kfp 2.13) with DockerRunner on podman's Docker API.
 
-How kfp 2.13's DockerRunner runs a task (kfp/local/docker_task_handler.py, task_dispatcher.py):
-- one container per task, one task at a time, in topological order; each container is started with
-  `containers.run(image, command=<command + args>)`: the whole list becomes the container's CMD,
-  so an ENTRYPOINT in the image would be put in front of it (the pipeline image has none);
-- no user, working directory, environment, network or resource settings: the image's defaults
-  (root, WORKDIR, ENV; podman's default network);
-- one bind mount, read-write: the local pipeline root, at the same path inside. Every artifact
-  URI is a path under it (`<root>/<pipeline>-<timestamp>/<task>/<output>`); nothing else of the
-  host is visible, so input data must be under the pipeline root (or in the image);
-- the ExecutorInput is put into the command where the placeholder `{{$}}` is (TFX's v2
-  entrypoint takes it as `--json_serialized_invocation_args {{$}}`); outputs are read back from
-  the ExecutorOutput file the task writes (`outputs.output_file`), plus OutputPath parameters;
-- the image is looked up by literal tag (`localhost/ctpipe:dev`, not `ctpipe:dev`) and pulled
-  when not found; containers are not removed afterwards (the session below removes them).
+How kfp 2.13's DockerRunner runs a pipeline (kfp/local/dag_orchestrator.py, task_dispatcher.py,
+docker_task_handler.py, importer_handler.py), as the tests here and a TFX-compiled file show:
+- Tasks run one at a time, in topological order; no cache, no ML Metadata: every run executes
+  everything and writes under a new `<pipeline root>/<pipeline name>-<timestamp>/`. `container`
+  and `importer` executors only (a `resolver` raises ValueError); `lifecycle` hooks are ignored.
+- One container per task: `containers.run(image, command=<command + args>)`. The whole list is
+  the container's CMD, so an image ENTRYPOINT would be put in front of it (ours has none). No
+  user, working directory, environment, network or resource settings: the image's (root, its
+  WORKDIR and ENV; podman's default bridge network, on which the host is
+  `host.containers.internal`). Settings a step reads from its environment (S3_ENDPOINT, AWS
+  credentials) must be in the image: `podman.with_environment` derives one.
+- One bind mount, read-write: the pipeline root (a local absolute path; `kfp.local.init` makes
+  any root one), at the same path. Nothing else of the host is visible: input data and output
+  folders must be under it, in the image, or reached over the network. Files are written as the
+  container's root (rootful podman: root on the host too).
+- The ExecutorInput replaces `{{$}}` in the command (TFX's entrypoint takes it as
+  `--json_serialized_invocation_args {{$}}`). Output artifact URIs are
+  `<run folder>/<task>/<output key>`, where <task> is the component's name minus its first five
+  characters (kfp strips a `comp-` prefix that TFX's names do not have: `ImportSchemaGen` runs as
+  `tSchemaGen`, a component named `stats` as ``; names alike after that share a folder).
+- Outputs are read back only from the ExecutorOutput file the task writes (`outputs.outputFile`)
+  plus OutputPath parameters: a task that writes its artifacts but no ExecutorOutput has no
+  outputs, and the next task fails with ValueError ("task ... not found").
+- Output artifacts carry the type their component declares (`tfx.Schema`, ...); but an upstream
+  output handed to the next task as input arrives as `system.Artifact` 0.0.1, with no
+  `instanceSchema` (its metadata kept). TFX's entrypoint cannot rebuild a TFX artifact from that
+  ("Could not import system.Artifact"): under kfp.local, input types need the same adaptation as
+  under open-source KFP's launcher.
+- An importer's output is keyed `artifact` (TFX's importer declares `result`, so the step after
+  a TFX Importer cannot find its input); its URI is the constant or the `uri` parameter.
+- A failed task (exit status not 0) fails the run: with `raise_on_error=True` (as here) a
+  RuntimeError "Pipeline '<name>' finished with status FAILURE. Inner task failed: '<task>'";
+  the tasks after it do not run.
+- The image is looked up by its literal tag (podman lists `localhost/ctpipe:dev`, never
+  `ctpipe:dev`) and otherwise pulled; task containers are not removed (the session below
+  removes its own). Task logs go to stdout.
 """
 from __future__ import annotations
 

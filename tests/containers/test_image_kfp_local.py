@@ -4,7 +4,9 @@
 - a two-task pipeline compiled by kfp's own compiler: the project imports inside a task, and an
   artifact passes from one task to the next through the mounted pipeline root;
 - a failing task fails the run, and the task after it does not run;
-- a pipeline file compiled by TFX's KubeflowV2DagRunner (the kind the project ships) runs too.
+- a pipeline file compiled by TFX's KubeflowV2DagRunner (the kind the project ships) runs too;
+- settings a task reads from its environment come with a derived image, and a task reaches a
+  service on the host.
 
 The tasks here follow TFX's v2 entrypoint contract: they receive the ExecutorInput (`{{$}}`) and
 write an ExecutorOutput listing their output artifacts; kfp.local takes task outputs only from
@@ -12,6 +14,7 @@ that file (see containers/kfp_local.py).
 """
 # No `from __future__ import annotations`: kfp reads the components' annotations as types.
 
+import http.server
 import json
 import re
 from pathlib import Path
@@ -32,15 +35,18 @@ if mode == "fail":
     sys.exit("failing on purpose")
 if mode == "probe":
     content = {"modules": {name: importlib.import_module(name).__file__ for name in modules},
-               "python": sys.executable, "uid": os.getuid()}
+               "python": sys.executable, "uid": os.getuid(),
+               "type": outputs["artifacts"]["report"]["artifacts"][0]["type"]}
 else:  # check: the upstream report is readable here and every module came from the venv
-    upstream = executor_input["inputs"]["artifacts"]["report"]["artifacts"][0]["uri"]
+    given = executor_input["inputs"]["artifacts"]["report"]["artifacts"][0]
+    upstream = given["uri"]
     with open(upstream) as handle:
         report = json.load(handle)
     outside = [f for f in report["modules"].values() if not f.startswith(sys.prefix + "/lib/")]
     if outside or not report["modules"]:
         sys.exit(f"modules not from {sys.prefix}: {outside or 'none reported'}")
-    content = {"upstream": upstream, "checked": sorted(report["modules"])}
+    content = {"upstream": upstream, "checked": sorted(report["modules"]),
+               "upstream_type": given["type"]}
 produced = {}
 for name, artifacts in outputs.get("artifacts", {}).items():
     uri = artifacts["artifacts"][0]["uri"]
@@ -96,10 +102,14 @@ def _pipelines(image: str):
     return artifacts_pipeline, failing_pipeline
 
 
-def _compile(pipeline, path: Path) -> Path:
+def _compile(pipeline, path: Path, artifact_type: str = "system.Artifact") -> Path:
+    """Compiles with kfp's compiler; `artifact_type` replaces the artifacts' type title (kfp's
+    DSL allows only system.* and google.*; TFX's compiler writes tfx.* titles)."""
     from kfp import compiler
 
     compiler.Compiler().compile(pipeline, str(path))
+    path.write_text(path.read_text().replace("schemaTitle: system.Artifact",
+                                             f"schemaTitle: {artifact_type}"))
     return path
 
 
@@ -145,7 +155,8 @@ def test_image_holds_the_locked_environment_and_imports_without_network(kfp_dock
 
 def test_project_imports_in_a_task_and_artifacts_pass_between_tasks(kfp_docker, tmp_path):
     artifacts_pipeline, _ = _pipelines(kfp_docker.image)
-    outputs = kfp_docker.run_pipeline(_compile(artifacts_pipeline, tmp_path / "artifacts.yaml"))
+    outputs = kfp_docker.run_pipeline(
+        _compile(artifacts_pipeline, tmp_path / "artifacts.yaml", artifact_type="tfx.Schema"))
 
     summary_uri = Path(outputs["Output"].uri)
     assert summary_uri.is_relative_to(kfp_docker.pipeline_root)
@@ -156,6 +167,10 @@ def test_project_imports_in_a_task_and_artifacts_pass_between_tasks(kfp_docker, 
     assert report["python"] == "/opt/venv/bin/python"
     assert report["uid"] == 0  # DockerRunner sets no user: the image's (root)
     assert set(report["modules"]) == set(PROJECT_MODULES)
+    # A task's outputs have their declared type; handed on as the next task's input, the same
+    # artifact is a bare system.Artifact (TFX's entrypoint cannot rebuild a TFX type from it).
+    assert report["type"]["schemaTitle"] == "tfx.Schema"
+    assert summary["upstream_type"] == {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
 
 
 def test_a_failing_task_fails_the_run_and_stops_what_follows(kfp_docker, tmp_path):
@@ -194,3 +209,45 @@ def test_a_pipeline_file_compiled_by_tfx_runs(kfp_docker, tmp_path):
     assert schema["metadata"]["tfx_version"] == "1.16.0"
     copied = Path(schema["uri"]) / "schema.pbtxt"
     assert copied.read_text() == (REPO / "schemas" / "schema.pbtxt").read_text()
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with one line."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = b"answered by the host"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_derived_image_carries_settings_and_tasks_reach_the_host(kfp_docker):
+    """DockerRunner gives containers no environment: settings come with a derived image
+    (containers.podman.with_environment); the host is host.containers.internal."""
+    import subprocess
+    import threading
+
+    import docker
+
+    from containers import podman
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tag = podman.with_environment(kfp_docker.image, {"CTPIPE_PROBE": "set in the image"})
+    client = docker.DockerClient(base_url=kfp_docker.docker_host)
+    try:
+        # Started as DockerRunner starts a task: image and command, nothing else.
+        output = client.containers.run(tag, ["python", "-c", (
+            "import os, urllib.request; print(os.environ['CTPIPE_PROBE']); print(urllib.request."
+            f"urlopen('http://host.containers.internal:{server.server_address[1]}/').read().decode())"
+        )], remove=True, stderr=False).decode().splitlines()
+    finally:
+        client.close()
+        server.shutdown()
+        subprocess.run(["podman", "rmi", tag], stdout=subprocess.DEVNULL, check=False)
+    assert output[-2:] == ["set in the image", "answered by the host"]
+
