@@ -87,11 +87,11 @@ base-image:
 	elif timeout 300 $(ENGINE) pull $(BASE_IMAGE) >/dev/null 2>&1; then \
 	  echo "base image $(BASE_IMAGE) pulled"; \
 	else \
-	  command -v debootstrap >/dev/null || { echo "make base-image: $(BASE_IMAGE) cannot be" \
-	    "pulled and debootstrap is missing (apt-get install -y debootstrap)" >&2; exit 1; }; \
 	  test "$$(id -u)" -eq 0 || { echo "make base-image: $(BASE_IMAGE) cannot be pulled, and" \
 	    "debootstrap needs root: run it as root, whose podman store the tests must use then" >&2; \
 	    exit 1; }; \
+	  command -v debootstrap >/dev/null || { echo "make base-image: $(BASE_IMAGE) cannot be" \
+	    "pulled and debootstrap is missing (apt-get install -y debootstrap)" >&2; exit 1; }; \
 	  echo "base image $(BASE_IMAGE) cannot be pulled: making a Debian 12 stand-in"; \
 	  set -e; rm -rf $(BASE_ROOTFS); mkdir -p $(dir $(BASE_ROOTFS)); \
 	  debootstrap --variant=minbase --include=python3.11,python3.11-venv,python3-distutils,ca-certificates,netbase,tzdata \
