@@ -17,7 +17,7 @@ Also printed: the number of modules each case loads (it tells real differences f
 machine's noise) and where the entrypoint's import time goes (`python -X importtime`, self time
 summed by top-level package).
 
-    python -m bench.container_startup [--repeats 3] [--out container-startup.json]
+    python -m bench.container_startup [--repeats 3] [--out build/container-startup.json]
 """
 from __future__ import annotations
 
@@ -171,10 +171,11 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="container-startup.json")
+    parser.add_argument("--out", default="build/container-startup.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ctpipe-bench-") as work:
         results = bench_container_startup(Path(work), args.repeats)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     report(results, args.out)
 
 
