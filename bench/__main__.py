@@ -1,6 +1,7 @@
 """`make bench`: the pipeline against its peer, then serving (bench/serving.py), the Trainer
-(bench/trainer.py) and `ctpipe monitor` (bench/monitor.py); every figure is printed and written
-to one JSON file.
+(bench/trainer.py), `ctpipe monitor` (bench/monitor.py) and the per-task start-up cost in the
+pipeline image (bench/container_startup.py, which builds the image first); every figure is
+printed and written to one JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -144,6 +145,9 @@ def main() -> None:
     from bench.monitor import bench_monitor
 
     results.update(bench_monitor(work / "monitor"))
+    from bench.container_startup import bench_container_startup
+
+    results.update(bench_container_startup(work / "container-startup"))
     report(results, args.out)
 
 
