@@ -22,11 +22,14 @@ from pipeline import storage
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
 
-# Local Beam defaults: in-process, in-memory, one worker (the data is small; processes would
-# only add start-up time on two cores). Without a dependency argument TFX packages itself for
-# remote Beam workers at every Beam step (about 5 s each); the in-process workers already have
-# what the project's setup.py installs, so it is named here and TFX skips that.
+# Local Beam defaults: Beam's FnApiRunner, in-process, in-memory, one worker (the data is small;
+# processes would only add start-up time on two cores). Beam 2.72's DirectRunner would first
+# download its Prism runner from GitHub (nothing may be fetched at run time; without network it
+# fails and falls back to this same FnApiRunner). Without a dependency argument TFX packages
+# itself for remote Beam workers at every Beam step (about 5 s each); the in-process workers
+# already have what the project's setup.py installs, so it is named here and TFX skips that.
 LOCAL_BEAM_ARGS: tuple[str, ...] = (
+    "--runner=FnApiRunner",
     "--direct_running_mode=in_memory",
     "--direct_num_workers=1",
     f"--setup_file={PROJECT_DIR / 'setup.py'}",

@@ -29,6 +29,7 @@ from pipeline.config import ConfigError, PipelineConfig, build_config, read_conf
 # Beam workers run the project's image, and TFX then does not package itself for them at
 # every Beam step.
 CLUSTER_BEAM_ARGS: tuple[str, ...] = (
+    "--runner=FnApiRunner",  # the local runner, without the download of Beam's Prism runner
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",
 )

@@ -210,3 +210,41 @@ def _config_file(root: Path) -> Path:
     path.write_text("train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
                     "trainer: {steps_per_epoch: 40}\n")
     return path
+
+
+def test_incremental_training_continues_the_served_model_and_pushes(workspace):
+    config, root = workspace["config"], workspace["root"]
+    served = _served_versions(config)[-1].name
+    shutil.copytree(root / "all-spans" / "span-7", root / "incoming" / "span-7")
+    incremental = config.replace(trainer={**config.trainer.model_dump(), "training": "incremental"})
+    events = run_local(incremental, root / "ws")
+    (note,) = _notes(events, "Trainer")
+    assert note.startswith(f"Trainer: warm start from served version {served}")
+    assert "on span 7 + " in note and "replayed examples of spans 1-6" in note
+    assert _notes(events, "Pusher")[0].startswith("Pusher: pushed version"), \
+        "the incremental candidate was blessed against the served model and pushed"
+
+
+def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, capsys):
+    config, root = workspace["config"], workspace["root"]
+    header, rows = _rows(root / "all-spans" / "span-8" / "data.csv")
+    for row in rows:
+        row["fare"] = str(float(row["fare"] or 0) * 3)  # every fare tripled
+    _write(root / "incoming" / "span-8" / "data.csv", header, rows)
+    before = _tree_digest(Path(config.serving_root))
+
+    stop = root / "stop.yaml"
+    stop.write_text(_config_file(root).read_text() + "drift_policy: stop\n")
+    command = ["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws")]
+    assert cli.main([*command, "--config", str(stop)]) == 1
+    captured = capsys.readouterr()
+    assert "drift: feature 'fare'" in captured.out, "one line per drifted feature"
+    (error,) = captured.err.strip().splitlines()
+    assert "DataDriftError" in error and "'fare'" in error and "drift_policy: stop" in error
+    assert _tree_digest(Path(config.serving_root)) == before, "nothing pushed"
+
+    assert cli.main([*command, "--config", str(_config_file(root))]) == 0, "warn: the run goes on"
+    out = capsys.readouterr().out
+    assert "drift: feature 'fare'" in out and "✓ Trainer: executed" in out
+    history = status.format_status(root / "ws")
+    assert "span 8    data drift in fare" in history
