@@ -56,6 +56,9 @@ class Frontend:
                   request: Any, response: Any) -> None:
         self.metrics.observe_request(servable.model_name, api, entrypoint, "OK",
                                      time.perf_counter() - started)
+        if api == "Predict":
+            self.metrics.observe_predictions(servable.model_name, servable.version, request,
+                                             response)
         logger = self.loggers.get(servable.model_name)
         if logger is not None:
             logger.maybe_log(api, request, response, servable.model_name, servable.version,

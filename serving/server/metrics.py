@@ -1,23 +1,43 @@
-"""TF Serving's Prometheus metrics, kept in a per-server `prometheus_client` registry.
+"""TF Serving's Prometheus metrics and what the model answers, kept in a per-server
+`prometheus_client` registry.
 
 Names and labels are TF Serving's: `:tensorflow:serving:request_count{model_name,status}` and the
 `:tensorflow:serving:request_latency{model_name,API,entrypoint}` histogram in microseconds.
 prometheus_client renames every `counter` family to `<name>_total`, which TF Serving's name does
 not have, so the request count is exposed as an untyped family whose samples carry the exact name.
+
+Ours, per model version, so an alert can fire without waiting for a log analysis:
+`ctpipe_prediction` (histogram of the predicted probability), `ctpipe_examples_total` and
+`ctpipe_missing_values_total{feature}` (examples scored, and those lacking each feature).
+`observe_predictions` reads them off the Predict request and response protos, of either
+TensorFlow's classes (`ctpipe serve`) or the client's (`ctpipe gateway`): no TensorFlow here.
 """
 from __future__ import annotations
 
+import array
 import threading
 from collections import defaultdict
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.message_factory import GetMessageClass
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from models import features
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 # TF Serving's latency buckets: 10 us growing by 1.8x, 33 of them.
 _LATENCY_BUCKETS_US = tuple(10 * 1.8 ** i for i in range(33))
+PREDICTION = "ctpipe_prediction"
+EXAMPLES = "ctpipe_examples"
+MISSING_VALUES = "ctpipe_missing_values"
+# Probability buckets: 0.05 wide, so distances between versions' distributions can be read
+# off the histogram.
+PREDICTION_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+_VALUE_LISTS = ("bytes_list", "float_list", "int64_list")
 
 
 class _Counts(Collector):
@@ -52,10 +72,65 @@ class ServerMetrics:
                                   ("model_name", "API", "entrypoint"),
                                   buckets=_LATENCY_BUCKETS_US, registry=self.registry)
 
+        self._predictions = Histogram(PREDICTION, "Predicted probability per model version.",
+                                      ("model_name", "model_version"),
+                                      buckets=PREDICTION_BUCKETS, registry=self.registry)
+        self._examples = Counter(EXAMPLES, "Examples scored per model version.",
+                                 ("model_name", "model_version"), registry=self.registry)
+        self._missing = Counter(MISSING_VALUES, "Scored examples without a value for a "
+                                "feature (absent or empty), per model version.",
+                                ("model_name", "model_version", "feature"),
+                                registry=self.registry)
+        self._example_classes: dict[Any, type[Message]] = {}
+
     def observe_request(self, model_name: str, api: str, entrypoint: str, status: str,
                         seconds: float) -> None:
         self._requests.inc(model_name, status)
         self._latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
 
+    def observe_predictions(self, model_name: str, version: int, request: Any,
+                            response: Any) -> None:
+        """Records a successful Predict: each probability, each example and its missing
+        features. Requests without our `examples` input or responses without `probability`
+        (other models) are skipped."""
+        label = str(version)
+        if features.PREDICTION_KEY in response.outputs:
+            output = response.outputs[features.PREDICTION_KEY]
+            values = output.float_val or array.array("f", output.tensor_content)
+            histogram = self._predictions.labels(model_name, label)
+            for value in values:
+                histogram.observe(value)
+        if features.EXAMPLES_KEY not in request.inputs:
+            return
+        serialized = request.inputs[features.EXAMPLES_KEY].string_val
+        example_class = self._example_class(request)
+        missing = dict.fromkeys(features.FEATURE_NAMES, 0)
+        for data in serialized:
+            try:
+                present = example_class.FromString(data).features.feature
+            except DecodeError:
+                continue  # the model answered, so this cannot happen; never fail a request
+            for name in features.FEATURE_NAMES:
+                if name not in present or not _has_values(present[name]):
+                    missing[name] += 1
+        self._examples.labels(model_name, label).inc(len(serialized))
+        for name, count in missing.items():
+            if count:
+                self._missing.labels(model_name, label, name).inc(count)
+
+    def _example_class(self, request: Any) -> type[Message]:
+        """tf.Example from the request's own descriptor pool (TensorFlow's or the client's)."""
+        pool = request.DESCRIPTOR.file.pool
+        found = self._example_classes.get(pool)
+        if found is None:
+            found = self._example_classes[pool] = GetMessageClass(
+                pool.FindMessageTypeByName("tensorflow.Example"))
+        return found
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _has_values(feature: Any) -> bool:
+    kind = feature.WhichOneof("kind")
+    return kind in _VALUE_LISTS and len(getattr(feature, kind).value) > 0
