@@ -31,6 +31,9 @@ REQUEST_CLASSES: dict[str, type] = {
 MODEL_METHODS = ("GetModelStatus", "HandleReloadConfigRequest")
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 2**31 - 1),
                     ("grpc.max_send_message_length", 2**31 - 1)]
+# Towards the backend: no retries of our own (the caller's client decides; an UNAVAILABLE
+# goes back to it as it came).
+_BACKEND_OPTIONS = _CHANNEL_OPTIONS + [("grpc.enable_retries", 0)]
 
 
 def _specs(method: str, request: Any) -> list[Any]:
@@ -52,7 +55,7 @@ class GrpcFront:
     def __init__(self, forwarder: Forwarder, backend: str):
         self.forwarder = forwarder
         self.metrics = forwarder.metrics
-        self.channel = grpc.aio.insecure_channel(backend, options=_CHANNEL_OPTIONS)
+        self.channel = grpc.aio.insecure_channel(backend, options=_BACKEND_OPTIONS)
         self._backend = {f"{service}/{method}": self.channel.unary_unary(
                              f"/{service}/{method}")
                          for service, methods in ((PREDICTION_SERVICE, REQUEST_CLASSES),
