@@ -30,7 +30,8 @@ _HELP = {
 
 def _cmd_gateway(args: argparse.Namespace) -> None:
     from serving.client.errors import ClientError
-    from serving.gateway.server import GatewayOptions, serve
+    from serving.gateway.options import GatewayOptions
+    from serving.gateway.server import serve
 
     names = {field.name for field in dataclasses.fields(GatewayOptions)}
     options = GatewayOptions(**{k: v for k, v in vars(args).items() if k in names})
@@ -47,7 +48,7 @@ def _cmd_gateway(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from serving.gateway.server import GatewayOptions
+    from serving.gateway.options import GatewayOptions
 
     parser = subparsers.add_parser(
         "gateway", allow_abbrev=False,

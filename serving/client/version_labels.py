@@ -97,21 +97,7 @@ def _check_policy_serves(entry: Any, version: int, present: list[int]) -> None:
 
 def set_label(path: Path, model: str, label: str, version: int) -> LabelChange:
     """Points `label` of `model` at `version` (which must exist under the base path)."""
-    if not LABEL_PATTERN.fullmatch(label):
-        raise ModelConfigError(f"label name {label!r} must match [a-zA-Z0-9_]+")
-    config = read_config(path)
-    entry = model_entry(config, model)
-    present = version_directories(entry.base_path)
-    if version not in present:
-        raise ModelConfigError(f"version {version} of '{model}' not found under "
-                               f"{entry.base_path} (versions: {present or 'none'})")
-    _check_policy_serves(entry, version, present)
-    previous = entry.version_labels.get(label)
-    entry.version_labels[label] = version
-    write_config(path, config)
-    change = LabelChange(model, label, previous, version)
-    log.info("%s in %s", change.describe(), path)
-    return change
+    return relabel(path, model, {label: version})[0]
 
 
 def rollback(path: Path, model: str, label: str = STABLE,
@@ -186,3 +172,32 @@ def label_pushed_version(path: Path, model: str, version: int, rollout: str) -> 
     for change in changes:
         log.info("%s in %s", change.describe(), path)
     return changes
+
+
+def relabel(path: Path, model: str, changes: dict[str, int | None]) -> list[LabelChange]:
+    """Moves several labels in one atomic write (None removes a label), e.g. a promotion:
+    {"stable": canary's version, "canary": None}. Versions must exist under the base path
+    and stay loaded (as `set_label` checks); on any error nothing is written."""
+    config = read_config(path)
+    entry = model_entry(config, model)
+    present = version_directories(entry.base_path)
+    done = []
+    for label, version in changes.items():
+        if not LABEL_PATTERN.fullmatch(label):
+            raise ModelConfigError(f"label name {label!r} must match [a-zA-Z0-9_]+")
+        previous = entry.version_labels.get(label)
+        if version is None:
+            if label not in entry.version_labels:
+                raise ModelConfigError(f"model '{model}' has no label '{label}' to remove")
+            del entry.version_labels[label]
+        else:
+            if version not in present:
+                raise ModelConfigError(f"version {version} of '{model}' not found under "
+                                       f"{entry.base_path} (versions: {present or 'none'})")
+            _check_policy_serves(entry, version, present)
+            entry.version_labels[label] = version
+        done.append(LabelChange(model, label, previous, version))
+    write_config(path, config)
+    for change in done:
+        log.info("%s in %s", change.describe(), path)
+    return done

@@ -22,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from serving.gateway.forwarding import Forwarder, GatewayMetrics
+from serving.gateway.options import GatewayOptions
 from serving.gateway.grpc_front import GrpcFront
 from serving.gateway.rest_front import RestFront
 from serving.gateway.routing import Router
@@ -29,29 +30,6 @@ from serving.prediction_log import PredictionLogger
 from serving.client import protos
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class GatewayOptions:
-    """Everything the gateway needs; ports as `ctpipe serve` takes them (0: the OS picks the
-    gRPC port; REST 0 = off, -1 = the OS picks)."""
-
-    backend: str
-    model_config_file: str
-    backend_rest: str = ""
-    port: int = 8500
-    rest_api_port: int = 0
-    bind_address: str = "127.0.0.1"
-    model_config_file_poll_wait_seconds: float = 1.0
-    canary_percent: float = 10.0
-    shadow_max_in_flight: int = 16
-    shadow_timeout_seconds: float = 2.0
-    monitoring_path: str = "/monitoring/prometheus/metrics"
-    rest_api_timeout_seconds: float = 30.0
-    prediction_log_dir: str = ""
-    prediction_log_sampling_rate: float = 1.0
-    prediction_log_file_max_bytes: int = 64 * 1024 * 1024
-    prediction_log_max_files: int = 10
 
 
 def _loggers(options: GatewayOptions, router: Router) -> dict[str, PredictionLogger]:

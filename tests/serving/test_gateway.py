@@ -23,7 +23,8 @@ from serving.client import protos, version_labels
 from serving.client.errors import ClientError
 from serving.client.grpc_client import PredictionClient
 from serving.gateway.routing import key_point
-from serving.gateway.server import GatewayHandle, GatewayOptions, start
+from serving.gateway.options import GatewayOptions
+from serving.gateway.server import GatewayHandle, start
 from serving.prediction_log import read_logs
 from serving.server.process import ServerProcess
 from tests.serving.conftest import MODEL_NAME, push_version
@@ -286,3 +287,74 @@ def test_the_gateway_never_imports_tensorflow():
     code = ("import sys; import ctpipe.cli, serving.gateway.server; "
             "assert not [m for m in sys.modules if m.split('.')[0] == 'tensorflow'], 'TF'")
     subprocess.run([sys.executable, "-c", code], cwd=WORKTREE, check=True, timeout=60)
+
+
+def _labelled_csv(taxi_rows, path: Path) -> Path:
+    """The trips behind `serialized_examples` (rows 0-599), as they arrive with their label."""
+    import csv
+
+    header, rows = taxi_rows
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows[:600])
+    return path
+
+
+def _traffic(gateway: GatewayHandle, serialized_examples: list[bytes], requests_count: int) -> None:
+    with PredictionClient(f"127.0.0.1:{gateway.port}", MODEL_NAME) as client:
+        for n in range(requests_count):
+            start_at = (n * 8) % 592
+            client.predict(serialized_examples[start_at:start_at + 8])
+
+
+@pytest.mark.parametrize("canary, expected, exit_status, labels_after", [
+    (2, "promote", 0, {"stable": 2}),  # the same model as stable
+    (3, "rollback", 3, {"stable": 1}),  # probabilities moved up by 0.4
+])
+def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
+        configure, gateway, store, serialized_examples, taxi_rows, tmp_path, canary, expected,
+        exit_status, labels_after):
+    import json
+
+    configure({MODEL_NAME: {"stable": 1, "canary": canary}, DOOMED: {"stable": 1}})
+    time.sleep(1.1)  # records of earlier tests fall out of the window
+    started = time.time()
+    _traffic(gateway, serialized_examples, 800)
+    asyncio.run_coroutine_threadsafe(gateway.gateway.forwarder.drain(10), gateway.loop).result(15)
+    logger = gateway.gateway.forwarder.loggers[MODEL_NAME]
+    logger.flush()
+    config = store / "models.config"
+    result = subprocess.run(
+        [sys.executable, "-m", "ctpipe.cli", "rollout", "analyze", "--model-config", str(config),
+         "--logs", logger.prefix, "--window-seconds", f"{time.time() - started + 1:.0f}",
+         "--labels", str(_labelled_csv(taxi_rows, tmp_path / "labelled.csv")),
+         "--min-requests", "40", "--min-labelled", "200", "--apply", "--json"],
+        cwd=WORKTREE, capture_output=True, text=True, timeout=120)
+    assert result.returncode == exit_status, result.stderr
+    report = json.loads(result.stdout)
+    assert report["recommendation"] == expected, report
+    assert report["candidate"]["version"] == canary
+    assert 40 <= report["candidate"]["requests"] < report["stable"]["requests"]
+    assert report["candidate"]["labelled"] >= 200 and report["candidate"]["auc"] is not None
+    distance = report["prediction_distance"]
+    assert distance < 0.05 if expected == "promote" else distance > 0.2
+    entry = version_labels.model_entry(version_labels.read_config(config), MODEL_NAME)
+    assert dict(entry.version_labels) == labels_after
+
+
+def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
+                                                   serialized_examples):
+    from serving.rollout import analysis
+    from serving.rollout.thresholds import Thresholds
+
+    configure({MODEL_NAME: {"stable": 1, "canary": 3}, DOOMED: {"stable": 1}})
+    _traffic(gateway, serialized_examples, 300)
+    url = f"http://localhost:{gateway.rest_port}/monitoring/prometheus/metrics"
+    verdict = analysis.analyze(store / "models.config", MODEL_NAME, metrics=[url],
+                               thresholds=Thresholds(min_requests=10))
+    for figures in (verdict.stable, verdict.candidate):
+        assert figures.requests >= 10 and figures.errors == 0
+        assert 0 < figures.p99_seconds < 10 and figures.histogram is not None
+    assert verdict.recommendation == "rollback"
+    assert any("prediction distribution moved" in reason for reason in verdict.reasons)
