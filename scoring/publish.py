@@ -46,7 +46,11 @@ def model_source(model_dir: str | None, workspace: str | None, model_name: str,
             raise ScoringError(f"no SavedModel in {model_dir} (saved_model.pb missing)")
         name = os.path.basename(os.path.normpath(model_dir))
         return ModelSource(model_dir=model_dir, version=int(name) if name.isdigit() else 0)
-    base = os.path.join(workspace or "", "serving", model_name)
+    return pushed_version(os.path.join(workspace or "", "serving", model_name), version)
+
+
+def pushed_version(base: str, version: int | None) -> ModelSource:
+    """The newest complete version folder under a model's serving folder, or `version`."""
     try:
         versions = {v: path for v, path in layout.version_folders(base).items()
                     if os.path.isfile(os.path.join(path, "saved_model.pb"))}

@@ -148,3 +148,21 @@ def test_ctpipe_score_names_what_is_wrong(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == (f"ctpipe: no pushed versions: {tmp_path}/serving/big_tipper "
                                      "does not exist")
+
+
+def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, tmp_path):
+    from tfx.types import standard_artifacts
+
+    from scoring.kubeflow import RESULT_FILE, Executor
+
+    _push(saved_model_dir, tmp_path / "ws", 5)
+    artifact = standard_artifacts.InferenceResult()
+    artifact.uri = str(tmp_path / "artifact")
+    Executor().Do({}, {"scores": [artifact]}, {
+        "input_root": str(trips), "output_root": str(tmp_path / "out"),
+        "serving_model_dir": str(tmp_path / "ws" / "serving" / "big_tipper"), "version": 0,
+        "output_format": "parquet", "key_column": ""})
+    record = json.loads((tmp_path / "artifact" / RESULT_FILE).read_text())
+    latest = json.loads((tmp_path / "out" / "LATEST").read_text())
+    assert (record["rows"], record["model_version"], latest["model_version"]) == (1500, 5, 5)
+    assert Path(record["folder"]).name == latest["scores"]
