@@ -12,12 +12,13 @@ same Example as `row_to_example`'s.
 from __future__ import annotations
 
 import struct
-from typing import Any, Sequence
+from typing import Any
 
 from models import features
 
 # Entries cached per feature before the cache is dropped (bounds memory on unique values).
 _CACHE_LIMIT = 200_000
+_EMPTY_EXAMPLE = b"\x0a\x00"  # features {}
 
 
 def _varint(value: int) -> bytes:
@@ -49,7 +50,7 @@ def _value_list(dtype: str, value: Any) -> bytes:
 
 
 class ExampleEncoder:
-    """Encodes rows given as columns (lists of Python values, None for an empty cell)."""
+    """Encodes tables of trips; keeps each feature's entries for the values it has seen."""
 
     def __init__(self) -> None:
         self._keys = {f.name: _length_delimited(1, f.name.encode()) for f in features.FEATURES}
@@ -65,18 +66,36 @@ class ExampleEncoder:
                 1, self._keys[name] + _length_delimited(2, _value_list(dtype, value)))
         return entry
 
-    def encode(self, columns: dict[str, Sequence[Any]], rows: int) -> list[bytes]:
-        """Serialized tf.Examples, one per row; a column absent from `columns` is a missing
-        feature in every row."""
-        per_feature = []
+    def encode_table(self, table: Any) -> list[bytes]:
+        """Serialized tf.Examples, one per row of a pyarrow Table of raw columns (features
+        typed as `scoring.job.read_range` reads them; a null cell or an absent column leaves
+        the feature out). Each column is dictionary-encoded, so an entry is built once per
+        distinct value and picked for every row by numpy; a row is one join of its entries."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        columns = []
         for feature in features.FEATURES:
-            values = columns.get(feature.name)
-            if values is None:
+            if feature.name not in table.column_names:
                 continue
-            entry, dtype, name = self._entry, feature.dtype, feature.name
-            per_feature.append([b"" if v is None else entry(name, dtype, v) for v in values])
+            column = table.column(feature.name).combine_chunks()
+            if feature.dtype == "int64":
+                column = column.cast("int64")
+            encoded = pc.dictionary_encode(column)
+            values = encoded.dictionary.to_pylist()
+            entries = np.array([self._entry(feature.name, feature.dtype, v) for v in values]
+                               + [b""], dtype=object)
+            indices = encoded.indices.fill_null(len(values)).to_numpy()
+            columns.append(entries[indices].tolist())
+        if not columns:
+            return [_EMPTY_EXAMPLE] * table.num_rows
+        prefixes: dict[int, bytes] = {}
         examples = []
-        for row_entries in zip(*per_feature) if per_feature else [()] * rows:
-            body = b"".join(row_entries)
-            examples.append(_length_delimited(1, body))
+        for row in zip(*columns):
+            body = b"".join(row)
+            size = len(body)
+            prefix = prefixes.get(size)
+            if prefix is None:
+                prefix = prefixes[size] = b"\x0a" + _varint(size)
+            examples.append(prefix + body)
         return examples

@@ -160,18 +160,22 @@ def plan_ranges(path: str, name: str, range_bytes: int = RANGE_BYTES) -> Iterato
             start, row, index = end, row + rows_here, index + 1
 
 
-def _convert_options():
+def _convert_options(key_column: str):
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     types = {f.name: pa.string() if f.dtype == "string" else pa.float64()
              for f in features.FEATURES}
+    if key_column:
+        types.setdefault(key_column, pa.string())
     return pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                 null_values=[""], quoted_strings_can_be_null=True)
+                                 null_values=[""], quoted_strings_can_be_null=True,
+                                 include_columns=list(types), include_missing_columns=False)
 
 
-def read_range(chunk: ByteRange) -> Any:
-    """The range's rows as a pyarrow Table (features typed; ints checked to be integral)."""
+def read_range(chunk: ByteRange, key_column: str = "") -> Any:
+    """The range's feature columns (and the key column) as a pyarrow Table, features typed,
+    integers checked to be integral; other columns are not parsed."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -179,7 +183,7 @@ def read_range(chunk: ByteRange) -> Any:
         handle.seek(chunk.start)
         data = chunk.header + handle.read(chunk.end - chunk.start)
     try:
-        table = pa_csv.read_csv(io.BytesIO(data), convert_options=_convert_options())
+        table = pa_csv.read_csv(io.BytesIO(data), convert_options=_convert_options(key_column))
     except pa.ArrowInvalid as err:
         raise ScoringError(f"{chunk.path} (rows from {chunk.first_row}): {err}") from None
     for feature in features.FEATURES:
@@ -191,19 +195,6 @@ def read_range(chunk: ByteRange) -> Any:
             raise ScoringError(f"{chunk.path} row {chunk.first_row + int(bad[0])}, column "
                                f"'{feature.name}': {values[bad[0]]} is not an integer")
     return table
-
-
-def columns_for_encoding(table: Any) -> dict[str, list]:
-    """Feature columns as Python lists (None for empty cells; integers as int)."""
-    columns = {}
-    for feature in features.FEATURES:
-        if feature.name not in table.column_names:
-            continue
-        column = table.column(feature.name)
-        if feature.dtype == "int64":
-            column = column.cast("int64")
-        columns[feature.name] = column.to_pylist()
-    return columns
 
 
 class Scorer:
@@ -251,15 +242,27 @@ def write_part(table: Any, path: str, output_format: str) -> None:
     os.replace(temporary, path)
 
 
+def _encode_and_score(table: Any, encoder: Any, scorer: "Scorer") -> np.ndarray:
+    """Encodes slice n+1 while the model scores slice n: TensorFlow releases the interpreter
+    lock while it computes, so the two use both cores."""
+    from concurrent import futures
+
+    with futures.ThreadPoolExecutor(1, thread_name_prefix="score") as model_thread:
+        pending = [model_thread.submit(scorer.score, encoder.encode_table(
+                       table.slice(start, MODEL_BATCH * 4)))
+                   for start in range(0, table.num_rows, MODEL_BATCH * 4)]
+        parts = [part.result() for part in pending]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
 def score_range(chunk: ByteRange, scorer: Scorer, encoder: Any, key_column: str,
                 folder: str, output_format: str) -> Stats:
     """Reads, encodes, scores and writes one range; returns its statistics."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = read_range(chunk)
-    examples = encoder.encode(columns_for_encoding(table), table.num_rows)
-    scores = scorer.score(examples)
+    table = read_range(chunk, key_column)
+    scores = _encode_and_score(table, encoder, scorer)
     if len(scores) != table.num_rows:
         raise ScoringError(f"the model returned {len(scores)} scores for {table.num_rows} rows "
                            f"of {chunk.path}")

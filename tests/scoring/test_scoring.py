@@ -17,7 +17,7 @@ import tensorflow as tf
 from models import features
 from scoring import gate, publish
 from scoring.encode import ExampleEncoder
-from scoring.job import ScoringError, columns_for_encoding, plan_ranges, read_range
+from scoring.job import ScoringError, plan_ranges, read_range
 from serving.client.examples import row_to_example
 
 WORKTREE = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_the_encoder_writes_the_examples_the_client_writes(trips, taxi_rows):
     _, rows = taxi_rows
     chunk = next(plan_ranges(str(trips / "a.csv"), "a.csv"))
     table = read_range(chunk)
-    ours = ExampleEncoder().encode(columns_for_encoding(table), table.num_rows)
+    ours = ExampleEncoder().encode_table(table)
     assert len(ours) == chunk.rows == 700
     for mine, row in zip(ours, rows[:700]):
         assert tf.train.Example.FromString(mine) == tf.train.Example.FromString(
