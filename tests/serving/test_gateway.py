@@ -222,7 +222,8 @@ def test_a_slow_shadow_is_dropped_not_waited_for(configure, gateway, serialized_
         for _ in range(10):
             started = time.perf_counter()
             assert client.predict(serialized_examples[:1]).model_version == 1
-            assert time.perf_counter() - started < 0.5  # the shadow takes 2 s per call
+            # The shadow takes 2 s per call; the caller never waits for it.
+            assert time.perf_counter() - started < 1.5
     # At most 2 copies in flight (shadow_max_in_flight): the others were dropped.
     assert metrics.shadow_dropped.labels(MODEL_NAME)._value.get() - dropped_before >= 7
     asyncio.run_coroutine_threadsafe(gateway.gateway.forwarder.drain(10),
