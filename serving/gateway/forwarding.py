@@ -65,12 +65,19 @@ class GatewayMetrics(ServerMetrics):
         self.canary_fallbacks = Counter("ctpipe_gateway_canary_fallbacks", "Canary requests "
                                         "answered by stable because the canary's version was "
                                         "not served.", ("model_name",), registry=self.registry)
+        self._route_children: dict[tuple, tuple[Any, Any]] = {}
 
     def observe_route(self, model: str, route: str, version: int | None, status: str,
                       seconds: float) -> None:
-        label = "" if version is None else str(version)
-        self.routed.labels(model, route, label, status).inc()
-        self.route_latency.labels(model, route, label).observe(seconds)
+        key = (model, route, version, status)
+        children = self._route_children.get(key)
+        if children is None:  # labels() costs microseconds on every request otherwise
+            label = "" if version is None else str(version)
+            children = self._route_children[key] = (
+                self.routed.labels(model, route, label, status),
+                self.route_latency.labels(model, route, label))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 # Calls the backend with the request labelled so (None: the request as it arrived) and
