@@ -23,7 +23,6 @@ import dataclasses
 import glob
 import io
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -33,7 +32,6 @@ import numpy as np
 from ctpipe.errors import UserError
 from models import features
 
-log = logging.getLogger(__name__)
 
 RANGE_BYTES = 16 * 1024 * 1024
 MODEL_BATCH = 4096

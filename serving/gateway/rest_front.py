@@ -10,9 +10,9 @@ no version, so it is the label's version in the model config.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-import logging
 import re
 import time
 from typing import Any
@@ -24,11 +24,11 @@ from aiohttp import web
 from models import features
 from serving.client import protos
 from serving.client.grpc_client import DEFAULT_SIGNATURE
-from serving.gateway.forwarding import BackendError, Forwarder, undecoded
+from serving.client.version_labels import SHADOW
+from serving.gateway.forwarding import BackendError, Forwarder, Send, undecoded
 from serving.gateway.routing import ROUTE_KEY
 from serving.server.errors import HTTP_STATUS
 
-log = logging.getLogger(__name__)
 
 ENTRYPOINT = "REST"
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
@@ -46,6 +46,11 @@ class HttpAnswer(BackendError):
         message = body.decode(errors="replace")
         super().__init__(_CODES.get(status, grpc.StatusCode.UNKNOWN), message)
         self.status, self.body, self.content_type = status, body, content_type
+
+
+def _gateway_error(status: int, message: str) -> HttpAnswer:
+    """An error answer made by the gateway itself, in TF Serving's JSON form."""
+    return HttpAnswer(status, json.dumps({"error": message}).encode(), "application/json")
 
 
 def _examples_of(body: dict) -> list[bytes] | None:
@@ -123,11 +128,17 @@ class RestFront:
                     content_type: str | None) -> bytes:
         url = self.backend + path + (f"?{query}" if query else "")
         headers = {"Content-Type": content_type} if content_type else {}
-        async with self.session.request(method, url, data=body, headers=headers) as answer:
-            data = await answer.read()
-            if answer.status != 200:
-                raise HttpAnswer(answer.status, data, answer.content_type)
-            return data
+        try:
+            async with self.session.request(method, url, data=body, headers=headers) as answer:
+                data = await answer.read()
+        except aiohttp.ClientError as err:  # the backend is down or restarting
+            raise _gateway_error(503, f"ctpipe gateway: backend {self.backend} unreachable: "
+                                      f"{err}") from None
+        except asyncio.TimeoutError:
+            raise _gateway_error(504, "Deadline Exceeded") from None
+        if answer.status != 200:
+            raise HttpAnswer(answer.status, data, answer.content_type)
+        return data
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -169,7 +180,7 @@ class RestFront:
         return web.Response(body=answer.body, content_type="application/json")
 
     def _record(self, model: str, match: re.Match, body: bytes, answer: bytes,
-                version: int | None, shadow: bool, send) -> None:
+                version: int | None, shadow: bool, send: Send) -> None:
         """Metrics and log of a predict in our model's form; the shadow copy of one."""
         if match["version"] is not None:
             version = int(match["version"])
@@ -190,5 +201,5 @@ class RestFront:
 
         record(version, answer)
         if shadow:
-            shadow_version = self.forwarder.router.version(model, "shadow")
+            shadow_version = self.forwarder.router.version(model, SHADOW)
             self.forwarder.mirror(model, send, lambda data: record(shadow_version, data))
