@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import report
 
-ROWS = 600_000
+ROWS = 2_000_000
 
 
 def _trips(path: Path, rows: int) -> Path:
