@@ -166,3 +166,20 @@ def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, t
     latest = json.loads((tmp_path / "out" / "LATEST").read_text())
     assert (record["rows"], record["model_version"], latest["model_version"]) == (1500, 5, 5)
     assert Path(record["folder"]).name == latest["scores"]
+
+
+def test_a_served_model_scores_too(trips, taxi_rows, saved_model_dir, tmp_path):
+    from scoring.job import ModelSource
+    from tests.serving.conftest import in_process_server, push_version
+
+    _, rows = taxi_rows
+    push_version(saved_model_dir, tmp_path / "base", 7)
+    with in_process_server(tmp_path / "base") as (handle, _):
+        source = ModelSource(server=f"127.0.0.1:{handle.port}", model_name="big_tipper")
+        result = publish.score(source, str(trips / "a.csv"), str(tmp_path / "out"),
+                               beam_args=BEAM_ARGS)
+    assert (result.rows, result.model_version) == (700, 7)
+    assert result.gate.notes  # no push record to compare with: said so
+    scores = pa_csv.read_csv(next(Path(result.folder).glob("part-*.csv"))).to_pandas()
+    np.testing.assert_allclose(scores[features.PREDICTION_KEY],
+                               _in_process(saved_model_dir, rows[:700]), atol=1e-6)
