@@ -23,5 +23,5 @@ setup(
         "tensorflow-serving-api>=2.16,<2.17",
         "kfp>=2,<3",
     ],
-    entry_points={"console_scripts": ["ctpipe=ctpipe.cli:main"]},
+    entry_points={"console_scripts": ["ctpipe=ctpipe.cli:console_main"]},
 )

@@ -104,6 +104,28 @@ def statistics_of_examples(examples: Sequence[bytes], schema: schema_pb2.Schema
                                                     tfdv.StatsOptions(schema=schema))
 
 
+PREDICTION_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def prediction_summary(values: Sequence[float]) -> dict:
+    """The distribution of a model's outputs, as the Pusher records it for the eval split and
+    `ctpipe monitor` computes it for served requests: count, mean, std, min, max, quantiles
+    and the share of null or NaN outputs (left out of the other figures)."""
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    count = len(values)
+    summary: dict = {"count": count,
+                     "null_fraction": (count - len(finite)) / count if count else 0.0}
+    if not finite:
+        return summary
+    mean = math.fsum(finite) / len(finite)
+    summary.update(
+        mean=mean, std=math.sqrt(math.fsum((v - mean) ** 2 for v in finite) / len(finite)),
+        min=finite[0], max=finite[-1],
+        quantiles={str(q): finite[min(len(finite) - 1, int(q * len(finite)))]
+                   for q in PREDICTION_QUANTILES})
+    return summary
+
+
 def format_finding(finding: DriftFinding) -> str:
     """One line, e.g. `drift: feature 'fare' jensen_shannon_divergence 0.31 > threshold 0.20`."""
     relation = ">" if finding.crossed else "<="
@@ -253,3 +275,27 @@ def _findings(kind: Kind, compared: statistics_pb2.DatasetFeatureStatisticsList,
             findings.append(DriftFinding(kind, name, comparator, distance, threshold,
                                          distance > threshold, (before, after)))
     return findings
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueRates:
+    """How often a feature has no usable value: reported beside the skew distances."""
+
+    missing: float  # share of rows without a value (feature absent or an empty value list)
+    nan: float  # share of rows whose value is NaN
+
+
+def value_rates(statistics: statistics_pb2.DatasetFeatureStatisticsList,
+                names: Sequence[str]) -> dict[str, ValueRates]:
+    """The missing and NaN shares of each of `names` in one dataset's statistics (univalent
+    features; a feature the statistics lack is missing in every row)."""
+    dataset = _one_dataset(statistics, "statistics")
+    rows, by_name = dataset.datasets[0].num_examples, _features(dataset)
+    rates = {}
+    for name in names:
+        feature = by_name.get(name)
+        present = _share_with_values(feature, name, rows, "statistics")
+        histograms = feature.num_stats.histograms if feature is not None else ()
+        nan = histograms[0].num_nan / rows if histograms else 0.0
+        rates[name] = ValueRates(missing=1.0 - present, nan=nan)
+    return rates

@@ -8,7 +8,8 @@ process: a separate `ctpipe serve` process would add a fresh TensorFlow import (
 every run, and buys no isolation here, since the Evaluator has already loaded and run the same
 SavedModel in the pipeline's process. Only an answered request with one finite probability
 per example counts. The result is an InfraBlessing whose `blessed` custom property (1/0) the
-Pusher checks: an unblessed candidate is not pushed.
+Pusher checks (an unblessed candidate is not pushed), with the distribution of the candidate's
+answers on the eval examples, which the Pusher keeps with the model for monitoring.
 
 Cache: the outputs depend only on the model, the examples and the parameters, which form the
 cache key, so a re-run on unchanged inputs reuses the blessing. (No `from __future__ import
@@ -16,6 +17,7 @@ annotations` here: TFX's @component reads the annotations as types.)
 """
 
 import dataclasses
+import json
 import logging
 import math
 import tempfile
@@ -34,6 +36,9 @@ BLESSED_FILE = "INFRA_BLESSED"
 NOT_BLESSED_FILE = "INFRA_NOT_BLESSED"
 REASON_PROPERTY = "reason"
 CANDIDATE_VERSION = 1
+# Examples per Predict request: the eval set goes through the server in a few requests.
+REQUEST_ROWS = 512
+EVAL_PREDICTIONS_FILE = "eval_predictions.json"
 EVAL_SPLIT = "eval"
 
 
@@ -41,6 +46,8 @@ EVAL_SPLIT = "eval"
 class InfraCheck:
     blessed: bool
     reason: str
+    # What the served candidate answered, in request order (empty when it did not answer).
+    probabilities: tuple[float, ...] = ()
 
 
 def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_name: str,
@@ -77,19 +84,24 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
             with PredictionClient(f"{LOOPBACK}:{handle.port}", model_name,
                                   timeout=request_timeout) as client:
                 client.wait_until_available(ready_timeout)
-                prediction = client.predict(serialized_examples, version=CANDIDATE_VERSION)
+                answers = [client.predict(serialized_examples[start:start + REQUEST_ROWS],
+                                          version=CANDIDATE_VERSION)
+                           for start in range(0, len(serialized_examples), REQUEST_ROWS)]
         except ClientError as err:
             return InfraCheck(False, str(err))
         finally:
             handle.stop()
-    bad = [p for p in prediction.probabilities if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
+    probabilities = tuple(p for answer in answers for p in answer.probabilities)
+    bad = [p for p in probabilities if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
     if bad:
-        return InfraCheck(False, f"{len(bad)} of {len(prediction.probabilities)} predictions are "
-                                 f"not probabilities (e.g. {bad[0]})")
-    if prediction.model_version != CANDIDATE_VERSION:
-        return InfraCheck(False, f"server answered with version {prediction.model_version}, "
-                                 f"expected {CANDIDATE_VERSION}")
-    return InfraCheck(True, f"served and scored {len(serialized_examples)} eval examples")
+        return InfraCheck(False, f"{len(bad)} of {len(probabilities)} predictions are "
+                                 f"not probabilities (e.g. {bad[0]})", probabilities)
+    versions = {answer.model_version for answer in answers}
+    if versions != {CANDIDATE_VERSION}:
+        return InfraCheck(False, f"server answered with version(s) {sorted(versions)}, "
+                                 f"expected {CANDIDATE_VERSION}", probabilities)
+    return InfraCheck(True, f"served and scored {len(serialized_examples)} eval examples",
+                      probabilities)
 
 
 def read_examples(examples_uri: str, split: str, limit: int) -> list[bytes]:
@@ -104,7 +116,11 @@ def read_examples(examples_uri: str, split: str, limit: int) -> list[bytes]:
 
 
 def record_blessing(blessing: standard_artifacts.InfraBlessing, check: InfraCheck) -> None:
+    """TFX's blessing marks, and the distribution of the candidate's answers on the eval
+    examples (`eval_predictions.json`), which the Pusher keeps with the model."""
     from tfx.dsl.io import fileio
+
+    from components.drift import prediction_summary
 
     blessing.set_int_custom_property(BLESSED_PROPERTY, int(check.blessed))
     blessing.set_string_custom_property(REASON_PROPERTY, check.reason[:1000])
@@ -112,6 +128,8 @@ def record_blessing(blessing: standard_artifacts.InfraBlessing, check: InfraChec
     marker = BLESSED_FILE if check.blessed else NOT_BLESSED_FILE
     with fileio.open(f"{blessing.uri}/{marker}", "w") as handle:
         handle.write(check.reason)
+    with fileio.open(f"{blessing.uri}/{EVAL_PREDICTIONS_FILE}", "w") as handle:
+        handle.write(json.dumps(prediction_summary(check.probabilities)))
 
 
 @component
@@ -120,7 +138,7 @@ def InfraValidation(
     examples: InputArtifact[standard_artifacts.Examples],
     blessing: OutputArtifact[standard_artifacts.InfraBlessing],
     model_name: Parameter[str],
-    num_examples: Parameter[int] = 10,
+    num_examples: Parameter[int] = 5000,
 ) -> None:
     from tfx.utils import path_utils
 

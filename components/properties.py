@@ -1,9 +1,15 @@
-"""Names of the custom properties the pipeline's steps record on their artifacts.
+"""Names the pipeline's steps share: the custom properties they record on their artifacts, and
+the files they hand each other.
 
 One place for them: the steps write them, `ctpipe status` and the report read them from ML
 Metadata (TensorFlow-free, so reading them costs no TensorFlow import). TFX's own names are
 reused where TFX defines the property (span, blessed, pushed, ...).
 """
+
+# Statistics as StatisticsGen writes them: `Split-<split>/FeatureStats.pb`.
+STATISTICS_FILE = "FeatureStats.pb"
+# Sample statistics (drift reference, training statistics) describe training splits.
+SAMPLE_SPLIT = "train"
 
 # Examples (SpanWindow): TFX's span of the newest span, and ours.
 SPAN = "span"

@@ -7,8 +7,11 @@ artifact TFX tools read, and adds what continuous training needs:
   staging folder and renamed into place (TF Serving ignores non-numeric folders); object stores
   have no rename, so there `saved_model.pb` is written last, as TFX does, and servers wait for
   it;
-- a push record beside the model (`assets.extra/ctpipe/push.json`, ignored by TF Serving): the
-  candidate's and the baseline's AUC at the push, so later runs can tell concept drift;
+- what monitoring compares serving with, beside the model (`assets.extra/ctpipe/`, ignored by
+  TF Serving): `push.json`, the candidate's and the baseline's AUC at the push (later runs tell
+  concept drift from it) and the distribution of its answers on the eval examples (infra
+  validation served them); `training_statistics.pb`, statistics of a sample of its training
+  window (`ctpipe monitor` measures skew against them);
 - a version number that never collides with an existing one;
 - one line in `ctpipe run` saying what was pushed, or why nothing was.
 """
@@ -20,19 +23,20 @@ import os
 import posixpath
 import shutil
 import time
-from typing import Any
 
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
+from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
-from tfx.components.util import model_utils
 from tfx.utils import io_utils
 
-from components.served_model import PUSH_RECORD_FILE, SAVED_MODEL_FILE
+from components import properties
+from components.infra_validation import EVAL_PREDICTIONS_FILE
 from ctpipe import progress
+from serving.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ MODEL_KEY = standard_component_specs.MODEL_KEY
 MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY
 INFRA_BLESSING_KEY = standard_component_specs.INFRA_BLESSING_KEY
 EVALUATION_KEY = "evaluation"
+WINDOW_STATISTICS_KEY = "window_statistics"
 PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
 
 
@@ -69,23 +74,30 @@ def new_version(serving_model_dir: str) -> int:
     return version
 
 
-def push(model_dir: str, serving_model_dir: str, version: int, record: dict[str, Any]) -> str:
-    """Writes the model and its push record as `<serving_model_dir>/<version>`; returns it."""
+def push(model_dir: str, serving_model_dir: str, version: int,
+         extras: dict[str, bytes]) -> str:
+    """Writes the model and `extras` (path in the version folder -> content) as
+    `<serving_model_dir>/<version>`; returns it."""
     target = posixpath.join(serving_model_dir, str(version))
     if "://" in serving_model_dir:
         io_utils.copy_dir(model_dir, target, deny_regex_patterns=[r"saved_model\.pb"])
-        io_utils.write_string_file(posixpath.join(target, PUSH_RECORD_FILE), json.dumps(record))
+        _write_extras(target, extras)
         io_utils.copy_file(posixpath.join(model_dir, SAVED_MODEL_FILE),
                            posixpath.join(target, SAVED_MODEL_FILE))
         return target
     staging = posixpath.join(serving_model_dir, f".push-{version}-{os.getpid()}")
     try:
         io_utils.copy_dir(model_dir, staging)
-        io_utils.write_string_file(posixpath.join(staging, PUSH_RECORD_FILE), json.dumps(record))
+        _write_extras(staging, extras)
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _write_extras(folder: str, extras: dict[str, bytes]) -> None:
+    for path, content in extras.items():
+        io_utils.write_bytes_file(posixpath.join(folder, path), content)
 
 
 class Executor(tfx_pusher.Executor):
@@ -101,8 +113,15 @@ class Executor(tfx_pusher.Executor):
             return
         serving_model_dir = exec_properties["serving_model_dir"]
         version = new_version(serving_model_dir)
-        target = push(self.GetModelPath(input_dict), serving_model_dir, version,
-                      {"pushed_at": int(time.time()), **aucs})
+        infra = input_dict[INFRA_BLESSING_KEY][0]
+        record = {"pushed_at": int(time.time()), **aucs, "eval_predictions": json.loads(
+            io_utils.read_string_file(posixpath.join(infra.uri, EVAL_PREDICTIONS_FILE)))}
+        statistics = posixpath.join(input_dict[WINDOW_STATISTICS_KEY][0].uri,
+                                    f"Split-{properties.SAMPLE_SPLIT}",
+                                    properties.STATISTICS_FILE)
+        target = push(self.GetModelPath(input_dict), serving_model_dir, version, {
+            PUSH_RECORD_FILE: json.dumps(record).encode(),
+            TRAINING_STATISTICS_FILE: io_utils.read_bytes_file(statistics)})
         self._MarkPushed(pushed, pushed_destination=target, pushed_version=str(version))
         progress.note(f"Pusher: pushed version {version} to {serving_model_dir} "
                       f"({_describe(aucs)})")
@@ -130,6 +149,7 @@ class PusherSpec(ComponentSpec):
         MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
         INFRA_BLESSING_KEY: ChannelParameter(type=standard_artifacts.InfraBlessing),
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        WINDOW_STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
     }
     OUTPUTS = {PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel)}
 
@@ -142,8 +162,9 @@ class Pusher(base_component.BaseComponent):
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                  infra_blessing: types.BaseChannel, evaluation: types.BaseChannel,
-                 serving_model_dir: str):
+                 window_statistics: types.BaseChannel, serving_model_dir: str):
         super().__init__(PusherSpec(
             model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
-            evaluation=evaluation, serving_model_dir=serving_model_dir,
+            evaluation=evaluation, window_statistics=window_statistics,
+            serving_model_dir=serving_model_dir,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -3,9 +3,9 @@
 The data folder holds one folder per span (`span-N/*.csv`). A span is identified by its number
 and the fingerprint of its files (TFX's: count, size and modification times), so a rewritten span
 is noticed. Every span this run needs that the span store lacks is read (TFX's CSV-to-Example
-transform), split into train/eval by a hash of each example and written; every split that lacks
-statistics is profiled (TFDV, with the curated schema's feature types, as StatisticsGen does when
-given the schema). All of it happens in ONE Beam pipeline and lands in the span store
+transform), split into train/eval by a hash of each example and written; the newest span, when it
+lacks statistics, is profiled (TFDV, with the curated schema's feature types, as StatisticsGen
+does when given the schema). All of it happens in ONE Beam pipeline and lands in the span store
 (`<span_store>/span-N/<fingerprint>/`, marker files written last). Later runs reuse it, so a run
 costs the new span's ingestion and profiling, not the history's.
 
@@ -17,8 +17,8 @@ Outputs, assembled from the store (copies, so each artifact stands on its own as
 - `statistics`: the newest span's own statistics (validation and drift see the new data
   undiluted by the older spans);
 - `reference_statistics`: the reference for drift, the previous run's window (the spans before
-  the newest) pooled, profiled on a fixed-size sample of their training examples (docs/drift.md
-  measures why pooled; the sample keeps the cost flat); no splits when there is none.
+  the newest) pooled, profiled on a fixed-size sample of their training examples
+  (components/samples.py; docs/drift.md measures why pooled); no splits on the first span.
 
 What the step reads lies outside the artifact store, so its cache key must say what it found:
 with LocalDagRunner the driver fills the `snapshot` parameter (span numbers and fingerprints)
@@ -40,8 +40,8 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation import constants as tfdv_constants
 from tensorflow_data_validation.statistics import stats_impl
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx import types
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.components.util import examples_utils
@@ -54,7 +54,9 @@ from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
 from components import properties
+from components.samples import first_records, write_sample_statistics
 from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from components.statistics_view import statistics_schema
 from ctpipe import progress
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest, span_file_name
 
@@ -66,8 +68,6 @@ DEFAULT_SPAN_PATTERN = "span-{SPAN}/*.csv"
 TRAIN_BUCKETS, TOTAL_BUCKETS = 4, 5
 EXAMPLES_MARKER = "_EXAMPLES.json"
 STATISTICS_MARKER = "_STATISTICS.json"
-STATISTICS_FILE = "FeatureStats.pb"  # StatisticsGen's file name
-REFERENCE_SPLIT = "train"  # drift compares training splits (components/drift.py)
 
 EXAMPLES_KEY = "examples"
 EVAL_EXAMPLES_KEY = "eval_examples"
@@ -127,21 +127,6 @@ def snapshot_of(exec_properties: dict[str, Any]) -> str:
                            exec_properties["window"]), sort_keys=True)
 
 
-def statistics_schema(curated_schema: str) -> schema_pb2.Schema:
-    """What of the curated schema changes statistics: each feature's type and whether an int
-    feature is categorical (TFDV then counts its values, which L-infinity compares). Domains
-    are left out, so accepting a new category does not make every span profiled again."""
-    curated = text_format.Parse(curated_schema, schema_pb2.Schema())
-    view = schema_pb2.Schema()
-    for feature in curated.feature:
-        kept = view.feature.add(name=feature.name, type=feature.type)
-        if feature.HasField("bool_domain"):
-            kept.bool_domain.SetInParent()
-        elif feature.int_domain.is_categorical:
-            kept.int_domain.is_categorical = True
-    return view
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -150,7 +135,7 @@ def _digest(text: str) -> str:
 
 class Store:
     """`<root>/span-N/<fingerprint>/` holds a span's examples, and its statistics under
-    `statistics-<schema view>/`; `<root>/reference/<key>/` a reference sample's statistics.
+    `statistics-<schema view>/`.
     A folder counts only once its marker file, written last, exists."""
 
     def __init__(self, root: str, view: schema_pb2.Schema):
@@ -162,10 +147,6 @@ class Store:
 
     def statistics_dir(self, entry: str) -> str:
         return posixpath.join(entry, f"statistics-{self.view_key}")
-
-    def reference_dir(self, spans: dict[int, str], size: int) -> str:
-        key = _digest(json.dumps([sorted(spans.items()), size, self.view_key]))
-        return posixpath.join(self.root, "reference", key)
 
     @staticmethod
     def marker(folder: str, name: str) -> dict[str, Any] | None:
@@ -203,12 +184,12 @@ class _WriteSliceStatistics(beam.DoFn):
 
 @dataclasses.dataclass
 class Work:
-    """What one Beam pipeline does: spans to ingest (span -> store entry), data to profile
-    (slice name -> (source, statistics file)); a source is a store TFRecord file or a list
-    of serialized examples."""
+    """What one Beam pipeline does: spans to ingest (span -> store entry) and stored files to
+    profile (slice name -> (examples file, statistics file)); an examples file may be one this
+    very pass writes."""
 
     ingest: dict[int, str] = dataclasses.field(default_factory=dict)
-    profile: dict[str, tuple[str | list[bytes], str]] = dataclasses.field(default_factory=dict)
+    profile: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
 
 def run_work(pipeline: beam.Pipeline, work: Work, data_root: str, span_pattern: str,
@@ -235,9 +216,7 @@ def run_work(pipeline: beam.Pipeline, work: Work, data_root: str, span_pattern: 
             sources[example_file(entry, split)] = part
     keyed = []
     for name, (source, _) in sorted(work.profile.items()):
-        if isinstance(source, list):
-            records = pipeline | f"Sample[{name}]" >> beam.Create(source)
-        elif source in sources:
+        if source in sources:
             records = sources[source]
         else:
             records = pipeline | f"Read[{name}]" >> beam.io.ReadFromTFRecord(
@@ -263,18 +242,6 @@ def count_records(path: str) -> int:
     return sum(1 for _ in tf.data.TFRecordDataset(path, compression_type="GZIP"))
 
 
-def first_records(paths: list[str], total: int) -> list[bytes]:
-    """The first total/len(paths) records of each file (a sample whose read cost is bounded
-    by its size, not by the files')."""
-    if not paths or not total:
-        return []
-    quota, records = -(-total // len(paths)), []
-    for path in paths:
-        dataset = tf.data.TFRecordDataset(path, compression_type="GZIP").take(quota)
-        records += list(dataset.as_numpy_iterator())
-    return records
-
-
 # --- assembling the outputs ----------------------------------------------------------------
 
 def _copy(source: str, target: str) -> None:
@@ -289,13 +256,13 @@ def _mark_examples(artifact: types.Artifact, splits: list[str]) -> None:
 
 
 def _split_statistics_file(folder: str, split: str) -> str:
-    return posixpath.join(folder, f"Split-{split}", STATISTICS_FILE)
+    return posixpath.join(folder, f"Split-{split}", properties.STATISTICS_FILE)
 
 
 def _fill_statistics(artifact: types.Artifact, folder: str, splits: list[str]) -> None:
     for split in splits:
         _copy(_split_statistics_file(folder, split),
-              posixpath.join(artifact.uri, f"Split-{split}", STATISTICS_FILE))
+              posixpath.join(artifact.uri, f"Split-{split}", properties.STATISTICS_FILE))
     artifact.split_names = artifact_utils.encode_split_names(splits)
 
 
@@ -318,43 +285,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for entry in work.ingest.values():
             if fileio.exists(entry):  # an ingestion that did not finish
                 fileio.rmtree(entry)
-        # Each span is profiled once: when it is ingested, or when the newest span's
-        # statistics are missing for this schema view.
-        profiled = sorted(set(work.ingest) | {
-            span for span in [newest]
-            if store.marker(store.statistics_dir(entries[span]), STATISTICS_MARKER) is None})
+        # A span is profiled when it is the newest (validation and drift read its statistics)
+        # and has no statistics for this schema view yet, so at most once. Older spans a
+        # first run ingests are not: nothing reads their own statistics (the drift reference
+        # profiles a sample of them), and TFDV costs about a second per split.
+        profiled = [newest] if store.marker(store.statistics_dir(entries[newest]),
+                                            STATISTICS_MARKER) is None else []
         for span in profiled:
             for split in SPLITS:
                 work.profile[f"{span}/{split}"] = (example_file(entries[span], split),
                                                    _split_statistics_file(
                                                        store.statistics_dir(entries[span]), split))
-        reference_spans = found["reference"]
-        reference_dir = store.reference_dir(
-            {span: fingerprints[span] for span in reference_spans},
-            exec_properties["reference_sample_examples"]) if reference_spans else ""
-        reference_ready = not reference_dir or (
-            store.marker(reference_dir, STATISTICS_MARKER) is not None)
-        # The reference sample reads stored examples: in the same pass when they are stored
-        # already (a new span arrived), in a second, small pass when this run ingests them.
-        sample_now = not reference_ready and not set(reference_spans) & set(work.ingest)
-        if sample_now:
-            self._add_reference(work, store, entries, reference_spans, reference_dir,
-                                exec_properties["reference_sample_examples"])
-        passes = [work] if work.ingest or work.profile else []
-        for number, this_pass in enumerate(passes):
-            log.info("SpanWindow: ingesting spans %s, profiling %s", sorted(this_pass.ingest),
-                     sorted(this_pass.profile))
+        if work.ingest or work.profile:
+            log.info("SpanWindow: ingesting spans %s, profiling %s", sorted(work.ingest),
+                     sorted(work.profile))
             with self._make_beam_pipeline() as pipeline:
-                run_work(pipeline, this_pass, exec_properties["data_root"],
+                run_work(pipeline, work, exec_properties["data_root"],
                          exec_properties["span_pattern"], view)
-            if number == 0:
-                self._mark_work(store, work, entries, fingerprints, profiled)
-                if not reference_ready and not sample_now:
-                    passes.append(self._add_reference(
-                        Work(), store, entries, reference_spans, reference_dir,
-                        exec_properties["reference_sample_examples"]))
-        if not reference_ready:
-            store.mark(reference_dir, STATISTICS_MARKER, {"spans": reference_spans})
+            self._mark_work(store, work, entries, fingerprints, profiled)
 
         window = WindowManifest(tuple(
             SpanEntry(span, fingerprints[span],
@@ -369,24 +317,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         _fill_statistics(statistics, store.statistics_dir(entries[newest]), list(SPLITS))
         statistics.set_int_custom_property(properties.SPAN, newest)
         reference = output_dict[REFERENCE_STATISTICS_KEY][0]
-        reference.set_string_custom_property(properties.REFERENCE_SPANS,
-                                             _span_list(found["reference"]))
-        if reference_dir:
-            _fill_statistics(reference, reference_dir, [REFERENCE_SPLIT])
-        else:
-            fileio.makedirs(reference.uri)
-            reference.split_names = artifact_utils.encode_split_names([])
+        spans = found["reference"]
+        reference.set_string_custom_property(properties.REFERENCE_SPANS, _span_list(spans))
+        splits = []
+        if spans:
+            write_sample_statistics(
+                reference, [example_file(entries[s], properties.SAMPLE_SPLIT) for s in spans],
+                exec_properties["sample_statistics_examples"], view, f"spans {_span_list(spans)}")
+            splits = [properties.SAMPLE_SPLIT]
+        fileio.makedirs(reference.uri)
+        reference.split_names = artifact_utils.encode_split_names(splits)
         progress.note(f"SpanWindow: spans {window.span_range}; ingested and profiled "
                       f"{_span_list(sorted(work.ingest)) or 'none'}, reused "
                       f"{_span_list(reused) or 'none'}")
-
-    @staticmethod
-    def _add_reference(work: Work, store: Store, entries: dict[int, str], spans: list[int],
-                       folder: str, size: int) -> Work:
-        paths = [example_file(entries[span], REFERENCE_SPLIT) for span in spans]
-        work.profile["reference"] = (first_records(paths, size),
-                                     _split_statistics_file(folder, REFERENCE_SPLIT))
-        return work
 
     @staticmethod
     def _mark_work(store: Store, work: Work, entries: dict[int, str],
@@ -449,7 +392,7 @@ class SpanWindowSpec(ComponentSpec):
         # The curated schema's text: its feature types decide how statistics are computed.
         "curated_schema": ExecutionParameter(type=str),
         "eval_sample_examples": ExecutionParameter(type=int),
-        "reference_sample_examples": ExecutionParameter(type=int),
+        "sample_statistics_examples": ExecutionParameter(type=int),
         SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
@@ -469,13 +412,13 @@ class SpanWindow(base_component.BaseComponent):
     DRIVER_CLASS = Driver
 
     def __init__(self, data_root, span_store: str, curated_schema: str, window: int = 0,
-                 eval_sample_examples: int = 1000, reference_sample_examples: int = 3000,
+                 eval_sample_examples: int = 1000, sample_statistics_examples: int = 3000,
                  span_pattern: str = DEFAULT_SPAN_PATTERN):
         super().__init__(SpanWindowSpec(
             data_root=data_root, span_pattern=span_pattern, window=window,
             span_store=span_store, curated_schema=curated_schema,
             eval_sample_examples=eval_sample_examples,
-            reference_sample_examples=reference_sample_examples,
+            sample_statistics_examples=sample_statistics_examples,
             **{EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
                EVAL_EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
                STATISTICS_KEY: types.Channel(type=standard_artifacts.ExampleStatistics),

@@ -10,6 +10,9 @@ is continuous training's answer to drift, so by default the run goes on.
 
 It passes the schema on as its output: the Trainer consumes that copy, which makes the gate a
 data dependency visible in ML Metadata and on every orchestrator, rather than an ordering hint.
+Once the data passed, it also profiles a sample of the window's training examples
+(`window_statistics`): the Pusher keeps them with the model, as what `ctpipe monitor` compares
+served requests with.
 (No `from __future__ import annotations`: TFX's @component reads the annotations as types.)
 """
 
@@ -26,10 +29,12 @@ from tfx.utils import io_utils
 
 from components import drift, properties
 from components.curated_schema import SCHEMA_FILE, parse_schema
+from components.samples import write_sample_statistics
+from components.statistics_view import statistics_schema
 from ctpipe import progress
+from models.window import MANIFEST_FILE, WindowManifest
 
 ANOMALIES_FILE = "SchemaDiff.pb"
-STATISTICS_FILE = "FeatureStats.pb"
 DRIFT_FILE = "drift.json"
 DRIFT_POLICIES = ("warn", "stop")
 
@@ -68,7 +73,7 @@ def read_statistics(artifact) -> dict[str, statistics_pb2.DatasetFeatureStatisti
     """Every split's statistics, as StatisticsGen writes them."""
     return {split: statistics_pb2.DatasetFeatureStatisticsList.FromString(
                 io_utils.read_bytes_file(os.path.join(artifact.uri, f"Split-{split}",
-                                                      STATISTICS_FILE)))
+                                                      properties.STATISTICS_FILE)))
             for split in artifact_utils.decode_split_names(artifact.split_names)}
 
 
@@ -115,7 +120,9 @@ def ValidationGate(
     reference_statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     validated_schema: OutputArtifact[standard_artifacts.Schema],
     drift_report: OutputArtifact[standard_artifacts.ExampleAnomalies],
+    window_statistics: OutputArtifact[standard_artifacts.ExampleStatistics],
     drift_policy: Parameter[str] = "warn",
+    sample_statistics_examples: Parameter[int] = 3000,
 ) -> None:
     if drift_policy not in DRIFT_POLICIES:
         raise ValueError(f"drift_policy must be one of {DRIFT_POLICIES}, got {drift_policy!r}")
@@ -127,9 +134,17 @@ def ValidationGate(
             f"span {span} (window {window}) does not match the curated schema; run stopped "
             "before training. " + "; ".join(problems))
     schema_path = os.path.join(schema.uri, SCHEMA_FILE)
+    curated = io_utils.read_string_file(schema_path)
     findings = check_drift(
-        statistics, reference_statistics, parse_schema(io_utils.read_string_file(schema_path)),
-        span, reference_statistics.get_string_custom_property(properties.REFERENCE_SPANS),
+        statistics, reference_statistics, parse_schema(curated), span,
+        reference_statistics.get_string_custom_property(properties.REFERENCE_SPANS),
         drift_policy)
     record_drift(drift_report, findings)
+    window = WindowManifest.from_json(
+        io_utils.read_string_file(os.path.join(examples.uri, MANIFEST_FILE)))
+    write_sample_statistics(window_statistics, window.files(examples.uri, properties.SAMPLE_SPLIT),
+                            sample_statistics_examples, statistics_schema(curated),
+                            f"spans {window.span_range}")
+    window_statistics.split_names = artifact_utils.encode_split_names([properties.SAMPLE_SPLIT])
+    window_statistics.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
     fileio.copy(schema_path, os.path.join(validated_schema.uri, SCHEMA_FILE))

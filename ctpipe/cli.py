@@ -26,8 +26,12 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 def _load_run_config(args: argparse.Namespace):
     from pipeline.config import load_config, local_locations
 
-    return load_config(args.config, {**local_locations(args.workspace, args.data),
-                                     "window": args.window, "train_steps": args.train_steps})
+    # The workspace places the pipeline root and the serving folder unless the file says
+    # otherwise (e.g. serving_root: s3://...); --data always gives the data folder.
+    locations = local_locations(args.workspace, args.data)
+    return load_config(args.config, {"data_root": locations.pop("data_root"),
+                                     "window": args.window, "train_steps": args.train_steps},
+                       defaults=locations)
 
 
 def _print_event(event) -> None:
@@ -40,7 +44,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from pipeline.local_runner import run_local
 
     config = _load_run_config(args)
-    if not Path(config.data_root).is_dir():
+    if "://" not in config.data_root and not Path(config.data_root).is_dir():
         raise UserError(f"data folder not found: {config.data_root}")
     print(f"Running {config.pipeline_name} on {config.data_root} "
           f"(window: {config.window or 'all'} spans, {config.train_steps} train steps)")
@@ -121,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
 
-    from ctpipe import (gateway_command, kubeflow_commands, rollout_command, score_command,
-                        serve_command, serving_commands)
+    from ctpipe import (gateway_command, kubeflow_commands, monitor, rollout_command,
+                        score_command, serve_command, serving_commands)
 
     serve_command.register(commands)  # serve
+    monitor.register(commands)  # monitor
     serving_commands.register(commands)  # predict, model-status, label, rollback
     kubeflow_commands.register(commands)  # compile, submit, schedule, runs, build
     gateway_command.register(commands)  # gateway
@@ -170,5 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def console_main() -> None:
+    """The `ctpipe` command: main()'s result becomes the process's exit status."""
+    from pipeline.storage import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

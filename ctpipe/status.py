@@ -11,6 +11,7 @@ from pathlib import Path
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components import properties
 from ctpipe.errors import UserError
 
 METADATA_FILE = "metadata.sqlite"
@@ -44,6 +45,26 @@ class RunSummary:
 
 
 @dataclasses.dataclass
+class SpanHealth:
+    span: int
+    drifted: str  # features that crossed their drift thresholds, comma-separated
+    served_version: int | None  # the model scored on the span before training on it
+    auc: float | None
+    auc_when_pushed: float | None
+    concept_drift: bool
+
+    def line(self) -> str:
+        drift = f"data drift in {self.drifted}" if self.drifted else "no data drift"
+        if not self.served_version:
+            return f"span {self.span:<4} {drift}; no served model to score yet"
+        then = (f", {self.auc_when_pushed:.4f} when pushed" if self.auc_when_pushed is not None
+                else "")
+        verdict = "CONCEPT DRIFT" if self.concept_drift else "no concept drift"
+        return (f"span {self.span:<4} {drift}; served version {self.served_version} AUC "
+                f"{self.auc:.4f}{then}: {verdict}")
+
+
+@dataclasses.dataclass
 class Pushed:
     version: str
     destination: str
@@ -53,6 +74,11 @@ class Pushed:
 def _int(artifact_or_execution, key: str) -> int | None:
     value = artifact_or_execution.custom_properties.get(key)
     return value.int_value if value is not None else None
+
+
+def _float(artifact, key: str) -> float | None:
+    value = artifact.custom_properties.get(key)
+    return value.double_value if value is not None else None
 
 
 def _str(artifact, key: str) -> str | None:
@@ -117,11 +143,22 @@ class WorkspaceStatus:
                                      models[0].id if models else -1))
         return sorted({p.version: p for p in result}.values(), key=lambda p: p.version)
 
-    def latest_blessed_model_id(self) -> int | None:
-        """As LatestBlessedModelStrategy decides: the newest Model with a positive blessing."""
-        blessed = [_int(b, "current_model_id") for b in self.store.get_artifacts_by_type("ModelBlessing")
-                   if _int(b, "blessed") == 1]
-        return max((m for m in blessed if m is not None), default=None)
+    def span_history(self) -> list[SpanHealth]:
+        """Per span, the newest data-drift and concept-drift findings recorded for it."""
+        history: dict[int, SpanHealth] = {}
+        for execution in sorted(self.store.get_executions(), key=lambda e: e.id):
+            if self.node_of.get(execution.id) != "ConceptDrift":
+                continue
+            if execution.last_known_state not in (_STATE.COMPLETE, _STATE.CACHED):
+                continue
+            for found in self._artifacts([execution.id], _OUTPUT_EVENTS):
+                span = _int(found, properties.SPAN)
+                history[span] = SpanHealth(
+                    span=span, drifted=_str(found, properties.DRIFTED_FEATURES) or "",
+                    served_version=_int(found, properties.SERVED_VERSION),
+                    auc=_float(found, "auc"), auc_when_pushed=_float(found, "auc_when_pushed"),
+                    concept_drift=bool(_int(found, "concept_drift")))
+        return [history[span] for span in sorted(history)]
 
 
 def latest_output(workspace: Path, type_name: str,
@@ -161,17 +198,14 @@ def format_status(workspace: Path, limit: int = 10) -> str:
     lines = [f"Workspace {Path(workspace).resolve()}", "", f"Recent runs ({len(runs)}):"]
     lines += [f"  {_run_line(run)}" for run in runs] or ["  none"]
     pushes = status.pushes()
-    blessed_id = status.latest_blessed_model_id()
-    lines += ["", "Pushed versions:"]
-    for push in pushes:
-        marker = "  <- latest blessed" if push.model_id == blessed_id else ""
-        lines.append(f"  {push.version}  {push.destination}{marker}")
+    lines += ["", "Pushed versions (TF Serving serves the newest):"]
+    lines += [f"  {push.version}  {push.destination}" + ("  <- served" if push is pushes[-1]
+                                                         else "") for push in pushes]
     if not pushes:
         lines.append("  none")
-    current = [p.version for p in pushes if p.model_id == blessed_id]
-    lines += ["", "Latest blessed model: " + (
-        f"version {current[-1]}" if current else
-        (f"model artifact {blessed_id} (not pushed)" if blessed_id else "none yet"))]
+    history = status.span_history()
+    lines += ["", "Drift and concept drift by span (before training on it):"]
+    lines += [f"  {health.line()}" for health in history] or ["  none recorded"]
     return "\n".join(lines)
 
 

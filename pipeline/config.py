@@ -19,13 +19,17 @@ from ctpipe.errors import UserError
 from models.options import Settings, TrainerOptions
 from pipeline import storage
 
-DEFAULT_SCHEMA = str(Path(__file__).resolve().parent.parent / "schemas" / "schema.pbtxt")
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
 
 # Local Beam defaults: in-process, in-memory, one worker (the data is small; processes would
-# only add start-up time on two cores).
+# only add start-up time on two cores). Without a dependency argument TFX packages itself for
+# remote Beam workers at every Beam step (about 5 s each); the in-process workers already have
+# what the project's setup.py installs, so it is named here and TFX skips that.
 LOCAL_BEAM_ARGS: tuple[str, ...] = (
     "--direct_running_mode=in_memory",
     "--direct_num_workers=1",
+    f"--setup_file={PROJECT_DIR / 'setup.py'}",
 )
 
 
@@ -85,9 +89,10 @@ class PipelineConfig(Settings):
     # Data validation: a drifted feature warns (the run goes on: retraining is CT's answer to
     # drift) or stops the run before the Trainer.
     drift_policy: Literal["warn", "stop"] = "warn"
-    # The drift reference (the previous run's window, pooled) is profiled on this many of its
-    # training examples, spread over its spans: its cost stays flat as the history grows.
-    drift_reference_examples: int = Field(3000, gt=0)
+    # A window's pooled statistics (the drift reference, and the training statistics kept with
+    # a pushed model for skew monitoring) come from this many of its training examples, spread
+    # over its spans: their cost stays flat as the history grows.
+    statistics_sample_examples: int = Field(3000, gt=0)
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
@@ -199,9 +204,11 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
-                hints: Mapping[str, str] | None = None) -> PipelineConfig:
-    """A file's settings with `overrides` on top (None values ignored), validated once."""
-    values = read_config_file(path)
+                hints: Mapping[str, str] | None = None,
+                defaults: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """`defaults`, then a file's settings, then `overrides` (None values ignored), validated
+    once."""
+    values = {**(defaults or {}), **read_config_file(path)}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(values, hints)
 

@@ -4,11 +4,13 @@ The workspace holds `pipeline_root/`, `metadata.sqlite` (ML Metadata) and `servi
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from absl import logging as absl_logging
 
@@ -86,6 +88,19 @@ class _ProgressWatcher(logging.Handler):
             self.current = None
 
 
+@contextlib.contextmanager
+def _arguments_hidden_from_tfx() -> Iterator[None]:
+    """TFX's Beam executors parse the process's arguments as absl flags (base_beam_executor:
+    `flags.FLAGS(sys.argv + beam_args)`, a TODO of TFX's), so `ctpipe -v run ...` would read
+    as `--verbosity=run`. While the pipeline runs they see the program name only."""
+    arguments = sys.argv
+    sys.argv = arguments[:1]
+    try:
+        yield
+    finally:
+        sys.argv = arguments
+
+
 def run_local(config: PipelineConfig, workspace: str | Path,
               report: Callable[[ComponentEvent], None] = lambda event: None) -> list[ComponentEvent]:
     """Runs every component; raises RunFailed naming the component that failed."""
@@ -120,7 +135,8 @@ def run_local(config: PipelineConfig, workspace: str | Path,
     previous_verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))  # absl: higher is more verbose
     try:
-        LocalDagRunner().run(pipeline)
+        with _arguments_hidden_from_tfx():
+            LocalDagRunner().run(pipeline)
     except Exception as err:
         component = watcher.current or "pipeline"
         record(ComponentEvent(component, "failed", time.monotonic() - watcher._started))

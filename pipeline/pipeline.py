@@ -89,7 +89,7 @@ def create_pipeline(
         data_root=run_parameters.data_root or config.data_root,
         span_store=config.span_store_uri, curated_schema=config.curated_schema,
         window=config.window, eval_sample_examples=config.eval_sample_examples,
-        reference_sample_examples=config.drift_reference_examples).with_id("SpanWindow")
+        sample_statistics_examples=config.statistics_sample_examples).with_id("SpanWindow")
     if config.schema_path:
         schema_gen = CuratedSchema(schema_text=config.curated_schema).with_id("CuratedSchema")
     else:
@@ -102,7 +102,8 @@ def create_pipeline(
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
         statistics=span_window.outputs["statistics"],
         reference_statistics=span_window.outputs["reference_statistics"],
-        drift_policy=config.drift_policy)
+        drift_policy=config.drift_policy,
+        sample_statistics_examples=config.statistics_sample_examples)
     served_model = ServedModel(examples=span_window.outputs["examples"],
                                serving_model_dir=config.serving_model_dir).with_id("ServedModel")
     # Before training on it: how the served model does on the newly arrived span.
@@ -136,6 +137,7 @@ def create_pipeline(
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_validation.outputs["blessing"],
         evaluation=evaluator.outputs["evaluation"],
+        window_statistics=validation_gate.outputs["window_statistics"],
         serving_model_dir=config.serving_model_dir,
     ).with_id("Pusher")
     return tfx_pipeline.Pipeline(

@@ -13,7 +13,10 @@ Two ways to reach a bucket, and which one a place uses:
 """
 from __future__ import annotations
 
+import logging
+import os
 import posixpath
+import sys
 from typing import Iterable
 
 MIRRORED_SCHEMES = {"gs": "gcs", "minio": "minio", "s3": "s3"}
@@ -59,6 +62,22 @@ def remote_uri(path: str, root: str = "/") -> str | None:
 
 def register_filesystems(uris: Iterable[str]) -> None:
     """Makes TensorFlow able to open every URI given: `s3://` (and `minio://`, opened as
-    `s3://`) need tensorflow-io's S3 file system, which registers itself when imported."""
+    `s3://`) need tensorflow-io's S3 file system, which registers itself when imported.
+    Beam's own S3 file system (boto3) reads the same bucket; both take the endpoint and
+    credentials from the environment (README: S3_ENDPOINT, AWS_ENDPOINT_URL, AWS_*)."""
     if any(scheme(uri) in ("s3", "minio") for uri in uris):
         import tensorflow_io  # noqa: F401  (registers the s3:// file system)
+
+
+def exit_process(status: int) -> None:
+    """Ends the process with `status`. tensorflow-io 0.37.1's S3 file system aborts any process
+    that loaded it when C++ static objects are destroyed at exit ("pure virtual method called",
+    status 134; tensorflow/io#2039, fixed after its last release): a successful step would then
+    look failed to its orchestrator. When it was loaded, the process leaves without that
+    teardown, after flushing what Python buffered."""
+    if "tensorflow_io" not in sys.modules:
+        sys.exit(status)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

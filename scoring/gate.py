@@ -18,8 +18,7 @@ import os
 from typing import Any
 
 from scoring.job import Stats
-
-PUSH_RECORD = os.path.join("assets.extra", "ctpipe", "push.json")
+from serving.layout import PUSH_RECORD_FILE
 # Below this the outputs do not vary: a constant model, or inputs the model cannot see.
 CONSTANT_STD = 1e-4
 
@@ -42,11 +41,13 @@ class GateResult:
 
 def eval_predictions(model_dir: str) -> dict[str, Any] | None:
     """The push record's eval-prediction summary of a pushed version, if it has one."""
-    path = os.path.join(model_dir, PUSH_RECORD)
+    path = os.path.join(model_dir, PUSH_RECORD_FILE)
     if not os.path.isfile(path):
         return None
     with open(path) as handle:
-        return json.load(handle).get("eval_predictions")
+        summary = json.load(handle).get("eval_predictions")
+    # A summary of an eval split without finite predictions has no distribution.
+    return summary if summary and "std" in summary and "quantiles" in summary else None
 
 
 def check(stats: Stats, rows_read: int, reference: dict[str, Any] | None,

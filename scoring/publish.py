@@ -42,8 +42,9 @@ def model_source(model_dir: str | None, workspace: str | None, model_name: str,
     """A pushed version: `model_dir` itself, or `<workspace>/serving/<model>/<version>` (the
     newest complete one unless `version` is given)."""
     if model_dir:
-        if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
-            raise ScoringError(f"no SavedModel in {model_dir} (saved_model.pb missing)")
+        if not os.path.isfile(os.path.join(model_dir, layout.SAVED_MODEL_FILE)):
+            raise ScoringError(f"no SavedModel in {model_dir} ({layout.SAVED_MODEL_FILE} "
+                               "missing)")
         name = os.path.basename(os.path.normpath(model_dir))
         return ModelSource(model_dir=model_dir, version=int(name) if name.isdigit() else 0)
     return pushed_version(os.path.join(workspace or "", "serving", model_name), version)
@@ -53,7 +54,7 @@ def pushed_version(base: str, version: int | None) -> ModelSource:
     """The newest complete version folder under a model's serving folder, or `version`."""
     try:
         versions = {v: path for v, path in layout.version_folders(base).items()
-                    if os.path.isfile(os.path.join(path, "saved_model.pb"))}
+                    if os.path.isfile(os.path.join(path, layout.SAVED_MODEL_FILE))}
     except FileNotFoundError:
         raise ScoringError(f"no pushed versions: {base} does not exist") from None
     if not versions:

@@ -18,6 +18,7 @@ from serving.client.examples import row_to_example
 from serving.client.version_labels import CANARY, SHADOW, STABLE, LabelChange
 from serving.prediction_log import read_logs
 from serving.rollout.thresholds import PROMOTE, ROLLBACK, WAIT, Thresholds
+from serving.server.metrics import PREDICTION_PROBABILITY
 
 P99_SLACK_SECONDS = 0.002
 _GRID = np.linspace(0, 1, 201)
@@ -235,7 +236,7 @@ def figures_from_metrics(samples: dict[str, dict[tuple, float]],
         bounds, cumulative = _buckets(
             samples.get("ctpipe_gateway_request_latency_seconds_bucket", {}), version)
         figures.p99_seconds = _quantile(bounds, cumulative, 0.99)
-        bounds, cumulative = _buckets(samples.get("ctpipe_prediction_bucket", {}), version)
+        bounds, cumulative = _buckets(samples.get(f"{PREDICTION_PROBABILITY}_bucket", {}), version)
         if len(cumulative) and cumulative[-1] > 0:
             figures.histogram = np.diff(np.concatenate([[0.0], cumulative]))[:-1]
 

@@ -56,7 +56,7 @@ class Frontend:
                   request: Any, response: Any) -> None:
         self.metrics.observe_request(servable.model_name, api, entrypoint, "OK",
                                      time.perf_counter() - started)
-        if api == "Predict":
+        if api == "Predict":  # our models answer Predict only (docs/monitoring.md)
             self.metrics.observe_predictions(servable.model_name, servable.version, request,
                                              response)
         logger = self.loggers.get(servable.model_name)

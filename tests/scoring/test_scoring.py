@@ -19,6 +19,7 @@ from scoring import gate, publish
 from scoring.encode import ExampleEncoder
 from scoring.job import ScoringError, plan_ranges, read_range
 from serving.client.examples import row_to_example
+from serving.layout import PUSH_RECORD_FILE
 
 WORKTREE = Path(__file__).resolve().parents[2]
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -46,7 +47,7 @@ def _push(model_dir: Path, workspace: Path, version: int, reference_rows=None) -
     shutil.copytree(model_dir, target)
     if reference_rows is not None:
         scores = _in_process(model_dir, reference_rows)
-        record = target / gate.PUSH_RECORD
+        record = target / PUSH_RECORD_FILE
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"pushed_at": 1, "auc": 0.9, "eval_predictions": {
             "count": len(scores), "mean": float(scores.mean()), "std": float(scores.std()),

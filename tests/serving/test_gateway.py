@@ -277,8 +277,8 @@ def test_rest_routes_like_grpc_and_metrics_hold_tf_serving_names_and_predictions
     text = requests.get(f"{rest}/monitoring/prometheus/metrics", timeout=10).text
     for sample in (':tensorflow:serving:request_count{model_name="big_tipper",status="OK"}',
                    ':tensorflow:serving:request_latency_bucket{API="Predict",entrypoint="REST"',
-                   'ctpipe_prediction_count{model_name="big_tipper",model_version="2"}',
-                   'ctpipe_examples_total{model_name="big_tipper",model_version="2"}',
+                   'ctpipe_prediction_probability_count{model_name="big_tipper",model_version="2"}',
+                   'ctpipe_examples_checked_total{model_name="big_tipper",model_version="2"}',
                    'ctpipe_gateway_requests_total{model_name="big_tipper",model_version="2",'
                    'route="stable",status="OK"}'):
         assert sample in text, sample

@@ -110,8 +110,6 @@ def test_prometheus_metrics_count_requests(rest, serialized_examples):
     assert _count(text, ok) == _count(before, ok) + 1
     assert _count(text, failed) == _count(before, failed) + 1
     assert _count(text, latency) == _count(before, latency) + 2
-    predictions = f'ctpipe_prediction_count{{model_name="{MODEL_NAME}",model_version="4"}}'
-    assert _count(text, predictions) == _count(before, predictions) + 1
 
 
 @pytest.mark.parametrize("body", [
