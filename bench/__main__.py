@@ -1,7 +1,8 @@
-"""`make bench`: the pipeline against its peer, then serving (bench/serving.py), the Trainer
-(bench/trainer.py), `ctpipe monitor` (bench/monitor.py) and the per-task start-up cost in the
-pipeline image (bench/container_startup.py, which builds the image first); every figure is
-printed and written to one JSON file.
+"""`make bench`: the pipeline against its peer, then serving (bench/serving.py), the gateway
+(bench/gateway.py), offline scoring (bench/scoring.py), the Trainer (bench/trainer.py),
+`ctpipe monitor` (bench/monitor.py) and the per-task start-up cost in the pipeline image
+(bench/container_startup.py, which builds the image first); every figure is printed and written
+to one JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -139,6 +140,11 @@ def main() -> None:
 
     pushed = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
     results.update(bench_serving(work / "serving", model=pushed))
+    from bench.gateway import bench_gateway
+    from bench.scoring import bench_scoring
+
+    results.update(bench_gateway(work / "gateway", model=pushed))
+    results.update(bench_scoring(work / "scoring", model=pushed))
     from bench.trainer import bench_trainer
 
     results.update(bench_trainer(work / "trainer"))

@@ -17,7 +17,7 @@ from serving.server.flags import ServerOptions
 from serving.server.inference import InferenceService
 from serving.server.lifecycle import ModelManager
 from serving.server.metrics import ServerMetrics
-from serving.server.prediction_log import PredictionLogger
+from serving.prediction_log import PredictionLogger
 from serving.server.servable import Servable
 
 log = logging.getLogger(__name__)
