@@ -24,6 +24,7 @@ from ctpipe import cli, data, status
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from serving.client.examples import rows_to_examples
 
 pytestmark = pytest.mark.e2e
 
@@ -86,22 +87,9 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     assert not [p for p in Path(config.serving_model_dir).iterdir() if p.name.startswith(".")]
 
     header, rows = _rows(workspace["root"] / "all-spans" / "span-5" / "data.csv")
-    serialized, labels = [], []
-    for row in rows:
-        example = tf.train.Example()
-        for feature in features.FEATURES:  # raw columns as a client sends them, no label
-            value = row[feature.name]
-            if value == "":
-                continue
-            target = example.features.feature[feature.name]
-            if feature.dtype == "string":
-                target.bytes_list.value.append(value.encode())
-            elif feature.dtype == "int64":
-                target.int64_list.value.append(int(value))
-            else:
-                target.float_list.value.append(float(value))
-        serialized.append(example.SerializeToString())
-        labels.append(int(row[features.LABEL]))
+    # Raw columns as a client sends them, no label.
+    serialized = rows_to_examples(rows, "span-5")
+    labels = [int(row[features.LABEL]) for row in rows]
 
     signature = tf.saved_model.load(str(versions[0])).signatures["serving_default"]
     scores = signature(**{features.EXAMPLES_KEY: tf.constant(serialized)})[
