@@ -51,7 +51,8 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -
     """One readable line per anomaly: `feature 'x' (splits): short: description`."""
     splits_of: dict[tuple[str, str, str], list[str]] = {}
     for split, anomalies in sorted(anomalies_by_split.items()):
-        found = [(f"feature '{name}'", info) for name, info in sorted(anomalies.anomaly_info.items())]
+        found = [(f"feature '{name}'", info)
+                 for name, info in sorted(anomalies.anomaly_info.items())]
         if anomalies.HasField("dataset_anomaly_info"):
             found.append(("dataset", anomalies.dataset_anomaly_info))
         for subject, info in found:
@@ -61,7 +62,8 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -
             for (subject, short, description), splits in splits_of.items()]
 
 
-def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
+def read_anomalies(artifact: standard_artifacts.ExampleAnomalies
+                   ) -> dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
         path = os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)

@@ -102,7 +102,8 @@ def _latest_artifact_uri(workspace: Path, type_name: str, output_key: str) -> st
 
 def bootstrap(workspace: Path, target: Path) -> str:
     """Curated schema from the newest schema SchemaGen inferred in the workspace."""
-    inferred = read_schema(Path(_latest_artifact_uri(workspace, "Schema", "schema")) / "schema.pbtxt")
+    schema_dir = Path(_latest_artifact_uri(workspace, "Schema", "schema"))
+    inferred = read_schema(schema_dir / "schema.pbtxt")
     diff = write_schema(curate(inferred), target)
     return diff or f"{target} unchanged"
 

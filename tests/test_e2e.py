@@ -25,6 +25,7 @@ from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
 from serving.client.examples import rows_to_examples
+from tests.conftest import write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -50,14 +51,6 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames), list(reader)
-
-
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +128,7 @@ def test_a_rewritten_span_is_ingested_again(workspace):
     config, root = workspace["config"], workspace["root"]
     span_file = root / "incoming" / "span-2" / "data.csv"
     header, rows = _rows(span_file)
-    _write(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
+    write_csv(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
     os.utime(span_file, (1.6e9, 1.6e9))
     events = run_local(config, root / "ws")
     assert _notes(events, "SpanWindow") == [
@@ -146,7 +139,7 @@ def test_anomalous_span_stops_the_run_before_training(workspace, capsys):
     config, root = workspace["config"], workspace["root"]
     header, rows = _rows(root / "all-spans" / "span-6" / "data.csv")
     rows[3]["fare"] = "twelve dollars"  # a numeric column holding text
-    _write(root / "incoming" / "span-6" / "data.csv", header, rows)
+    write_csv(root / "incoming" / "span-6" / "data.csv", header, rows)
     before = _tree_digest(Path(config.serving_root))
 
     code = cli.main(["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws"),
@@ -168,7 +161,7 @@ def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
     header, rows = _rows(root / "all-spans" / "span-6" / "data.csv")
     for row in rows[::4]:
         row["payment_type"] = "Mobile"
-    _write(root / "incoming" / "span-6" / "data.csv", header, rows)
+    write_csv(root / "incoming" / "span-6" / "data.csv", header, rows)
     schema = tmp_path / "schema.pbtxt"
     shutil.copy(config.schema_path, schema)
     settings = root / "accept.yaml"
@@ -233,7 +226,7 @@ def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, ca
     header, rows = _rows(root / "all-spans" / "span-8" / "data.csv")
     for row in rows:
         row["fare"] = str(float(row["fare"] or 0) * 3)  # every fare tripled
-    _write(root / "incoming" / "span-8" / "data.csv", header, rows)
+    write_csv(root / "incoming" / "span-8" / "data.csv", header, rows)
     before = _tree_digest(Path(config.serving_root))
 
     stop = root / "stop.yaml"
