@@ -1,8 +1,10 @@
 """`make bench`: the pipeline against its peer, then serving (bench/serving.py), the gateway
 (bench/gateway.py), offline scoring (bench/scoring.py), the Trainer (bench/trainer.py),
-`ctpipe monitor` (bench/monitor.py) and the per-task start-up cost in the pipeline image
-(bench/container_startup.py, which builds the image first); every figure is printed and written
-to one JSON file.
+`ctpipe monitor` (bench/monitor.py), the per-task start-up cost in the pipeline image
+(bench/container_startup.py, which builds the image first), the compiled pipeline under kfp.local
+against LocalDagRunner (bench/kfp_local.py) and incremental training as spans accumulate
+(bench/incremental.py, the longest: about 40 minutes); every figure is printed and written to one
+JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -89,8 +91,8 @@ def bench_pipeline(work: Path) -> dict[str, float]:
 
     ours = _timed([str(bin_dir / "ctpipe"), "run", "--data", str(spans), "--workspace",
                    str(work / "ours")], work / "ours.log")
-    peer = _timed([sys.executable, "-m", "bench.peer_run", str(train_csv.parent), str(work / "peer"),
-                   *LOCAL_BEAM_ARGS], work / "peer.log")
+    peer = _timed([sys.executable, "-m", "bench.peer_run", str(train_csv.parent),
+                   str(work / "peer"), *LOCAL_BEAM_ARGS], work / "peer.log")
     our_model = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
     peer_model = _newest("Trainer/model/*/Format-Serving", work / "peer" / "pipeline_root")
     return {
@@ -131,6 +133,12 @@ def main() -> None:
     from bench.container_startup import bench_container_startup
 
     results.update(bench_container_startup(work / "container-startup"))
+    from bench.kfp_local import bench_kfp_local
+
+    results.update(bench_kfp_local(work / "kfp-local"))
+    from bench.incremental import bench_incremental
+
+    results.update(bench_incremental(work / "incremental"))
     report(results, args.out)
 
 
