@@ -1,4 +1,5 @@
 """Performance figures (`make bench`): printed and written to bench-results.json."""
+import argparse
 
 
 def report(results: dict[str, float], out: str) -> None:
@@ -11,3 +12,11 @@ def report(results: dict[str, float], out: str) -> None:
         print(f"{key:<{width}} {value}")
     Path(out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out}")
+
+
+def arguments(doc: str, work: str, out: str) -> argparse.ArgumentParser:
+    """The command line every bench module shares: its scratch folder and its results file."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--work", default=work, help="scratch folder (recreated)")
+    parser.add_argument("--out", default=out, help="figures written here as JSON")
+    return parser

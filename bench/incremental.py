@@ -13,13 +13,12 @@ the share of its wall time spent in the steps that check drift and concept drift
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import shutil
 import time
 from pathlib import Path
 
-from bench import report
+from bench import arguments, report
 
 POINTS = (16, 32, 48, 64)
 QUARTERS = 16
@@ -127,9 +126,7 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
 def main() -> None:
     import logging
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="build/bench-incremental")
-    parser.add_argument("--out", default="incremental-bench.json")
+    parser = arguments(__doc__, "build/bench-incremental", "incremental-bench.json")
     parser.add_argument("--points", default=",".join(map(str, POINTS)),
                         help="span counts at which a new span's run is timed")
     args = parser.parse_args()

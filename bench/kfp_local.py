@@ -11,7 +11,6 @@ imports and the entrypoint's artifact handling (bench/container_startup.py itemi
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import report
+from bench import arguments, report
 
 SETTINGS = {"window": 4}
 FIRST_SPANS = (1, 2, 3, 4)
@@ -90,10 +89,7 @@ def bench_kfp_local(work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="build/bench-kfp-local")
-    parser.add_argument("--out", default="kfp-local-bench.json")
-    args = parser.parse_args()
+    args = arguments(__doc__, "build/bench-kfp-local", "kfp-local-bench.json").parse_args()
     report(bench_kfp_local(Path(args.work).resolve()), args.out)
 
 

@@ -13,7 +13,6 @@ Held-out trips (every fifth trip; every second one in the small quarter) are in 
     python -m bench.trainer [--work build/bench-trainer] [--out trainer-bench.json]
 """
 from __future__ import annotations
-import argparse
 import csv
 import logging
 import math
@@ -22,7 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench import report
+from bench import arguments, report
 
 STEPS = 600
 VALIDATE_EVERY = 20
@@ -173,10 +172,7 @@ def bench_trainer(work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="build/bench-trainer")
-    parser.add_argument("--out", default="trainer-bench.json")
-    args = parser.parse_args()
+    args = arguments(__doc__, "build/bench-trainer", "trainer-bench.json").parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = bench_trainer(Path(args.work).resolve())
     report(results, args.out)
