@@ -8,6 +8,8 @@ reused where TFX defines the property (span, blessed, pushed, ...).
 
 # Statistics as StatisticsGen writes them: `Split-<split>/FeatureStats.pb`.
 STATISTICS_FILE = "FeatureStats.pb"
+# Anomalies as ExampleValidator writes them: `Split-<split>/SchemaDiff.pb`.
+ANOMALIES_FILE = "SchemaDiff.pb"
 # Sample statistics (drift reference, training statistics) describe training splits.
 SAMPLE_SPLIT = "train"
 
@@ -33,7 +35,11 @@ REASON = "reason"
 PUSHED = "pushed"
 PUSHED_VERSION = "pushed_version"
 PUSHED_DESTINATION = "pushed_destination"
+# Written beside a pushed version by the pipeline's Pusher: the evaluation it was pushed with.
+PUSH_RECORD_FILE = "assets.extra/ctpipe/push.json"
 
 # Data validation (ValidationGate): drift findings, one line each.
 DRIFT = "drift"
 DRIFTED_FEATURES = "drifted_features"
+# Every compared feature's finding (components.drift.DriftFinding as a dict), in the report.
+DRIFT_FILE = "drift.json"

@@ -42,8 +42,7 @@ log = logging.getLogger(__name__)
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
 SAVED_MODEL_FILE = "saved_model.pb"
-# Written beside a pushed version by the pipeline's Pusher: the evaluation it was pushed with.
-PUSH_RECORD_FILE = "assets.extra/ctpipe/push.json"
+PUSH_RECORD_FILE = properties.PUSH_RECORD_FILE
 
 
 def version_folders(serving_model_dir: str) -> list[int]:
