@@ -125,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
 
-    from ctpipe import kubeflow_commands, serve_command, serving_commands
+    from ctpipe import kubeflow_commands, report, serve_command, serving_commands
 
     serve_command.register(commands)  # serve
+    report.register(commands)  # report
     serving_commands.register(commands)  # predict, model-status, label, rollback
     kubeflow_commands.register(commands)  # compile, submit, schedule, runs, build
     return parser
