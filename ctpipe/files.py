@@ -20,11 +20,23 @@ def write_atomically(path: str, data: str | bytes) -> None:
         return
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    # mkstemp creates the file for its owner alone; the result gets the mode a plain write
+    # would leave: the replaced file's, or a new file's under the umask.
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else _new_file_mode()
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
     try:
         with os.fdopen(handle, "wb" if isinstance(data, bytes) else "w") as out:
             out.write(data)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _new_file_mode() -> int:
+    """The mode open() gives a new file: 0o666 less the process's umask (which can only be
+    read by setting it, so it is set back at once)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
