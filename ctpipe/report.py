@@ -25,6 +25,7 @@ from ctpipe.tfma_results import BASELINE, CANDIDATE, OVERALL
 if TYPE_CHECKING:
     from ctpipe.report_data import (DataCheck, Distribution, Evaluation, RunReport,
                                     WorkspaceReport)
+    from ctpipe.status import RunSummary
 
 SCRIPT_FILE = Path(__file__).with_name("report_page.js")
 STYLE_FILE = Path(__file__).with_name("report_page.css")
@@ -67,14 +68,15 @@ def _when(run_id: str) -> str:
 
 
 def _table(headers: Iterable[str], rows: Iterable[Iterable[str]],
-           numeric: Iterable[int] = ()) -> str:
+           numeric: Iterable[int] = (), css_class: str = "") -> str:
     """A table of already escaped cells; columns in `numeric` are right-aligned."""
     numeric = set(numeric)
     head = "".join(f"<th>{h}</th>" for h in headers)
     body = "".join("<tr>" + "".join(
         f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
         for i, cell in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    opening = f'<table class="{css_class}">' if css_class else "<table>"
+    return f"{opening}<tr>{head}</tr>{body}</table>"
 
 
 class Page:
@@ -284,9 +286,19 @@ def _concept_line(concept: dict[str, Any] | None) -> str:
             f"{verdict}")
 
 
+def _state(summary: RunSummary) -> str:
+    failed = [node for node, state in summary.nodes.items() if state == "failed"]
+    if failed:
+        return f"failed at {', '.join(failed)}"
+    if summary.nodes and set(summary.nodes.values()) == {"cached"}:
+        return f"{summary.state}, all cached"
+    return summary.state
+
+
 def _run_section(page: Page, run: RunReport, anchors: dict[str, str], is_open: bool) -> str:
     summary = run.summary
-    title = (f"Run {_when(summary.run_id)}: {summary.state}, spans {run.window or summary.spans}"
+    title = (f"Run {_when(summary.run_id)}: {_state(summary)}, spans "
+             f"{run.window or summary.spans}"
              + (f", pushed version {summary.pushed_version}" if summary.pushed_version else ""))
     parts = [f'<details class="run" id="{anchors[summary.run_id]}"'
              f'{" open" if is_open else ""}><summary>{esc(title)}</summary>',
@@ -333,9 +345,8 @@ def _overview(report: WorkspaceReport, anchors: dict[str, str]) -> str:
         aucs = (" / ".join(_fmt(overall.metrics.get(m, {}).get("auc"))
                            for m in (CANDIDATE, BASELINE) if m in overall.metrics)
                 if overall else "-")
-        failed = [node for node, state in summary.nodes.items() if state == "failed"]
-        state = (f'<span class="bad">failed at {esc(", ".join(failed))}</span>' if failed
-                 else esc(summary.state))
+        state = (f'<span class="bad">{esc(_state(summary))}</span>' if summary.state == "failed"
+                 else esc(_state(summary)))
         concept = "-" if not run.concept or not run.concept.get("served_version") else (
             '<span class="bad">yes</span>' if run.concept.get("concept_drift") else "no")
         rows.append([f'<a href="#{anchors[summary.run_id]}">{esc(_when(summary.run_id))}</a>',
@@ -345,79 +356,91 @@ def _overview(report: WorkspaceReport, anchors: dict[str, str]) -> str:
                      {True: "yes", False: "no", None: "-"}[summary.blessed],
                      esc(summary.pushed_version or "-")])
     return _table(["run", "state", "spans", "ingested", "anomalies", "data drift",
-                   "concept drift", "AUC candidate / baseline", "blessed", "pushed"], rows)
+                   "concept drift", "AUC candidate / baseline", "blessed", "pushed"], rows,
+                  css_class="runs")
 
 
 # --- history ---------------------------------------------------------------------------------
 
-def _history(page: Page, report: WorkspaceReport, anchors: dict[str, str]) -> str:
-    parts = ["<h3>AUC of each pushed version</h3>"]
+def _push_history(page: Page, report: WorkspaceReport,
+                  anchors: dict[str, str]) -> tuple[str, str]:
+    """The plot of the AUC at each push, and the table of pushed versions."""
     recorded = [p for p in report.pushes if p.record and "auc" in p.record]
+    plot = ""
     if recorded:
-        ticks = [[i + 1, f"#{i + 1}"] for i in range(len(recorded))]
-        series = [{"name": "pushed version", "style": CANDIDATE,
-                   "points": [[i + 1, _r(p.record["auc"])] for i, p in enumerate(recorded)],
-                   "labels": [f"#{i + 1} version {p.version}" for i, p in enumerate(recorded)]}]
+        labels = [f"#{i + 1} version {p.version}" for i, p in enumerate(recorded)]
+        series = [{"name": "pushed version", "style": CANDIDATE, "labels": labels,
+                   "points": [[i + 1, _r(p.record["auc"])] for i, p in enumerate(recorded)]}]
         with_baseline = [(i, p) for i, p in enumerate(recorded) if "baseline_auc" in p.record]
         if with_baseline:
-            series.append({"name": "the model it replaced (baseline)",
-                           "style": BASELINE,
+            series.append({"name": "the model it replaced (baseline)", "style": BASELINE,
                            "points": [[i + 1, _r(p.record["baseline_auc"])]
                                       for i, p in with_baseline],
-                           "labels": [f"#{i + 1} version {p.version}" for i, p in with_baseline]})
-        parts.append(page.plot({"kind": "lines", "title": "AUC across pushed versions",
-                                "x_label": "pushed version (oldest to newest)", "y_label": "AUC",
-                                "width": 560, "x_ticks": ticks, "series": series},
-                               "The Evaluator's AUC on the eval examples of the run that pushed "
-                               "the version, and the AUC of the model it replaced on the same "
-                               "examples."))
+                           "labels": [labels[i] for i, _ in with_baseline]})
+        plot = page.plot({"kind": "lines", "title": "AUC across pushed versions",
+                          "x_label": "pushed version (oldest to newest)", "y_label": "AUC",
+                          "width": 560, "x_ticks": [[i + 1, f"#{i + 1}"]
+                                                    for i in range(len(recorded))],
+                          "series": series},
+                         "The Evaluator's AUC on the eval examples of the run that pushed the "
+                         "version, and the AUC of the model it replaced on the same examples.")
     rows = []
-    for i, push in enumerate(report.pushes):
+    for push in report.pushes:
         record = push.record or {}
         pushed_at = (dt.datetime.fromtimestamp(record["pushed_at"], dt.timezone.utc)
                      .strftime("%Y-%m-%d %H:%M:%S UTC") if "pushed_at" in record else "-")
-        predictions = record.get("eval_predictions", {})
         rows.append([f"#{recorded.index(push) + 1}" if push in recorded else "-",
                      esc(push.version), esc(pushed_at),
                      f'<a href="#{anchors[push.run_id]}">{esc(_when(push.run_id))}</a>',
                      esc(push.window or "-"), _fmt(record.get("auc")),
-                     _fmt(record.get("baseline_auc")), _fmt(predictions.get("mean"), 3),
-                     esc(push.note)])
-    parts.append(_table(["#", "version", "pushed at", "run", "trained on spans", "AUC",
-                         "baseline AUC", "mean prediction (eval)", "note"], rows,
-                        numeric=(5, 6, 7)) if rows else '<p class="note">Nothing pushed yet.</p>')
+                     _fmt(record.get("baseline_auc")),
+                     _fmt(record.get("eval_predictions", {}).get("mean"), 3), esc(push.note)])
+    table = (f"<details><summary>Pushed versions ({len(rows)})</summary>"
+             + _table(["#", "version", "pushed at", "run", "trained on spans", "AUC",
+                       "baseline AUC", "mean prediction (eval)", "note"], rows,
+                      numeric=(5, 6, 7)) + "</details>"
+             if rows else '<p class="note">Nothing pushed yet.</p>')
+    return plot, table
 
-    parts.append("<h3>Concept drift: the served model on each new span</h3>")
+
+def _concept_history(page: Page, report: WorkspaceReport) -> tuple[str, str]:
+    """The plot of the served model's AUC on each new span, and the table of every span."""
     scored = [h for h in report.span_history if h.served_version and h.auc is not None]
-    limit = (f"concept drift when it falls by more than {report.max_auc_drop:g}"
-             if report.max_auc_drop is not None else "")
+    plot = ""
     if scored:
         labels = [f"span {h.span}, version {h.served_version}" for h in scored]
-        series = [{"name": "served model on the new span",
-                   "style": CANDIDATE, "points": [[h.span, _r(h.auc)] for h in scored],
-                   "flags": [h.concept_drift for h in scored], "labels": labels}]
-        then = [h for h in scored if h.auc_when_pushed is not None]
+        series = [{"name": "served model on the new span", "style": CANDIDATE, "labels": labels,
+                   "points": [[h.span, _r(h.auc)] for h in scored],
+                   "flags": [h.concept_drift for h in scored]}]
+        then = [(h, label) for h, label in zip(scored, labels) if h.auc_when_pushed is not None]
         if then:
             series.append({"name": "the same model when pushed", "style": BASELINE,
-                           "points": [[h.span, _r(h.auc_when_pushed)] for h in then],
-                           "labels": [f"span {h.span}, version {h.served_version}"
-                                      for h in then]})
-        parts.append(page.plot({"kind": "lines", "title": "AUC on each new span vs when pushed",
-                                "x_label": "span", "y_label": "AUC", "width": 560,
-                                "x_ticks": [[h.span, str(h.span)] for h in scored],
-                                "series": series},
-                               "Scored before the span is trained on. " +
-                               (f"Red points: concept drift ({limit})." if limit else "")))
+                           "points": [[h.span, _r(h.auc_when_pushed)] for h, _ in then],
+                           "labels": [label for _, label in then]})
+        limit = (f" Red points: concept drift (a fall of more than {report.max_auc_drop:g})."
+                 if report.max_auc_drop is not None else "")
+        plot = page.plot({"kind": "lines", "title": "AUC on each new span vs when pushed",
+                          "x_label": "span", "y_label": "AUC", "width": 560,
+                          "x_ticks": [[h.span, str(h.span)] for h in scored], "series": series},
+                         "The served model scored on each span before training on it." + limit)
     rows = [[str(h.span), esc(h.served_version or "-"), _fmt(h.auc), _fmt(h.auc_when_pushed),
              _fmt(h.auc_when_pushed - h.auc) if h.auc is not None and h.auc_when_pushed
              is not None else "n/a",
              ('<span class="bad">yes</span>' if h.concept_drift else "no")
-             if h.served_version else "no served model yet", esc(h.drifted or "none")]
+             if h.served_version else "no served model yet",
+             esc(h.drifted.replace(",", ", ") or "none")]
             for h in report.span_history]
-    parts.append(_table(["span", "served version", "AUC on the span", "AUC when pushed", "drop",
-                         "concept drift", "data drift"], rows, numeric=(2, 3, 4))
-                 if rows else '<p class="note">No span scored yet.</p>')
-    return "".join(parts)
+    table = (f"<details><summary>Concept and data drift by span ({len(rows)})</summary>"
+             + _table(["span", "served version", "AUC on the span", "AUC when pushed", "drop",
+                       "concept drift", "data drift"], rows, numeric=(2, 3, 4)) + "</details>"
+             if rows else '<p class="note">No span scored yet.</p>')
+    return plot, table
+
+
+def _history(page: Page, report: WorkspaceReport, anchors: dict[str, str]) -> str:
+    pushes_plot, pushes_table = _push_history(page, report, anchors)
+    concept_plot, concept_table = _concept_history(page, report)
+    return f'<div class="grid">{pushes_plot}{concept_plot}</div>{pushes_table}{concept_table}'
 
 
 # --- monitor ---------------------------------------------------------------------------------
@@ -515,9 +538,9 @@ def render(report: WorkspaceReport, generated_at: dt.datetime) -> tuple[str, int
         '<h2 id="monitor">Serving monitor</h2>', _monitor(page, report),
         '<h2 id="details">Run details (newest first)</h2>',
     ]
-    # Open: the newest run, and the newest that pushed a model (the one being served).
+    # Open: the newest run, and the newest that evaluated a model (not cached).
     opened = {report.runs[-1].summary.run_id} | {
-        next((r.summary.run_id for r in reversed(report.runs) if r.summary.pushed_version), "")}
+        next((r.summary.run_id for r in reversed(report.runs) if r.evaluation), "")}
     body += [_run_section(page, run, anchors, run.summary.run_id in opened)
              for run in reversed(report.runs)]
     return (page_html(f"ctpipe report: {report.workspace.name}", "".join(body), page.specs),
