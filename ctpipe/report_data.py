@@ -19,8 +19,7 @@ from components import properties
 from components.schema_anomalies import describe_anomalies
 from ctpipe import tfma_results
 from ctpipe.errors import UserError
-from ctpipe.status import (RunSummary, SpanHealth, WorkspaceStatus, custom_float, custom_int,
-                           custom_str)
+from ctpipe.status import RunSummary, SpanHealth, WorkspaceStatus, custom_int, custom_str
 
 MONITOR_SUMMARY = Path("monitor") / "latest.json"
 MONITOR_FORMAT = 1
@@ -116,8 +115,16 @@ class WorkspaceReport:
     monitor_path: Path
 
 
+def _folder(artifact) -> Path:
+    """An artifact's folder; the report reads local workspaces (no TensorFlow file systems)."""
+    if "://" in artifact.uri:
+        raise ReportError(f"artifact in {artifact.uri}: the report reads artifacts in local "
+                          "folders only (a pipeline root on a bucket is not supported)")
+    return Path(artifact.uri)
+
+
 def _read_statistics(artifact, split: str) -> statistics_pb2.DatasetFeatureStatistics:
-    path = Path(artifact.uri) / f"Split-{split}" / properties.STATISTICS_FILE
+    path = _folder(artifact) / f"Split-{split}" / properties.STATISTICS_FILE
     if not path.is_file():
         raise ReportError(f"statistics missing: {path}")
     datasets = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes()).datasets
@@ -276,7 +283,7 @@ def _split_names(artifact) -> list[str]:
 def _anomalies(artifact) -> list[str]:
     by_split = {}
     for split in _split_names(artifact):
-        path = Path(artifact.uri) / f"Split-{split}" / properties.ANOMALIES_FILE
+        path = _folder(artifact) / f"Split-{split}" / properties.ANOMALIES_FILE
         if not path.is_file():
             raise ReportError(f"anomalies of split '{split}' missing: {path}")
         by_split[split] = anomalies_pb2.Anomalies.FromString(path.read_bytes())
@@ -284,15 +291,15 @@ def _anomalies(artifact) -> list[str]:
 
 
 def _drift(artifact) -> list[dict[str, Any]]:
-    path = Path(artifact.uri) / properties.DRIFT_FILE
+    path = _folder(artifact) / properties.DRIFT_FILE
     if not path.is_file():
         raise ReportError(f"the validation gate's drift findings are missing: {path}")
     return json.loads(path.read_text())
 
 
-def _auc_thresholds(uri: str) -> tuple[float | None, float | None]:
+def _auc_thresholds(folder: Path) -> tuple[float | None, float | None]:
     """The overall AUC's thresholds from the Evaluator's eval_config.json (TFMA writes it)."""
-    path = Path(uri) / "eval_config.json"
+    path = folder / "eval_config.json"
     if not path.is_file():
         return None, None
     config = json.loads(path.read_text()).get("evalConfig", {})
@@ -309,8 +316,9 @@ def _auc_thresholds(uri: str) -> tuple[float | None, float | None]:
 
 
 def _evaluation(artifact) -> Evaluation:
-    return Evaluation(tfma_results.load_metrics(artifact.uri),
-                      tfma_results.load_calibration(artifact.uri), *_auc_thresholds(artifact.uri))
+    folder = _folder(artifact)
+    return Evaluation(tfma_results.load_metrics(folder), tfma_results.load_calibration(folder),
+                      *_auc_thresholds(folder))
 
 
 def _concept(artifact) -> dict[str, Any]:
