@@ -4,12 +4,14 @@ One module-scoped workspace, runs in order: the first run trains and pushes; an 
 is fully cached; a new span costs only its own ingestion and is evaluated against, and
 warm-started from, the served model; a rewritten old span is ingested again; an anomalous span
 stops the run before the Trainer (nothing pushed); accepting it into the schema as the README
-says lets the next run through.
+says lets the next run through. Last, `ctpipe report` on all those runs opens in headless
+Chromium with every plot drawn.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -20,10 +22,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ctpipe import cli, data, status
+from components.pusher import overall_auc
+from ctpipe import cli, data, report, report_data, status, tfma_results
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from tests.chromium import DRAWN_PLOTS, load_page
 
 pytestmark = pytest.mark.e2e
 
@@ -210,3 +214,108 @@ def _config_file(root: Path) -> Path:
     path.write_text("train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
                     "trainer: {steps_per_epoch: 40}\n")
     return path
+
+
+def _monitor_summary(version: int) -> dict:
+    """A summary in the shape `ctpipe monitor` saves (docs/monitoring.md, format 1): one version
+    not compared, one with a crossed skew threshold."""
+    quantiles = {"0.01": 0.0, "0.05": 0.0, "0.25": 0.0001, "0.5": 0.0003, "0.75": 0.56,
+                 "0.95": 0.83, "0.99": 0.9}
+    served = {q: value * 0.8 for q, value in quantiles.items()}
+
+    def feature(name, comparator, threshold, distance, presence):
+        return {"feature": name, "comparator": comparator, "threshold": threshold,
+                "distance": distance, "presence_distance": presence,
+                "crossed": max(distance or 0, presence) > threshold,
+                "missing": {"serving": 0.02, "training": 0.03},
+                "nan": {"serving": 0.0, "training": 0.0}}
+
+    line = "skew: feature 'fare' jensen_shannon_divergence 0.448 > threshold 0.220"
+    return {
+        "format": 1, "created_at": "2026-11-23T15:14:47+00:00", "model_name": "big_tipper",
+        "window": {"last": 1041, "records": 1041, "files": [], "skipped": {}, "notes": []},
+        "min_examples": 200,
+        "versions": [
+            {"version": version - 1, "requests": 40, "examples": 40, "compared": False,
+             "reason": "40 examples, fewer than --min-examples 200"},
+            {"version": version, "requests": 1001, "examples": 1001, "compared": True,
+             "model_card": None,
+             "features": [feature("company", "infinity_norm", 0.15, 0.035, 0.0),
+                          feature("fare", "jensen_shannon_divergence", 0.22, 0.448, 0.0),
+                          feature("trip_miles", "jensen_shannon_divergence", 0.19, None, 0.02)],
+             "output": {"serving": {"count": 1001, "mean": 0.18, "std": 0.25, "min": 0.0,
+                                    "max": 0.79, "quantiles": served, "null_fraction": 0.0},
+                        "eval": {"count": 2953, "mean": 0.22, "std": 0.33, "min": 0.0,
+                                 "max": 0.96, "quantiles": quantiles, "null_fraction": 0.0},
+                        "distance": 0.09, "at_quantile": "0.75", "tolerance": 0.01,
+                        "threshold": 0.12, "null_threshold": 0.001, "crossed": False},
+             "crossed": [line]}],
+        "status": "crossed", "crossed": [f"version {version}: {line}"]}
+
+
+# Run in a fresh interpreter: the command as a user runs it, and which heavy libraries it loaded.
+_REPORT_PROCESS = """
+import json, sys, time
+from ctpipe import cli
+started = time.monotonic()
+code = cli.main(["report", "--workspace", sys.argv[1], "--out", sys.argv[2]])
+heavy = sorted(m for m in ("tensorflow", "tfx", "tensorflow_model_analysis", "apache_beam")
+               if m in sys.modules)
+print(json.dumps({"code": code, "seconds": time.monotonic() - started, "heavy": heavy}))
+"""
+
+
+def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspace, tmp_path):
+    """Last in this module: the report covers every run the tests above made, however many."""
+    ws = workspace["root"] / "ws"
+    first = tmp_path / "without-monitor.html"
+    report.write_report(ws, first)
+    assert "No monitor summary saved" in first.read_text()
+
+    state = status.WorkspaceStatus(ws)
+    runs, pushes = state.runs(limit=10**6), state.pushes()
+    assert len(runs) >= 2 and len(pushes) >= 2, "a first run, then new spans pushed again"
+    (ws / "monitor").mkdir(exist_ok=True)
+    (ws / "monitor" / "latest.json").write_text(
+        json.dumps(_monitor_summary(int(pushes[-1].version))))
+    out = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-c", _REPORT_PROCESS, str(ws), str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0 and result["heavy"] == [], result
+    assert result["seconds"] < 60, result
+    page = out.read_text()
+    assert out.stat().st_size < 1_000_000, f"{out.stat().st_size} bytes"
+
+    assert page.count('<details class="run"') == len(runs)
+    for push in pushes:
+        assert push.version in page
+    assert "failed at ValidationGate" in page, "the anomalous span's run"
+    assert "version " + pushes[-1].version + ": skew: feature" in page, "the monitor's alert"
+
+    # The Evaluator's results as TFMA reads them, against the TensorFlow-free reading.
+    read = report_data.read_workspace(ws)
+    newest = next(r for r in reversed(read.runs) if r.evaluation is not None)
+    evaluation = state.run_outputs(newest.summary.context_id)[("Evaluator", "evaluation")]
+    overall = tfma_results.load_metrics(evaluation.uri)[0]
+    by_tfma = overall_auc(evaluation.uri)
+    assert overall.metrics["candidate"]["auc"] == pytest.approx(by_tfma["auc"])
+    assert overall.metrics["baseline"]["auc"] == pytest.approx(by_tfma["baseline_auc"])
+
+    loaded = load_page(out, DRAWN_PLOTS)
+    assert loaded.problems == [], loaded.problems
+    assert loaded.requests == [out.resolve().as_uri()], "the page loads nothing else"
+    plots = loaded.value
+    assert plots["finished"] and plots["specs"] == len(plots["figures"]) > 0
+    for figure in plots["figures"]:
+        assert figure["error"] is None and figure["drawn"] > 0, figure
+        assert figure["visible_marks"] > 0 and figure["width"] > 0, figure
+        assert figure["title"] and figure["axes"] >= 2 and figure["legend"] >= 1, figure
+    titles = {f["title"] for f in plots["figures"]}
+    assert {"AUC across pushed versions", "AUC on each new span vs when pushed",
+            "Calibration (all eval examples)", "AUC by payment_type",
+            "Skew of served requests against training, per feature",
+            "Predicted probability: quantiles"} <= titles, titles
+    assert any(t.startswith("Drift of span") for t in titles), titles
+    assert {f["kind"] for f in plots["figures"]} == {"histogram", "bars", "lines"}
