@@ -10,7 +10,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLIENT_PROTOS := serving/client/tf_serving_protos.binpb
 
-.PHONY: venv test test-all demo bench lint clean
+.PHONY: venv test test-all demo bench lint clean image base-image test-containers
+
+# The pipeline image (Dockerfile). ENGINE: podman when installed, else docker.
+IMAGE ?= localhost/ctpipe:dev
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || \
+                  { command -v docker >/dev/null 2>&1 && echo docker; })
+# The base image is the Dockerfile's FROM, read from it so that the two cannot differ.
+BASE_IMAGE := $(shell sed -n 's/^FROM[[:space:]]\{1,\}\([^[:space:]]*\).*/\1/p' Dockerfile | head -n 1)
+# podman builds only: the host's CA bundle replaces the build's (HTTPS to PyPI may be re-signed
+# by a local CA the host trusts), and the host's uv cache serves the locked wheels. Empty either
+# to leave it out.
+HOST_CA ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+UV_CACHE ?= $(HOME)/.cache/uv
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+BASE_ROOTFS := build/base-rootfs
+NO_ENGINE := no container engine: install podman (Debian: apt-get install -y podman runc; \
+	.ci/run shows the settings /etc/containers/containers.conf needs) or docker
 
 venv: $(STAMP) $(CLIENT_PROTOS)
 
@@ -27,8 +43,9 @@ $(STAMP): requirements.lock requirements-nodeps.lock setup.py
 $(CLIENT_PROTOS): $(STAMP) serving/client/generate_protos.py
 	$(BIN)/python -m serving.client.generate_protos --out $@
 
+# PYTEST_ARGS: e.g. '-m "not containers"' where no podman can run (Cloud Build's test step).
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/ctpipe demo --workspace build/demo
@@ -38,3 +55,59 @@ bench: venv
 
 clean:
 	rm -rf build .pytest_cache
+
+# Builds $(IMAGE) from the Dockerfile; the layers of an unchanged lock are reused.
+image:
+	@test -n "$(ENGINE)" || { echo "make image: $(NO_ENGINE)" >&2; exit 1; }
+	@$(ENGINE) image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
+	  timeout 300 $(ENGINE) pull $(BASE_IMAGE) || { \
+	  echo "make image: base image $(BASE_IMAGE) is not available locally and cannot be" \
+	       "pulled (no registry reachable?). Make a local stand-in: make base-image" >&2; exit 1; }
+ifeq ($(notdir $(ENGINE)),podman)
+	$(if $(UV_CACHE),mkdir -p $(UV_CACHE))
+	$(ENGINE) build --pull=missing --tag $(IMAGE) \
+	  $(if $(HOST_CA),--volume $(HOST_CA):/etc/ssl/certs/ca-certificates.crt:ro) \
+	  $(if $(UV_CACHE),--volume $(UV_CACHE):/tmp/uv-cache --build-arg BUILD_UV_CACHE=/tmp/uv-cache) .
+else
+	$(ENGINE) build --tag $(IMAGE) .
+endif
+
+# Makes the Dockerfile's base image when it is neither present nor pullable (no registry here):
+# a minimal Debian 12 with python3.11 (debootstrap, as root), imported under the FROM name.
+# python3-distutils is named because python3.11-venv depends on python3.11-distutils, a
+# virtual package that debootstrap does not resolve; netbase and tzdata because the official
+# image has them. It differs from the official image in: Debian's python3.11 (3.11.2, in
+# /usr/bin, no `python` command, headers only with python3.11-dev) instead of the latest 3.11
+# built into /usr/local; bookworm's main archive without later security updates.
+# A no-op when the image exists; where a registry answers, the real image is pulled instead.
+base-image:
+	@test -n "$(ENGINE)" || { echo "make base-image: $(NO_ENGINE)" >&2; exit 1; }
+	@if $(ENGINE) image inspect $(BASE_IMAGE) >/dev/null 2>&1; then \
+	  echo "base image $(BASE_IMAGE) exists"; \
+	elif timeout 300 $(ENGINE) pull $(BASE_IMAGE) >/dev/null 2>&1; then \
+	  echo "base image $(BASE_IMAGE) pulled"; \
+	else \
+	  test "$$(id -u)" -eq 0 || { echo "make base-image: $(BASE_IMAGE) cannot be pulled, and" \
+	    "debootstrap needs root: run it as root, whose podman store the tests must use then" >&2; \
+	    exit 1; }; \
+	  command -v debootstrap >/dev/null || { echo "make base-image: $(BASE_IMAGE) cannot be" \
+	    "pulled and debootstrap is missing (apt-get install -y debootstrap)" >&2; exit 1; }; \
+	  echo "base image $(BASE_IMAGE) cannot be pulled: making a Debian 12 stand-in"; \
+	  set -e; rm -rf $(BASE_ROOTFS); mkdir -p $(dir $(BASE_ROOTFS)); \
+	  debootstrap --variant=minbase --include=python3.11,python3.11-venv,python3-distutils,ca-certificates,netbase,tzdata \
+	    bookworm $(BASE_ROOTFS) $(DEBIAN_MIRROR) >$(BASE_ROOTFS).log 2>&1 || { \
+	    echo "make base-image: debootstrap failed, see $(BASE_ROOTFS).log" >&2; exit 1; }; \
+	  rm -rf $(BASE_ROOTFS)/var/cache/apt/archives/*.deb $(BASE_ROOTFS)/var/lib/apt/lists/* \
+	    $(BASE_ROOTFS)/etc/resolv.conf $(BASE_ROOTFS)/etc/hostname; \
+	  tar --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+	      -C $(BASE_ROOTFS) -c . | $(ENGINE) import \
+	    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+	    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3.11"]' \
+	    --change 'LABEL org.opencontainers.image.description="local stand-in: Debian 12 debootstrap with python3.11 (make base-image)"' \
+	    - $(BASE_IMAGE); \
+	  rm -rf $(BASE_ROOTFS) $(BASE_ROOTFS).log; \
+	fi
+
+# Only the tests that run containers (they build $(IMAGE) first).
+test-containers: venv
+	$(BIN)/python -m pytest -q -m containers

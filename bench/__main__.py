@@ -1,5 +1,8 @@
-"""`make bench`: the pipeline against its peer, then serving (bench/serving.py) and the Trainer
-(bench/trainer.py); every figure is printed and written to one JSON file.
+"""`make bench`: the pipeline against its peer, then serving (bench/serving.py), the gateway
+(bench/gateway.py), offline scoring (bench/scoring.py), the Trainer (bench/trainer.py),
+`ctpipe monitor` (bench/monitor.py) and the per-task start-up cost in the pipeline image
+(bench/container_startup.py, which builds the image first); every figure is printed and written
+to one JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -137,9 +140,20 @@ def main() -> None:
 
     pushed = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
     results.update(bench_serving(work / "serving", model=pushed))
+    from bench.gateway import bench_gateway
+    from bench.scoring import bench_scoring
+
+    results.update(bench_gateway(work / "gateway", model=pushed))
+    results.update(bench_scoring(work / "scoring", model=pushed))
     from bench.trainer import bench_trainer
 
     results.update(bench_trainer(work / "trainer"))
+    from bench.monitor import bench_monitor
+
+    results.update(bench_monitor(work / "monitor"))
+    from bench.container_startup import bench_container_startup
+
+    results.update(bench_container_startup(work / "container-startup"))
     report(results, args.out)
 
 

@@ -275,3 +275,27 @@ def _findings(kind: Kind, compared: statistics_pb2.DatasetFeatureStatisticsList,
             findings.append(DriftFinding(kind, name, comparator, distance, threshold,
                                          distance > threshold, (before, after)))
     return findings
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueRates:
+    """How often a feature has no usable value: reported beside the skew distances."""
+
+    missing: float  # share of rows without a value (feature absent or an empty value list)
+    nan: float  # share of rows whose value is NaN
+
+
+def value_rates(statistics: statistics_pb2.DatasetFeatureStatisticsList,
+                names: Sequence[str]) -> dict[str, ValueRates]:
+    """The missing and NaN shares of each of `names` in one dataset's statistics (univalent
+    features; a feature the statistics lack is missing in every row)."""
+    dataset = _one_dataset(statistics, "statistics")
+    rows, by_name = dataset.datasets[0].num_examples, _features(dataset)
+    rates = {}
+    for name in names:
+        feature = by_name.get(name)
+        present = _share_with_values(feature, name, rows, "statistics")
+        histograms = feature.num_stats.histograms if feature is not None else ()
+        nan = histograms[0].num_nan / rows if histograms else 0.0
+        rates[name] = ValueRates(missing=1.0 - present, nan=nan)
+    return rates

@@ -13,6 +13,8 @@ artifact TFX tools read, and adds what continuous training needs:
   validation served them); `training_statistics.pb`, statistics of a sample of its training
   window (`ctpipe monitor` measures skew against them);
 - a version number that never collides with an existing one;
+- with a model config file, the version's label as the rollout asks (`stable` directly, or
+  `canary` / `shadow` for the gateway while `stable` stays);
 - one line in `ctpipe run` saying what was pushed, or why nothing was.
 """
 from __future__ import annotations
@@ -35,8 +37,8 @@ from tfx.utils import io_utils
 
 from components import properties
 from components.infra_validation import EVAL_PREDICTIONS_FILE
-from components.served_model import PUSH_RECORD_FILE, SAVED_MODEL_FILE
 from ctpipe import progress
+from serving.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY
 INFRA_BLESSING_KEY = standard_component_specs.INFRA_BLESSING_KEY
 EVALUATION_KEY = "evaluation"
 WINDOW_STATISTICS_KEY = "window_statistics"
-TRAINING_STATISTICS_FILE = "assets.extra/ctpipe/training_statistics.pb"
 PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
 
 
@@ -126,6 +127,21 @@ class Executor(tfx_pusher.Executor):
         self._MarkPushed(pushed, pushed_destination=target, pushed_version=str(version))
         progress.note(f"Pusher: pushed version {version} to {serving_model_dir} "
                       f"({_describe(aucs)})")
+        if exec_properties["model_config"]:
+            self._label(version, exec_properties)
+
+    @staticmethod
+    def _label(version: int, exec_properties) -> None:
+        """Labels the version in TF Serving's model config as the rollout asks."""
+        from pathlib import Path
+
+        from serving.client.version_labels import label_pushed_version
+
+        changes = label_pushed_version(Path(exec_properties["model_config"]),
+                                       exec_properties["model_name"], version,
+                                       exec_properties["rollout"])
+        progress.note(f"Pusher: rollout {exec_properties['rollout']}: "
+                      + "; ".join(change.describe() for change in changes))
 
     @staticmethod
     def _refusal(input_dict) -> str:
@@ -144,7 +160,14 @@ def _describe(aucs: dict[str, float]) -> str:
 
 
 class PusherSpec(ComponentSpec):
-    PARAMETERS = {"serving_model_dir": ExecutionParameter(type=str)}
+    PARAMETERS = {
+        "serving_model_dir": ExecutionParameter(type=str),
+        "model_name": ExecutionParameter(type=str),
+        # direct | canary | shadow, applied to `model_config` (TF Serving's model config file;
+        # "" writes no labels).
+        "rollout": ExecutionParameter(type=str),
+        "model_config": ExecutionParameter(type=str),
+    }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -163,9 +186,11 @@ class Pusher(base_component.BaseComponent):
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                  infra_blessing: types.BaseChannel, evaluation: types.BaseChannel,
-                 window_statistics: types.BaseChannel, serving_model_dir: str):
+                 window_statistics: types.BaseChannel, serving_model_dir: str,
+                 model_name: str, rollout: str = "direct", model_config: str = ""):
         super().__init__(PusherSpec(
             model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
             evaluation=evaluation, window_statistics=window_statistics,
-            serving_model_dir=serving_model_dir,
+            serving_model_dir=serving_model_dir, model_name=model_name, rollout=rollout,
+            model_config=model_config,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -36,31 +36,25 @@ from components import properties
 from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
 from ctpipe import progress
 from models.card import SERVED_VERSION_FILE, ModelCard, read_card
+from serving import layout
 
 log = logging.getLogger(__name__)
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
-SAVED_MODEL_FILE = "saved_model.pb"
-PUSH_RECORD_FILE = properties.PUSH_RECORD_FILE
 
 
-def version_folders(serving_model_dir: str) -> list[int]:
-    """Complete version folders (numeric, holding saved_model.pb), oldest first."""
+def complete_versions(serving_model_dir: str) -> list[int]:
+    """Version folders holding saved_model.pb (what TF Serving can load), oldest first."""
     if not fileio.isdir(serving_model_dir):
         return []
-    versions = []
-    for name in fileio.listdir(serving_model_dir):
-        name = name.rstrip("/")
-        if name.isdigit() and fileio.exists(
-                posixpath.join(serving_model_dir, name, SAVED_MODEL_FILE)):
-            versions.append(int(name))
-    return sorted(versions)
+    return sorted(version for version, folder in layout.version_folders(serving_model_dir).items()
+                  if fileio.exists(posixpath.join(folder, layout.SAVED_MODEL_FILE)))
 
 
 def resolve(serving_model_dir: str, window_digest: str) -> tuple[int, ModelCard | None] | None:
     """The newest served version not trained on `window_digest`, with its card."""
-    for version in reversed(version_folders(serving_model_dir)):
+    for version in reversed(complete_versions(serving_model_dir)):
         card = read_card(posixpath.join(serving_model_dir, str(version)))
         if card is not None and card.window_digest == window_digest:
             log.info("ServedModel: version %d was trained on this window; looking further back",
@@ -76,7 +70,7 @@ def snapshot_of(serving_model_dir: str, window_digest: str) -> str:
 
 
 def push_record(version_dir: str) -> dict[str, Any]:
-    path = posixpath.join(version_dir, PUSH_RECORD_FILE)
+    path = posixpath.join(version_dir, layout.PUSH_RECORD_FILE)
     return json.loads(io_utils.read_string_file(path)) if fileio.exists(path) else {}
 
 

@@ -132,4 +132,5 @@ def ValidationGate(
                             f"spans {window.span_range}")
     window_statistics.split_names = artifact_utils.encode_split_names([properties.SAMPLE_SPLIT])
     window_statistics.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
+    fileio.makedirs(validated_schema.uri)
     fileio.copy(schema_path, os.path.join(validated_schema.uri, SCHEMA_FILE))

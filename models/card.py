@@ -12,7 +12,8 @@ import posixpath
 
 import tensorflow as tf
 
-CARD_FILE = "assets.extra/ctpipe/model_card.json"
+from serving.layout import MODEL_CARD_FILE
+
 # Beside the copy of a served model that the pipeline hands to the Trainer: its version.
 SERVED_VERSION_FILE = "served_version.json"
 
@@ -29,7 +30,7 @@ class ModelCard:
 
 
 def write_card(export_dir: str, card: ModelCard) -> None:
-    path = posixpath.join(export_dir, CARD_FILE)
+    path = posixpath.join(export_dir, MODEL_CARD_FILE)
     tf.io.gfile.makedirs(posixpath.dirname(path))
     with tf.io.gfile.GFile(path, "w") as handle:
         handle.write(json.dumps(dataclasses.asdict(card), indent=1) + "\n")
@@ -37,7 +38,7 @@ def write_card(export_dir: str, card: ModelCard) -> None:
 
 def read_card(model_dir: str) -> ModelCard | None:
     """The card of an exported model, or None for a model exported without one."""
-    path = posixpath.join(model_dir, CARD_FILE)
+    path = posixpath.join(model_dir, MODEL_CARD_FILE)
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path) as handle:

@@ -19,13 +19,20 @@ from ctpipe.errors import UserError
 from models.options import Settings, TrainerOptions
 from pipeline import storage
 
-DEFAULT_SCHEMA = str(Path(__file__).resolve().parent.parent / "schemas" / "schema.pbtxt")
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
 
-# Local Beam defaults: in-process, in-memory, one worker (the data is small; processes would
-# only add start-up time on two cores).
+# Local Beam defaults: Beam's FnApiRunner, in-process, in-memory, one worker (the data is small;
+# processes would only add start-up time on two cores). Beam 2.72's DirectRunner would first
+# download its Prism runner from GitHub (nothing may be fetched at run time; without network it
+# fails and falls back to this same FnApiRunner). Without a dependency argument TFX packages
+# itself for remote Beam workers at every Beam step (about 5 s each); the in-process workers
+# already have what the project's setup.py installs, so it is named here and TFX skips that.
 LOCAL_BEAM_ARGS: tuple[str, ...] = (
+    "--runner=FnApiRunner",
     "--direct_running_mode=in_memory",
     "--direct_num_workers=1",
+    f"--setup_file={PROJECT_DIR / 'setup.py'}",
 )
 
 
@@ -89,14 +96,26 @@ class PipelineConfig(Settings):
     # a pushed model for skew monitoring) come from this many of its training examples, spread
     # over its spans: their cost stays flat as the history grows.
     statistics_sample_examples: int = Field(3000, gt=0)
+    # How a pushed version reaches traffic: `direct` (it becomes the `stable` label), or it is
+    # labelled `canary` / `shadow` for `ctpipe gateway` while `stable` stays (`ctpipe rollout
+    # analyze --apply` promotes or rolls back). Labels live in TF Serving's model config file,
+    # `serving_model_config` (a local or mounted path; empty: no labels are written).
+    rollout: Literal["direct", "canary", "shadow"] = "direct"
+    serving_model_config: str = ""
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _schema_exists(self) -> "PipelineConfig":
+    def _files_exist(self) -> "PipelineConfig":
         if self.schema_path and not Path(self.schema_path).is_file():
             raise ValueError(f"schema file not found: {self.schema_path}")
+        if self.rollout != "direct" and not self.serving_model_config:
+            raise ValueError(f"rollout '{self.rollout}' labels the pushed version in TF "
+                             "Serving's model config file: set serving_model_config")
+        if "://" in self.serving_model_config:
+            raise ValueError("serving_model_config must be a local or mounted path (the file "
+                             f"TF Serving polls), got {self.serving_model_config!r}")
         return self
 
     @property

@@ -5,19 +5,20 @@ The compiled pipeline names this module as the command of every container
 (pipeline/kubeflow_runner.py); the arguments are TFX's (`--executor_class_path`,
 `--json_serialized_invocation_args`, `--json_serialized_inputs_spec_args`, Beam arguments).
 
-On Vertex AI Pipelines (and KFP's local orchestrator) the ExecutorInput is what TFX's entry point
-was written for and passes through unchanged. Under open-source KFP's launcher, recognised by
-the `KFP_POD_UID` variable it sets in every executor pod:
-1. Input artifacts read back from KFP's metadata arrive as `system.*` types or with an empty
-   schema; TFX cannot rebuild `tfx.Examples`/`tfx.Model` from that, so they get the type their
-   input definition in the compiled pipeline declares.
-2. The launcher adds an `executor-logs` output of type `system.Artifact` that it writes itself;
-   TFX would try to import that type, so it is left out.
-3. Artifact URIs (`minio://`, `s3://`, `gs://`) become the launcher's local mirror paths: it has
+On Vertex AI Pipelines the ExecutorInput is what TFX's entry point was written for and passes
+through unchanged. Open-source KFP hands over other shapes:
+1. Input artifacts read back from KFP's metadata (and, under KFP's local orchestrator, every
+   upstream output) arrive as `system.*` types or with an empty schema; TFX cannot rebuild
+   `tfx.Examples`/`tfx.Model` from that, so they get the type their input definition in the
+   compiled pipeline declares. Outputs whose type is such a `system.*` one are not the step's:
+   the launcher adds an `executor-logs` output it writes itself, which TFX would try to import.
+Under open-source KFP's launcher, recognised by the `KFP_POD_UID` variable it sets in every
+executor pod, also:
+2. Artifact URIs (`minio://`, `s3://`, `gs://`) become the launcher's local mirror paths: it has
    downloaded every input there and uploads every output from there when the step ends. So a
    `minio://` root (no TensorFlow file system opens it) works, and nothing writes GCS directory
    markers that a later download would trip over.
-4. After the executor, the URIs in the executor output go back to the remote ones; the launcher
+3. After the executor, the URIs in the executor output go back to the remote ones; the launcher
    would otherwise record the mirror paths as the artifacts' URIs.
 """
 from __future__ import annotations
@@ -48,8 +49,10 @@ def _needs_type(artifact_type: dict[str, Any]) -> bool:
 
 
 def adapt_executor_input(executor_input: dict[str, Any], inputs_spec: dict[str, Any],
-                         mirror_root: str = "/") -> dict[str, Any]:
-    """The ExecutorInput (JSON form) as TFX's entry point needs it under the OSS launcher."""
+                         mirror_root: str | None) -> dict[str, Any]:
+    """The ExecutorInput (JSON form) as TFX's entry point needs it: TFX types restored, the
+    launcher's own outputs left out, and with a `mirror_root` (under the open-source launcher)
+    URIs turned into mirror paths."""
     adapted = json.loads(json.dumps(executor_input))
     declared = inputs_spec.get("artifacts", {})
     for key, artifact_list in adapted.get("inputs", {}).get("artifacts", {}).items():
@@ -70,7 +73,9 @@ def adapt_executor_input(executor_input: dict[str, Any], inputs_spec: dict[str, 
     return adapted
 
 
-def _mirrored(uri: str, mirror_root: str) -> str:
+def _mirrored(uri: str, mirror_root: str | None) -> str:
+    if mirror_root is None:
+        return uri
     return storage.local_mirror(uri, mirror_root) or uri
 
 
@@ -111,10 +116,10 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
     args, beam_args = _parse(argv)
     executor_input = json.loads(args.json_serialized_invocation_args)
     under_launcher = OSS_LAUNCHER_VARIABLE in environ
-    if under_launcher:
-        inputs_spec = json.loads(args.json_serialized_inputs_spec_args or "{}")
-        executor_input = adapt_executor_input(executor_input, inputs_spec, mirror_root)
-        args.json_serialized_invocation_args = json.dumps(executor_input)
+    inputs_spec = json.loads(args.json_serialized_inputs_spec_args or "{}")
+    executor_input = adapt_executor_input(executor_input, inputs_spec,
+                                          mirror_root if under_launcher else None)
+    args.json_serialized_invocation_args = json.dumps(executor_input)
     # Steps open the span store, checkpoints and the serving folder directly.
     storage.register_filesystems(_strings(executor_input.get("inputs", {})))
     kubeflow_v2_run_executor.main((args, beam_args))

@@ -25,8 +25,11 @@ from pipeline import storage
 from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
-# Dataflow, Flink and Spark arguments.
+# Dataflow, Flink and Spark arguments. The compile adds `--sdk_container_image=IMAGE`: remote
+# Beam workers run the project's image, and TFX then does not package itself for them at
+# every Beam step.
 CLUSTER_BEAM_ARGS: tuple[str, ...] = (
+    "--runner=FnApiRunner",  # the local runner, without the download of Beam's Prism runner
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",
 )
@@ -77,6 +80,8 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     if not image:
         raise ConfigError("an image is required (--image): the project's image, built by "
                           "`make image` (see Dockerfile)")
+    if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
+        config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
                 TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps)}
     parameters = RunParameters(**{

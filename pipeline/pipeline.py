@@ -138,7 +138,8 @@ def create_pipeline(
         infra_blessing=infra_validation.outputs["blessing"],
         evaluation=evaluator.outputs["evaluation"],
         window_statistics=validation_gate.outputs["window_statistics"],
-        serving_model_dir=config.serving_model_dir,
+        serving_model_dir=config.serving_model_dir, model_name=config.model_name,
+        rollout=config.rollout, model_config=config.serving_model_config,
     ).with_id("Pusher")
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

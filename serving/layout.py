@@ -10,6 +10,14 @@ from __future__ import annotations
 import os
 import posixpath
 
+SAVED_MODEL_FILE = "saved_model.pb"
+# What the pipeline keeps in each version it pushes, under assets.extra/ (which TF Serving
+# ignores): the push record (AUC at the push, distribution of the eval predictions), the
+# statistics of its training window, and its model card (what it was trained on).
+PUSH_RECORD_FILE = "assets.extra/ctpipe/push.json"
+TRAINING_STATISTICS_FILE = "assets.extra/ctpipe/training_statistics.pb"
+MODEL_CARD_FILE = "assets.extra/ctpipe/model_card.json"
+
 
 def version_folders(base_path: str) -> dict[int, str]:
     """{version: folder} under `base_path`; FileNotFoundError when `base_path` does not exist."""

@@ -216,6 +216,59 @@ def _config_file(root: Path) -> Path:
     return path
 
 
+def test_incremental_training_continues_the_served_model_and_pushes_a_canary(workspace):
+    """`training: incremental` with `rollout: canary`: the new version is labelled canary in TF
+    Serving's model config while stable stays on the served one."""
+    from serving.client import version_labels
+
+    config, root = workspace["config"], workspace["root"]
+    served = _served_versions(config)[-1].name
+    models_config = root / "models.config"
+    models_config.write_text(
+        f'model_config_list {{ config {{ name: "big_tipper" base_path: '
+        f'"{config.serving_model_dir}" model_platform: "tensorflow" '
+        f'version_labels {{ key: "stable" value: {served} }} }} }}\n')
+    shutil.copytree(root / "all-spans" / "span-7", root / "incoming" / "span-7")
+    incremental = config.replace(
+        trainer={**config.trainer.model_dump(), "training": "incremental"},
+        rollout="canary", serving_model_config=str(models_config))
+    events = run_local(incremental, root / "ws")
+    (note,) = _notes(events, "Trainer")
+    assert note.startswith(f"Trainer: warm start from served version {served}")
+    assert "on span 7 + " in note and "replayed examples of spans 1-6" in note
+    assert _notes(events, "Pusher")[0].startswith("Pusher: pushed version"), \
+        "the incremental candidate was blessed against the served model and pushed"
+    pushed = _served_versions(config)[-1].name
+    labels = version_labels.model_entry(version_labels.read_config(models_config),
+                                        "big_tipper").version_labels
+    assert dict(labels) == {"stable": int(served), "canary": int(pushed)}
+
+
+def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, capsys):
+    config, root = workspace["config"], workspace["root"]
+    header, rows = _rows(root / "all-spans" / "span-8" / "data.csv")
+    for row in rows:
+        row["fare"] = str(float(row["fare"] or 0) * 3)  # every fare tripled
+    _write(root / "incoming" / "span-8" / "data.csv", header, rows)
+    before = _tree_digest(Path(config.serving_root))
+
+    stop = root / "stop.yaml"
+    stop.write_text(_config_file(root).read_text() + "drift_policy: stop\n")
+    command = ["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws")]
+    assert cli.main([*command, "--config", str(stop)]) == 1
+    captured = capsys.readouterr()
+    assert "drift: feature 'fare'" in captured.out, "one line per drifted feature"
+    (error,) = captured.err.strip().splitlines()
+    assert "DataDriftError" in error and "'fare'" in error and "drift_policy: stop" in error
+    assert _tree_digest(Path(config.serving_root)) == before, "nothing pushed"
+
+    assert cli.main([*command, "--config", str(_config_file(root))]) == 0, "warn: the run goes on"
+    out = capsys.readouterr().out
+    assert "drift: feature 'fare'" in out and "✓ Trainer: executed" in out
+    history = status.format_status(root / "ws")
+    assert "span 8    data drift in fare" in history
+
+
 def _monitor_summary(version: int) -> dict:
     """A summary in the shape `ctpipe monitor` saves (docs/monitoring.md, format 1): one version
     not compared, one with a crossed skew threshold."""

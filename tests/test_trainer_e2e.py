@@ -73,7 +73,7 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     spans = tmp_path / "spans"
     data.prepare(spans, small_source)
     incoming = tmp_path / "incoming"
-    for span in (1, 2, 3):
+    for span in (1, 2, 3, 4):  # a whole year: the next quarter brings no unseen month
         shutil.copytree(spans / f"span-{span}", incoming / f"span-{span}")
     workspace = tmp_path / "ws"
     config = local_config(workspace, incoming, SETTINGS)
@@ -105,7 +105,7 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     assert len(job_folders) == 1, "the finished job is marked so that it never resumes"
 
     caplog.clear()
-    shutil.copytree(spans / "span-4", incoming / "span-4")
+    shutil.copytree(spans / "span-5", incoming / "span-5")
     run = run_local(config, workspace)
     events = {e.component: e.state for e in run if e.state != "note"}
     started = _messages(caplog, "warm start: starting from the weights")
@@ -113,6 +113,6 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     served = pushed[0].parent.name
     notes = [e.message for e in run if e.state == "note" and e.component == "Trainer"]
     assert notes == [f"Trainer: warm start from served version {served}, 600 steps on "
-                     "4 training file(s)"], notes
+                     "5 training file(s)"], notes
     assert not _messages(caplog, "resuming from checkpoint"), "a new job starts at step 0"
     assert events["Trainer"] == "executed"

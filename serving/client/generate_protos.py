@@ -25,6 +25,7 @@ ROOT_MODULES = (
     "tensorflow_serving.apis.get_model_status_pb2",
     "tensorflow_serving.apis.get_model_metadata_pb2",
     "tensorflow_serving.apis.model_management_pb2",
+    "tensorflow_serving.apis.prediction_log_pb2",
     "tensorflow.core.example.example_pb2",
 )
 

@@ -58,6 +58,10 @@ SignatureDefMap = _message("tensorflow.serving.SignatureDefMap")
 ReloadConfigRequest = _message("tensorflow.serving.ReloadConfigRequest")
 ReloadConfigResponse = _message("tensorflow.serving.ReloadConfigResponse")
 ModelServerConfig = _message("tensorflow.serving.ModelServerConfig")
+PredictionLog = _message("tensorflow.serving.PredictionLog")
+ClassificationRequest = _message("tensorflow.serving.ClassificationRequest")
+RegressionRequest = _message("tensorflow.serving.RegressionRequest")
+MultiInferenceRequest = _message("tensorflow.serving.MultiInferenceRequest")
 Example = _message("tensorflow.Example")
 
 # Enum values by name (message classes made from a pool carry no enum attributes).

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 STABLE = "stable"
 CANARY = "canary"
+SHADOW = "shadow"
+# How a new push reaches traffic (the pipeline's `rollout` setting).
+ROLLOUTS = ("direct", CANARY, SHADOW)
 LABEL_PATTERN = re.compile(r"[a-zA-Z0-9_]+")
 
 
@@ -33,11 +36,12 @@ class LabelChange:
     model: str
     label: str
     previous_version: int | None
-    version: int
+    version: int | None  # None: the label was removed
 
     def describe(self) -> str:
         before = "unset" if self.previous_version is None else str(self.previous_version)
-        return f"{self.model}: label '{self.label}' {before} -> {self.version}"
+        after = "removed" if self.version is None else str(self.version)
+        return f"{self.model}: label '{self.label}' {before} -> {after}"
 
 
 def read_config(path: Path) -> Any:
@@ -93,21 +97,7 @@ def _check_policy_serves(entry: Any, version: int, present: list[int]) -> None:
 
 def set_label(path: Path, model: str, label: str, version: int) -> LabelChange:
     """Points `label` of `model` at `version` (which must exist under the base path)."""
-    if not LABEL_PATTERN.fullmatch(label):
-        raise ModelConfigError(f"label name {label!r} must match [a-zA-Z0-9_]+")
-    config = read_config(path)
-    entry = model_entry(config, model)
-    present = version_directories(entry.base_path)
-    if version not in present:
-        raise ModelConfigError(f"version {version} of '{model}' not found under "
-                               f"{entry.base_path} (versions: {present or 'none'})")
-    _check_policy_serves(entry, version, present)
-    previous = entry.version_labels.get(label)
-    entry.version_labels[label] = version
-    write_config(path, config)
-    change = LabelChange(model, label, previous, version)
-    log.info("%s in %s", change.describe(), path)
-    return change
+    return relabel(path, model, {label: version})[0]
 
 
 def rollback(path: Path, model: str, label: str = STABLE,
@@ -143,3 +133,71 @@ def write_initial_config(path: Path, model: str, base_path: str,
         entry.model_version_policy.specific.versions.extend(sorted(set(labels.values())))
     write_config(path, config)
     return config
+
+
+def label_pushed_version(path: Path, model: str, version: int, rollout: str) -> list[LabelChange]:
+    """Labels a version the pipeline just pushed, as its `rollout` asks; the Pusher calls this.
+
+    - `direct`: the version becomes `stable` (all default traffic) and the `canary` label is
+      removed, so no older canary keeps a share of that traffic;
+    - `canary` / `shadow`: the version gets that label and `stable` stays where it is (with no
+      `stable` yet, the first version becomes `stable` whatever the rollout: there is nothing
+      to compare it with).
+
+    The version policy becomes `specific`, listing every labelled version plus the stable one
+    being replaced (so `ctpipe rollback` finds it loaded): TF Serving only lets labels point
+    at loaded versions, and a `latest` policy would unload an older stable once two newer
+    versions arrive. Versions no label needs any more leave the list. The file is replaced
+    atomically; on any error nothing is written. Returns the label changes made.
+    """
+    if rollout not in ROLLOUTS:
+        raise ModelConfigError(f"rollout must be one of {', '.join(ROLLOUTS)}, got {rollout!r}")
+    config = read_config(path)
+    entry = model_entry(config, model)
+    present = version_directories(entry.base_path)
+    if version not in present:
+        raise ModelConfigError(f"version {version} of '{model}' not found under "
+                               f"{entry.base_path} (versions: {present or 'none'})")
+    labels = entry.version_labels
+    previous_stable = labels.get(STABLE)
+    label = STABLE if rollout == "direct" or previous_stable is None else rollout
+    changes = [LabelChange(model, label, labels.get(label), version)]
+    labels[label] = version
+    if label == STABLE and CANARY in labels:
+        changes.append(LabelChange(model, CANARY, labels[CANARY], None))
+        del labels[CANARY]
+    kept = set(labels.values()) | ({previous_stable} if previous_stable is not None else set())
+    entry.model_version_policy.specific.versions[:] = sorted(kept)
+    write_config(path, config)
+    for change in changes:
+        log.info("%s in %s", change.describe(), path)
+    return changes
+
+
+def relabel(path: Path, model: str, changes: dict[str, int | None]) -> list[LabelChange]:
+    """Moves several labels in one atomic write (None removes a label), e.g. a promotion:
+    {"stable": canary's version, "canary": None}. Versions must exist under the base path
+    and stay loaded (as `set_label` checks); on any error nothing is written."""
+    config = read_config(path)
+    entry = model_entry(config, model)
+    present = version_directories(entry.base_path)
+    done = []
+    for label, version in changes.items():
+        if not LABEL_PATTERN.fullmatch(label):
+            raise ModelConfigError(f"label name {label!r} must match [a-zA-Z0-9_]+")
+        previous = entry.version_labels.get(label)
+        if version is None:
+            if label not in entry.version_labels:
+                raise ModelConfigError(f"model '{model}' has no label '{label}' to remove")
+            del entry.version_labels[label]
+        else:
+            if version not in present:
+                raise ModelConfigError(f"version {version} of '{model}' not found under "
+                                       f"{entry.base_path} (versions: {present or 'none'})")
+            _check_policy_serves(entry, version, present)
+            entry.version_labels[label] = version
+        done.append(LabelChange(model, label, previous, version))
+    write_config(path, config)
+    for change in done:
+        log.info("%s in %s", change.describe(), path)
+    return done

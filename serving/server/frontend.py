@@ -17,7 +17,7 @@ from serving.server.flags import ServerOptions
 from serving.server.inference import InferenceService
 from serving.server.lifecycle import ModelManager
 from serving.server.metrics import ServerMetrics
-from serving.server.prediction_log import PredictionLogger
+from serving.prediction_log import PredictionLogger
 from serving.server.servable import Servable
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ class Frontend:
                   request: Any, response: Any) -> None:
         self.metrics.observe_request(servable.model_name, api, entrypoint, "OK",
                                      time.perf_counter() - started)
+        if api == "Predict":  # our models answer Predict only (docs/monitoring.md)
+            self.metrics.observe_predictions(servable.model_name, servable.version, request,
+                                             response)
         logger = self.loggers.get(servable.model_name)
         if logger is not None:
             logger.maybe_log(api, request, response, servable.model_name, servable.version,

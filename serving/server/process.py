@@ -32,11 +32,13 @@ _POLL_SECONDS = 0.05
 class ServerProcess:
     """A started `ctpipe serve`; `target` is its gRPC address, `rest_port` its REST port."""
 
-    def __init__(self, flags: Sequence[str], log_path: Path, ready_timeout: float = 120.0):
+    def __init__(self, flags: Sequence[str], log_path: Path, ready_timeout: float = 120.0,
+                 subcommand: str = "serve"):
         """Starts the server with `flags` (TF Serving's; `--port=0` is added) and waits until it
-        is ready; StartupError (with the end of its output) if it exits or times out first."""
+        is ready; StartupError (with the end of its output) if it exits or times out first.
+        `subcommand` "gateway" starts `ctpipe gateway`, which announces itself the same way."""
         self.log_path = log_path
-        self.command = [sys.executable, "-m", "ctpipe.cli", "serve", "--port=0", *flags]
+        self.command = [sys.executable, "-m", "ctpipe.cli", subcommand, "--port=0", *flags]
         log.info("starting %s", " ".join(self.command))
         environment = dict(os.environ,
                            TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
@@ -59,11 +61,12 @@ class ServerProcess:
             if ready:
                 return ready
             if self.process.poll() is not None:
-                raise StartupError(f"ctpipe serve exited with status {self.process.returncode} "
-                                   f"before serving:\n{self.output_tail()}")
-            if time.monotonic() >= deadline:
-                raise StartupError(f"ctpipe serve was not serving after {timeout:.0f} s:\n"
+                raise StartupError(f"ctpipe {self.command[3]} exited with status "
+                                   f"{self.process.returncode} before serving:\n"
                                    f"{self.output_tail()}")
+            if time.monotonic() >= deadline:
+                raise StartupError(f"ctpipe {self.command[3]} was not serving after "
+                                   f"{timeout:.0f} s:\n{self.output_tail()}")
             time.sleep(_POLL_SECONDS)
 
     def output_tail(self, lines: int = 15) -> str:

@@ -8,8 +8,9 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from bench.drift import read_schema, serialized_examples, statistics_of
-from components.drift import (DriftError, drift_findings, format_finding, skew_findings,
-                              statistics_of_examples)
+from components.drift import (DriftError, ValueRates, drift_findings, format_finding,
+                              prediction_summary, skew_findings, statistics_of_examples,
+                              value_rates)
 from ctpipe import data
 
 SAMPLE_ROWS = 200  # about one 2016 quarter: the smallest spans the thresholds are set for
@@ -177,3 +178,30 @@ def test_statistics_without_category_counts_are_refused(schema, reference, resam
 def test_schema_without_comparators_is_refused(reference):
     with pytest.raises(DriftError, match="schema sets no drift_comparator"):
         drift_findings(reference, reference, schema_pb2.Schema())
+
+
+def test_value_rates_count_missing_and_nan_values(schema, resample):
+    serving_rows = [{**row, "fare": "nan"} if index < 10 else
+                    {**row, "company": ""} if index < 60 else row
+                    for index, row in enumerate(resample)]
+    empty_company = sum(1 for row in serving_rows if row["company"] == "")
+
+    rates = value_rates(statistics_of(serving_rows, schema, serving=True),
+                        ["fare", "company", "trip_miles", "no_such_feature"])
+
+    assert rates["fare"] == ValueRates(missing=0.0, nan=10 / len(serving_rows))
+    assert rates["company"] == ValueRates(missing=pytest.approx(empty_company / len(serving_rows)),
+                                          nan=0.0)
+    assert empty_company >= 50 and rates["trip_miles"] == ValueRates(missing=0.0, nan=0.0)
+    assert rates["no_such_feature"] == ValueRates(missing=1.0, nan=0.0)
+
+
+def test_prediction_summary_leaves_nulls_out_of_the_figures():
+    summary = prediction_summary([0.1, 0.2, None, float("nan"), 0.3, 0.4])
+
+    assert summary["count"] == 6 and summary["null_fraction"] == pytest.approx(2 / 6)
+    assert (summary["min"], summary["max"]) == (0.1, 0.4)
+    assert summary["mean"] == pytest.approx(0.25)
+    assert summary["quantiles"]["0.5"] == 0.3 and set(summary["quantiles"]) == {
+        "0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99"}
+    assert prediction_summary([float("nan")]) == {"count": 1, "null_fraction": 1.0}

@@ -95,3 +95,49 @@ def assert_monitoring_config(text: str, scrape_path: str) -> None:
     config = text_format.Parse(text, MonitoringConfig())
     assert config.prometheus_config.enable
     assert config.prometheus_config.path == scrape_path
+
+
+# --- Kubeflow: the three places a pushed version can land --------------------------------
+
+def _pod_defaults() -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc["spec"]
+            for doc in yaml.safe_load_all((DEPLOY / "kfp-pod-defaults.yaml").read_text())}
+
+
+@pytest.mark.parametrize("name, root, serving", [
+    ("kubeflow.yaml", "gs://bucket/root", "gs://"),
+    ("kubeflow-minio.yaml", "minio://mlpipeline/v2/artifacts", "s3://"),
+    ("kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
+])
+def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving):
+    from pipeline.kubeflow_runner import kubeflow_config
+
+    config = kubeflow_config(DEPLOY / name, root)
+    assert config.serving_root.startswith(serving)
+    assert "--runner=FnApiRunner" in config.beam_args
+    if root.startswith("minio://"):
+        # What the steps open themselves goes through MinIO's S3 API.
+        assert config.span_store_uri == "s3://mlpipeline/v2/artifacts/span-store"
+
+
+def test_pod_defaults_select_kfp_step_pods_and_carry_what_the_steps_read():
+    defaults = _pod_defaults()
+    for spec in defaults.values():
+        # backend/src/v2/compiler/argocompiler/argo.go labels every pod of a v2 run so.
+        assert spec["selector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
+    env = {item["name"] for item in defaults["ctpipe-minio"]["env"]}
+    # tensorflow-io's S3 file system and Beam's (boto3) read these (pipeline/storage.py).
+    assert {"S3_ENDPOINT", "S3_USE_HTTPS", "AWS_ENDPOINT_URL", "AWS_REGION",
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= env
+
+
+def test_the_models_volume_is_where_the_pusher_writes_and_tf_serving_reads(manifests):
+    from pipeline.kubeflow_runner import kubeflow_config
+
+    spec = _pod_defaults()["ctpipe-models-volume"]
+    (mount,) = spec["volumeMounts"]
+    (volume,) = spec["volumes"]
+    config = kubeflow_config(DEPLOY / "kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts")
+    assert mount["mountPath"] == config.serving_root
+    assert (volume["persistentVolumeClaim"]["claimName"]
+            == manifests["PersistentVolumeClaim"]["metadata"]["name"])

@@ -162,8 +162,8 @@ def test_mirror_paths_follow_the_launchers_rule_both_ways(uri, mirrored):
         assert storage.remote_uri(mirrored) == uri
 
 
-def test_vertex_and_local_orchestrator_invocations_pass_through(compiled, tmp_path):
-    """Vertex (and kfp.local) hand TFX types and URIs TFX opens itself: nothing is changed."""
+def test_vertex_invocations_pass_through(compiled, tmp_path):
+    """Vertex hands TFX types and URIs TFX opens itself: nothing is changed."""
     made_statistics, made_schema = _statistics_and_schema(tmp_path / "made")
     invocation = _oss_invocation(compiled, tmp_path / "out")
     declared = _inputs_spec(compiled, invocation)
@@ -180,3 +180,15 @@ def test_vertex_and_local_orchestrator_invocations_pass_through(compiled, tmp_pa
     assert (tmp_path / "anomalies" / "Split-eval" / "SchemaDiff.pb").is_file()
     output = json.loads((tmp_path / "out" / "output_metadata.json").read_text())
     assert output["artifacts"]["anomalies"]["artifacts"][0]["uri"] == str(tmp_path / "anomalies")
+
+
+def test_kfp_local_shapes_get_their_types_but_keep_their_paths(compiled):
+    """KFP's local orchestrator hands upstream outputs over as `system.Artifact` with local
+    paths, and sets no KFP_POD_UID: types are restored, paths left as they are."""
+    invocation = _oss_invocation(compiled, Path("/tmp/out"))
+    adapted = kfp_entrypoint.adapt_executor_input(invocation,
+                                                  _inputs_spec(compiled, invocation), None)
+    statistics = adapted["inputs"]["artifacts"]["statistics"]["artifacts"][0]
+    assert "tfx.ExampleStatistics" in statistics["type"]["instanceSchema"]
+    assert statistics["uri"] == invocation["inputs"]["artifacts"]["statistics"]["artifacts"][0][
+        "uri"]

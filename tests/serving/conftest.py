@@ -172,3 +172,35 @@ def predict_request(examples: list[bytes], name: str = MODEL_NAME, **spec):
             setattr(request.model_spec, key, value)
     request.inputs[features.EXAMPLES_KEY].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
     return request
+
+
+@pytest.fixture(scope="session")
+def shifted_model_dir(tmp_path_factory, trained_model) -> Path:
+    """Our model with every probability moved up by 0.4 (capped at 1): a canary that answers,
+    but answers differently from stable."""
+    serve = serving_function(trained_model)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_KEY)])
+    def shifted(examples):
+        probability = serve(examples=examples)[features.PREDICTION_KEY]
+        return {features.PREDICTION_KEY: tf.minimum(probability + 0.4, 1.0)}
+
+    export_dir = tmp_path_factory.mktemp("export") / "shifted_model"
+    tf.saved_model.save(trained_model, str(export_dir),
+                        signatures={"serving_default": shifted.get_concrete_function()})
+    return export_dir
+
+
+@pytest.fixture(scope="session")
+def constant_model_dir(tmp_path_factory) -> Path:
+    """A SavedModel with our signature that answers 0.5 for every trip."""
+    class Constant(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                                    name=features.EXAMPLES_KEY)])
+        def serve(self, examples):
+            return {features.PREDICTION_KEY: tf.fill(tf.shape(examples), 0.5)}
+
+    module = Constant()
+    export_dir = tmp_path_factory.mktemp("export") / "constant_model"
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
+    return export_dir

@@ -7,6 +7,10 @@ Configured per model by TF Serving's own `logging_config` in the model config
 `<prefix>-NNNNN.tfrecord`; a file is closed past `--prediction_log_file_max_bytes` and only the
 newest `--prediction_log_max_files` are kept. A background thread writes, so requests only pay
 for sampling and serialization.
+
+Shared by `ctpipe serve` (TensorFlow's proto classes) and `ctpipe gateway` (the client's): the
+PredictionLog is built from the request's own descriptor pool and written with
+`serving.tfrecord`, so this module never imports TensorFlow and both write the same files.
 """
 from __future__ import annotations
 
@@ -18,9 +22,12 @@ import random
 import re
 import threading
 import time
+from typing import Any, BinaryIO, Iterator
 
-from tensorflow_serving.apis import prediction_log_pb2
-from tensorflow_serving.config import logging_config_pb2
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from serving import tfrecord
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +41,8 @@ LOG_FIELDS = {"Predict": "predict_log", "Classify": "classify_log", "Regress": "
 class PredictionLogger:
     """One model's sampled log; `maybe_log` is called on the request path."""
 
-    def __init__(self, config: logging_config_pb2.LoggingConfig, *, max_bytes: int, max_files: int):
+    def __init__(self, config: Any, *, max_bytes: int, max_files: int):
+        """`config`: a LoggingConfig (TF Serving's model config field), of either class."""
         collector = config.log_collector_config
         if collector.type not in SUPPORTED_COLLECTORS:
             raise ValueError(f"log_collector_config.type {collector.type!r} is not supported "
@@ -45,23 +53,32 @@ class PredictionLogger:
         if not 0 <= rate <= 1:
             raise ValueError(f"sampling_rate must be within [0, 1], got {rate}")
         self.prefix, self.sampling_rate = collector.filename_prefix, rate
-        self._sampling_config = config.sampling_config
         self._max_bytes, self._max_files = max_bytes, max_files
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=10_000)
         os.makedirs(os.path.dirname(os.path.abspath(self.prefix)), exist_ok=True)
         self._thread = threading.Thread(target=self._write_loop, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def maybe_log(self, api: str, request, response, model_name: str, version: int,
-                  signature_name: str) -> None:
-        if self.sampling_rate <= 0 or random.random() >= self.sampling_rate:
-            return
-        entry = prediction_log_pb2.PredictionLog()
+    def sampled(self) -> bool:
+        """Whether to log the next request (decided once, so a pair of answers to one request,
+        e.g. a shadow's, is logged together)."""
+        return self.sampling_rate > 0 and random.random() < self.sampling_rate
+
+    def maybe_log(self, api: str, request: Message, response: Message, model_name: str,
+                  version: int, signature_name: str) -> None:
+        if self.sampled():
+            self.log(api, request, response, model_name, version, signature_name)
+
+    def log(self, api: str, request: Message, response: Message, model_name: str,
+            version: int, signature_name: str) -> None:
+        """Queues one record (no sampling decision here); drops it when the queue is full."""
+        entry = _log_class(request)()
         metadata = entry.log_metadata
         metadata.model_spec.name, metadata.model_spec.version.value = model_name, version
         metadata.model_spec.signature_name = signature_name
-        metadata.sampling_config.CopyFrom(self._sampling_config)
+        metadata.sampling_config.sampling_rate = self.sampling_rate
         metadata.saved_model_tags.append("serve")
+        metadata.timestamp_secs = int(time.time())
         logged = getattr(entry, LOG_FIELDS[api])
         logged.request.CopyFrom(request)
         logged.response.CopyFrom(response)
@@ -93,19 +110,17 @@ class PredictionLogger:
             log.info("prediction log rotated out %s", old)
 
     def _write_loop(self) -> None:
-        import tensorflow as tf
-
-        writer, written = None, 0
+        writer: BinaryIO | None = None
+        written = 0
         while True:
             record = self._queue.get()
             try:
                 if record is None:
                     break
                 if writer is None:
-                    path = self._next_path()
-                    writer, written = tf.io.TFRecordWriter(path), 0
+                    writer, written = open(self._next_path(), "xb"), 0
                     self._rotate_old()
-                writer.write(record)
+                writer.write(tfrecord.frame(record))
                 written += len(record)
                 if written >= self._max_bytes:
                     writer.close()
@@ -116,3 +131,27 @@ class PredictionLogger:
                 self._queue.task_done()
         if writer is not None:
             writer.close()
+
+
+_LOG_CLASSES: dict[Any, type[Message]] = {}
+
+
+def _log_class(request: Message) -> type[Message]:
+    """PredictionLog from the request's descriptor pool, so the request copies into it."""
+    pool = request.DESCRIPTOR.file.pool
+    if pool not in _LOG_CLASSES:
+        _LOG_CLASSES[pool] = GetMessageClass(
+            pool.FindMessageTypeByName("tensorflow.serving.PredictionLog"))
+    return _LOG_CLASSES[pool]
+
+
+def read_logs(prefix: str) -> Iterator[Any]:
+    """Every record of `<prefix>-*.tfrecord` (a glob pattern may stand in the prefix, e.g.
+    one folder per gateway pod), oldest file first, as the client's PredictionLog messages."""
+    from serving.client import protos
+
+    paths = sorted(glob.glob(f"{prefix}-*.tfrecord"), key=lambda p: (os.path.getmtime(p), p))
+    for path in paths:
+        with open(path, "rb") as handle:
+            for record in tfrecord.read_records(handle, path):
+                yield protos.PredictionLog.FromString(record)

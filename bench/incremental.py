@@ -1,0 +1,132 @@
+"""Incremental continuous training: what a run costs when one span arrives, as the history grows.
+
+The taxi trips minus a held-out 10 % (bench/__main__.py's stable hash) become 16 quarterly spans;
+for the scaling curve they are replicated to 64 spans (spans 17-64 repeat 1-16 with new span
+numbers and timestamps shifted by whole years). For each training policy (`full`,
+`incremental`) one workspace grows span by span: a catch-up run takes the spans up to N-1, then
+span N arrives and that run is timed. A fresh workspace's first run on all spans is the "full
+run" the issue compares with. Times are the pipeline's wall time in this process (imports paid
+once before), so they measure the pipeline, not interpreter start-up.
+
+    python -m bench.incremental [--work build/bench-incremental] [--out incremental.json]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import time
+from pathlib import Path
+
+from bench import report
+
+POINTS = (16, 32, 48, 64)
+QUARTERS = 16
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+def replicate_spans(spans: Path, count: int) -> None:
+    """Spans QUARTERS+1..count: copies of 1..QUARTERS, timestamps shifted by 4 years per
+    repetition (the months and weekdays of a shifted trip are kept as recorded)."""
+    for number in range(QUARTERS + 1, count + 1):
+        source = spans / f"span-{(number - 1) % QUARTERS + 1}" / "data.csv"
+        shift = 4 * SECONDS_PER_YEAR * ((number - 1) // QUARTERS)
+        with source.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header, rows = reader.fieldnames, list(reader)
+        for row in rows:
+            row["trip_start_timestamp"] = str(int(row["trip_start_timestamp"]) + shift)
+        target = spans / f"span-{number}" / "data.csv"
+        target.parent.mkdir(parents=True)
+        with target.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _arrive(all_spans: Path, data: Path, upto: int) -> None:
+    for number in range(1, upto + 1):
+        target = data / f"span-{number}"
+        if not target.exists():
+            shutil.copytree(all_spans / f"span-{number}", target)
+
+
+def _timed_run(workspace: Path, data: Path, training: str) -> float:
+    """The run's wall time; prints each executed step's time (where it goes)."""
+    from pipeline.config import local_config
+    from pipeline.local_runner import run_local
+
+    config = local_config(workspace, data, {"trainer": {"training": training}})
+    start = time.perf_counter()
+    events = run_local(config, workspace)
+    seconds = time.perf_counter() - start
+    steps = ", ".join(f"{e.component} {e.seconds:.1f}" for e in events if e.state == "executed")
+    print(f"    {seconds:.1f} s: {steps}", flush=True)
+    return seconds
+
+
+def _served(workspace: Path) -> Path:
+    versions = sorted((workspace / "serving" / "big_tipper").glob("*/saved_model.pb"))
+    return versions[-1].parent
+
+
+def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str, float]:
+    from bench.__main__ import _held_out_auc, _split_source
+    from ctpipe import data
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    train_csv, held_out = _split_source(data.bundled_source(), work)
+    all_spans = work / "spans"
+    data.prepare(all_spans, train_csv)
+    replicate_spans(all_spans, max(points))
+    results: dict[str, float] = {}
+    for training in ("full", "incremental"):
+        workspace, incoming = work / f"ws-{training}", work / f"data-{training}"
+        for point in points:
+            _arrive(all_spans, incoming, point - 1)
+            _timed_run(workspace, incoming, training)  # catch up to span point-1
+            _arrive(all_spans, incoming, point)
+            seconds = _timed_run(workspace, incoming, training)
+            results[f"{training}_after_one_new_span_at_{point}_spans_s"] = round(seconds, 1)
+            results[f"{training}_held_out_auc_at_{point}_spans"] = round(
+                _held_out_auc(_served(workspace), held_out), 4)
+            print(f"  {training:<11} span {point} arrived: {seconds:6.1f} s", flush=True)
+    for point in sorted({points[0], points[-1]}):
+        incoming = work / f"data-fresh-{point}"
+        _arrive(all_spans, incoming, point)
+        seconds = _timed_run(work / f"ws-fresh-{point}", incoming, "full")
+        results[f"full_run_fresh_workspace_{point}_spans_s"] = round(seconds, 1)
+    first, last = points[0], points[-1]
+    for training in ("full", "incremental"):
+        after = results[f"{training}_after_one_new_span_at_{last}_spans_s"]
+        results[f"{training}_after_one_span_to_full_run_ratio_at_{first}"] = round(
+            results[f"{training}_after_one_new_span_at_{first}_spans_s"]
+            / results[f"full_run_fresh_workspace_{first}_spans_s"], 3)
+        results[f"{training}_after_one_span_to_full_run_ratio_at_{last}"] = round(
+            after / results[f"full_run_fresh_workspace_{last}_spans_s"], 3)
+        results[f"{training}_after_one_span_{last}_vs_{first}_spans_change_pct"] = round(
+            100 * (after / results[f"{training}_after_one_new_span_at_{first}_spans_s"] - 1), 1)
+    results[f"incremental_minus_full_held_out_auc_at_{first}"] = round(
+        results[f"incremental_held_out_auc_at_{first}_spans"]
+        - results[f"full_held_out_auc_at_{first}_spans"], 4)
+    results["held_out_trips_count"] = len(held_out)
+    return results
+
+
+def main() -> None:
+    import logging
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default="build/bench-incremental")
+    parser.add_argument("--out", default="incremental-bench.json")
+    parser.add_argument("--points", default=",".join(map(str, POINTS)),
+                        help="span counts at which a new span's run is timed")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    points = tuple(int(p) for p in args.points.split(","))
+    report(bench_incremental(Path(args.work).resolve(), points), args.out)
+
+
+if __name__ == "__main__":
+    main()

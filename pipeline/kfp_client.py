@@ -1,0 +1,159 @@
+"""A client of a Kubeflow Pipelines API server (v2beta1 through the `kfp` package): upload a
+compiled pipeline as a new version, start or schedule runs, list runs.
+
+Credentials are handed to the `kfp` client per call (a token, or the pod's projected
+service-account token) and never written into the pipeline file or its parameters. Every
+refused call becomes one `KfpClientError` line naming what was attempted.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ctpipe.errors import UserError
+
+# `train_steps=N` is the friendly form of the train_args runtime parameter.
+TRAIN_STEPS_ALIAS = "train_steps"
+
+
+class KfpClientError(UserError):
+    """A pipeline file or a KFP API call failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """A compiled pipeline file and what a submission needs to know of it."""
+
+    path: Path
+    name: str
+    digest: str
+    parameters: dict[str, dict[str, Any]]
+
+    @classmethod
+    def read(cls, path: Path) -> "Package":
+        if not path.is_file():
+            raise KfpClientError(f"pipeline file not found: {path} (run `ctpipe compile` first)")
+        content = path.read_bytes()
+        try:
+            spec = json.loads(content)
+            name = spec["pipelineInfo"]["name"]
+        except (ValueError, KeyError, TypeError):
+            raise KfpClientError(f"{path} is not a pipeline file written by `ctpipe compile`") \
+                from None
+        parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+        return cls(path, name, hashlib.sha256(content).hexdigest(), parameters)
+
+    def run_parameters(self, assignments: Sequence[str]) -> dict[str, str]:
+        """`k=v` pairs checked against the pipeline's runtime parameters."""
+        values: dict[str, str] = {}
+        for assignment in assignments:
+            name, separator, value = assignment.partition("=")
+            if not separator or not name:
+                raise KfpClientError(f"--param expects NAME=VALUE, got {assignment!r}")
+            if name == TRAIN_STEPS_ALIAS:
+                if not value.isdigit() or int(value) <= 0:
+                    raise KfpClientError(f"--param train_steps expects a positive integer, "
+                                         f"got {value!r}")
+                from pipeline.kubeflow_runner import TRAIN_ARGS_PARAMETER, train_args_json
+
+                name, value = TRAIN_ARGS_PARAMETER, train_args_json(int(value))
+            if name not in self.parameters:
+                known = ", ".join(sorted([*self.parameters, TRAIN_STEPS_ALIAS]))
+                raise KfpClientError(f"unknown runtime parameter {name!r}; the pipeline has: "
+                                     f"{known}")
+            values[name] = value
+        return values
+
+
+def _call(what: str, function, *call_args, **kwargs):
+    """Runs one API call; a refused call becomes one readable line."""
+    import kfp_server_api
+
+    try:
+        return function(*call_args, **kwargs)
+    except kfp_server_api.ApiException as err:
+        body = (err.body or "").strip().replace("\n", " ")[:300]
+        raise KfpClientError(f"{what} failed: HTTP {err.status} {err.reason}: {body}") from None
+    except (OSError, TimeoutError) as err:
+        raise KfpClientError(f"{what} failed: {err}") from None
+
+
+def kfp_cron(expression: str) -> str:
+    """KFP's cron has six fields, seconds first; a classic five-field one runs at second 0."""
+    fields = expression.split()
+    if len(fields) == 5:
+        return f"0 {expression}"
+    if len(fields) == 6:
+        return expression
+    raise KfpClientError(f"--cron expects 5 fields (minute hour day month weekday) or KFP's 6 "
+                         f"(seconds first), got {len(fields)}: {expression!r}")
+
+
+class KfpClient:
+    """One KFP API server; `namespace` for multi-user installations."""
+
+    def __init__(self, host: str, namespace: str | None = None, token: str | None = None,
+                 in_cluster: bool = False, ssl_ca_cert: str | None = None):
+        import kfp
+
+        credentials = None
+        if in_cluster:
+            from kfp.client import ServiceAccountTokenVolumeCredentials
+
+            credentials = ServiceAccountTokenVolumeCredentials(path=None)
+        self.host = host
+        self.namespace = namespace
+        self._client = _call(f"connecting to KFP at {host}", kfp.Client, host=host,
+                             namespace=namespace or "kubeflow", existing_token=token,
+                             credentials=credentials, ssl_ca_cert=ssl_ca_cert)
+
+    def upload(self, package: Package) -> tuple[str, str]:
+        """Uploads the file as a new version of the pipeline of its name (created on first
+        upload), named by time and content; returns (pipeline id, version id)."""
+        client = self._client
+        pipeline_id = _call("looking up the pipeline", client.get_pipeline_id, package.name)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        version_name = f"{package.name}-{stamp}-{package.digest[:8]}"
+        if pipeline_id is None:
+            pipeline = _call("uploading the pipeline", client.upload_pipeline, str(package.path),
+                             pipeline_name=package.name, namespace=self.namespace)
+            versions = _call("listing pipeline versions", client.list_pipeline_versions,
+                             pipeline.pipeline_id, page_size=1, sort_by="created_at desc")
+            return pipeline.pipeline_id, versions.pipeline_versions[0].pipeline_version_id
+        version = _call("uploading a pipeline version", client.upload_pipeline_version,
+                        str(package.path), version_name, pipeline_id=pipeline_id)
+        return pipeline_id, version.pipeline_version_id
+
+    def _experiment_id(self, experiment: str) -> str:
+        created = _call("creating the experiment", self._client.create_experiment,
+                        name=experiment, namespace=self.namespace)
+        return created.experiment_id
+
+    def submit(self, package: Package, experiment: str, run_name: str,
+               params: dict[str, str]) -> str:
+        """Uploads the package and starts one run; returns the run id."""
+        pipeline_id, version_id = self.upload(package)
+        run = _call("creating the run", self._client.run_pipeline,
+                    self._experiment_id(experiment), run_name, pipeline_id=pipeline_id,
+                    version_id=version_id, params=params)
+        return run.run_id
+
+    def schedule(self, package: Package, experiment: str, name: str, cron: str,
+                 params: dict[str, str]) -> str:
+        """Uploads the package and creates a recurring run: one run at a time, no catch-up of
+        missed schedules; returns its id."""
+        pipeline_id, version_id = self.upload(package)
+        recurring = _call("creating the recurring run", self._client.create_recurring_run,
+                          self._experiment_id(experiment), name, cron_expression=kfp_cron(cron),
+                          pipeline_id=pipeline_id, version_id=version_id, params=params,
+                          max_concurrency=1, no_catchup=True)
+        return recurring.recurring_run_id
+
+    def runs(self, limit: int) -> list:
+        response = _call("listing runs", self._client.list_runs, page_size=limit,
+                         sort_by="created_at desc", namespace=self.namespace)
+        return response.runs or []
