@@ -35,8 +35,6 @@ REASON = "reason"
 PUSHED = "pushed"
 PUSHED_VERSION = "pushed_version"
 PUSHED_DESTINATION = "pushed_destination"
-# Written beside a pushed version by the pipeline's Pusher: the evaluation it was pushed with.
-PUSH_RECORD_FILE = "assets.extra/ctpipe/push.json"
 
 # Data validation (ValidationGate): drift findings, one line each.
 DRIFT = "drift"

@@ -386,19 +386,21 @@ def _push_history(page: Page, report: WorkspaceReport,
                          "version, and the AUC of the model it replaced on the same examples.")
     rows = []
     for push in report.pushes:
-        record = push.record or {}
+        record, card = push.record or {}, push.card or {}
         pushed_at = (dt.datetime.fromtimestamp(record["pushed_at"], dt.timezone.utc)
                      .strftime("%Y-%m-%d %H:%M:%S UTC") if "pushed_at" in record else "-")
         rows.append([f"#{recorded.index(push) + 1}" if push in recorded else "-",
                      esc(push.version), esc(pushed_at),
                      f'<a href="#{anchors[push.run_id]}">{esc(_when(push.run_id))}</a>',
-                     esc(push.window or "-"), _fmt(record.get("auc")),
+                     esc(push.window or "-"),
+                     esc(f"{card['training']}, {card['origin']}" if card else "-"),
+                     _fmt(record.get("auc")),
                      _fmt(record.get("baseline_auc")),
                      _fmt(record.get("eval_predictions", {}).get("mean"), 3), esc(push.note)])
     table = (f"<details><summary>Pushed versions ({len(rows)})</summary>"
-             + _table(["#", "version", "pushed at", "run", "trained on spans", "AUC",
-                       "baseline AUC", "mean prediction (eval)", "note"], rows,
-                      numeric=(5, 6, 7)) + "</details>"
+             + _table(["#", "version", "pushed at", "run", "trained on spans", "training",
+                       "AUC", "baseline AUC", "mean prediction (eval)", "note"], rows,
+                      numeric=(6, 7, 8)) + "</details>"
              if rows else '<p class="note">Nothing pushed yet.</p>')
     return plot, table
 

@@ -19,10 +19,10 @@ from components import properties
 from components.schema_anomalies import describe_anomalies
 from ctpipe import tfma_results
 from ctpipe.errors import UserError
+from ctpipe.monitor import SUMMARY_FORMAT, WORKSPACE_SUMMARY
 from ctpipe.status import RunSummary, SpanHealth, WorkspaceStatus, custom_int, custom_str
+from serving import layout
 
-MONITOR_SUMMARY = Path("monitor") / "latest.json"
-MONITOR_FORMAT = 1
 # Numeric features: the common axis of both sides' histograms has this many equal bins.
 HISTOGRAM_BINS = 20
 # A side's values end at its 90th percentile on the axis when its largest value lies beyond
@@ -100,8 +100,9 @@ class PushedVersion:
     version: str
     run_id: str
     window: str | None
-    record: dict[str, Any] | None  # push.json
-    note: str  # why the record is missing, if it is
+    record: dict[str, Any] | None  # push.json: AUC at the push, eval predictions
+    card: dict[str, Any] | None  # model_card.json: window, training, origin
+    note: str  # why they are missing, if they are
 
 
 @dataclasses.dataclass
@@ -328,27 +329,34 @@ def _concept(artifact) -> dict[str, Any]:
             if key in CONCEPT_FIGURES and value.WhichOneof("value")}
 
 
-def _push_record(destination: str) -> tuple[dict[str, Any] | None, str]:
+def _pushed(version: str, run_id: str, window: str | None, destination: str) -> PushedVersion:
+    """A pushed version with the push record and model card kept in its folder."""
     if "://" in destination:
-        return None, f"pushed to {destination}: the report reads local folders only"
-    path = Path(destination) / properties.PUSH_RECORD_FILE
-    if not path.is_file():
-        return None, f"no push record at {path} (version folder removed?)"
-    return json.loads(path.read_text()), ""
+        return PushedVersion(version, run_id, window, None, None,
+                             f"pushed to {destination}: the report reads local folders only")
+    found = {}
+    for name in (layout.PUSH_RECORD_FILE, layout.MODEL_CARD_FILE):
+        path = Path(destination) / name
+        found[name] = json.loads(path.read_text()) if path.is_file() else None
+    missing = [name for name, value in found.items() if value is None]
+    note = (f"missing in {destination}: {', '.join(missing)} (version folder removed?)"
+            if missing else "")
+    return PushedVersion(version, run_id, window, found[layout.PUSH_RECORD_FILE],
+                         found[layout.MODEL_CARD_FILE], note)
 
 
 def read_monitor(workspace: Path) -> dict[str, Any] | None:
     """`ctpipe monitor`'s saved summary (docs/monitoring.md), or None when none was saved."""
-    path = workspace / MONITOR_SUMMARY
+    path = workspace / WORKSPACE_SUMMARY
     if not path.is_file():
         return None
     try:
         summary = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ReportError(f"{path} is not JSON ({err}); run ctpipe monitor again") from err
-    if summary.get("format") != MONITOR_FORMAT:
+    if summary.get("format") != SUMMARY_FORMAT:
         raise ReportError(f"{path} has format {summary.get('format')!r}; this report reads "
-                          f"format {MONITOR_FORMAT}")
+                          f"format {SUMMARY_FORMAT}")
     return summary
 
 
@@ -417,11 +425,11 @@ def read_workspace(workspace: Path) -> WorkspaceReport:
         if pushed is not None and custom_int(pushed, properties.PUSHED) == 1 and (
                 pushed.id not in shown_in):
             shown_in[pushed.id] = summary.run_id
-            record, note = _push_record(custom_str(pushed, properties.PUSHED_DESTINATION) or "")
-            pushes.append(PushedVersion(custom_str(pushed, properties.PUSHED_VERSION) or "?",
-                                        summary.run_id, runs[-1].window, record, note))
+            pushes.append(_pushed(custom_str(pushed, properties.PUSHED_VERSION) or "?",
+                                  summary.run_id, runs[-1].window,
+                                  custom_str(pushed, properties.PUSHED_DESTINATION) or ""))
     return WorkspaceReport(workspace=workspace.resolve(), runs=runs, pushes=pushes,
                            span_history=status.span_history(),
                            max_auc_drop=_max_auc_drop(status), monitor=read_monitor(workspace),
-                           monitor_path=workspace.resolve() / MONITOR_SUMMARY)
+                           monitor_path=workspace.resolve() / WORKSPACE_SUMMARY)
 

@@ -5,7 +5,7 @@ a few kilobytes. TFMA writes its results as TFRecord files of `MetricsForSlice` 
 `PlotsForSlice` messages; both are defined in TFMA's generated module `metrics_for_slice_pb2`,
 which depends on protobuf's `wrappers.proto` alone. So the module is loaded from its file without
 running the `tensorflow_model_analysis` package (whose `__init__` imports TensorFlow), and the
-TFRecord framing is read here.
+files are read with `serving.tfrecord`.
 """
 from __future__ import annotations
 
@@ -13,19 +13,15 @@ import dataclasses
 import functools
 import importlib.util
 import math
-import struct
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
 
-import crcmod.predefined
-
 from ctpipe.errors import UserError
+from serving import tfrecord
 
 _PROTO_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
-_MASK_DELTA = 0xA282EAD8
-_crc32c = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
 # TFMA names the model "" when there is no baseline, else "candidate" and "baseline".
 CANDIDATE, BASELINE = "candidate", "baseline"
 OVERALL = "Overall"
@@ -33,32 +29,6 @@ OVERALL = "Overall"
 
 class EvaluationError(UserError):
     """The Evaluator's results are missing or unreadable; the message names the file."""
-
-
-def _masked_crc(data: bytes) -> int:
-    crc = _crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
-
-
-def read_records(path: Path) -> Iterator[bytes]:
-    """The records of an uncompressed TFRecord file (TFMA's output), checksums verified."""
-    data = path.read_bytes()
-    offset = 0
-    while offset < len(data):
-        header = data[offset:offset + 12]
-        if len(header) < 12:
-            raise EvaluationError(f"{path}: truncated record header at byte {offset}")
-        (length,), (length_crc,) = struct.unpack("<Q", header[:8]), struct.unpack("<I", header[8:])
-        if _masked_crc(header[:8]) != length_crc:
-            raise EvaluationError(f"{path}: corrupt record length at byte {offset}")
-        body = data[offset + 12:offset + 16 + length]
-        if len(body) < length + 4:
-            raise EvaluationError(f"{path}: record at byte {offset} is cut short")
-        record, (crc,) = body[:length], struct.unpack("<I", body[length:])
-        if _masked_crc(record) != crc:
-            raise EvaluationError(f"{path}: corrupt record data at byte {offset}")
-        offset += 16 + length
-        yield record
 
 
 @functools.cache
@@ -75,6 +45,15 @@ def _protos() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _records(path: Path) -> Iterator[bytes]:
+    """The records of a TFMA result file; damage is named as the Evaluator's results' error."""
+    with path.open("rb") as handle:
+        try:
+            yield from tfrecord.read_records(handle, str(path))
+        except tfrecord.CorruptRecordError as err:
+            raise EvaluationError(str(err)) from None
 
 
 def _result_file(uri: Path, name: str) -> Path:
@@ -113,7 +92,7 @@ def load_metrics(uri: str | Path) -> list[SliceMetrics]:
     subtraction of two shown values), the whole data first, then by column and value."""
     protos = _protos()
     result = []
-    for record in read_records(_result_file(Path(uri), "metrics")):
+    for record in _records(_result_file(Path(uri), "metrics")):
         message = protos.MetricsForSlice.FromString(record)
         metrics: dict[str, dict[str, float]] = {}
         for entry in message.metric_keys_and_values:
@@ -144,7 +123,7 @@ def load_calibration(uri: str | Path, bins: int = 10,
     (their observed rate is noise)."""
     protos = _protos()
     result: dict[str, list[CalibrationBin]] = {}
-    for record in read_records(_result_file(Path(uri), "plots")):
+    for record in _records(_result_file(Path(uri), "plots")):
         message = protos.PlotsForSlice.FromString(record)
         if message.slice_key.single_slice_keys:
             continue
