@@ -511,8 +511,10 @@ def _monitor(page: Page, report: WorkspaceReport) -> str:
                   f"mean {_fmt(side.get('mean'), 3)}, std {_fmt(side.get('std'), 3)}, "
                   f"{side.get('count', 0)} predictions"]
                  for name, side in (("served", served), ("eval split", evaluated)) if side]
-        parts.append(_table(["feature", "comparator", "distance", "presence", "threshold",
-                             "missing serving / training", ""], rows, numeric=(2, 3, 4)))
+        parts.append(f"<details><summary>Every feature and the predictions ({len(rows)} rows)"
+                     "</summary>" + _table(["feature", "comparator", "distance", "presence",
+                                            "threshold", "missing serving / training", ""],
+                                           rows, numeric=(2, 3, 4)) + "</details>")
     return "".join(parts)
 
 
