@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench.monitor import send_logged_requests, served_examples
 from components.pusher import overall_auc
 from ctpipe import cli, data, report, report_data, status, tfma_results
 from models import features
@@ -269,43 +270,6 @@ def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, ca
     assert "span 8    data drift in fare" in history
 
 
-def _monitor_summary(version: int) -> dict:
-    """A summary in the shape `ctpipe monitor` saves (docs/monitoring.md, format 1): one version
-    not compared, one with a crossed skew threshold."""
-    quantiles = {"0.01": 0.0, "0.05": 0.0, "0.25": 0.0001, "0.5": 0.0003, "0.75": 0.56,
-                 "0.95": 0.83, "0.99": 0.9}
-    served = {q: value * 0.8 for q, value in quantiles.items()}
-
-    def feature(name, comparator, threshold, distance, presence):
-        return {"feature": name, "comparator": comparator, "threshold": threshold,
-                "distance": distance, "presence_distance": presence,
-                "crossed": max(distance or 0, presence) > threshold,
-                "missing": {"serving": 0.02, "training": 0.03},
-                "nan": {"serving": 0.0, "training": 0.0}}
-
-    line = "skew: feature 'fare' jensen_shannon_divergence 0.448 > threshold 0.220"
-    return {
-        "format": 1, "created_at": "2026-11-23T15:14:47+00:00", "model_name": "big_tipper",
-        "window": {"last": 1041, "records": 1041, "files": [], "skipped": {}, "notes": []},
-        "min_examples": 200,
-        "versions": [
-            {"version": version - 1, "requests": 40, "examples": 40, "compared": False,
-             "reason": "40 examples, fewer than --min-examples 200"},
-            {"version": version, "requests": 1001, "examples": 1001, "compared": True,
-             "model_card": None,
-             "features": [feature("company", "infinity_norm", 0.15, 0.035, 0.0),
-                          feature("fare", "jensen_shannon_divergence", 0.22, 0.448, 0.0),
-                          feature("trip_miles", "jensen_shannon_divergence", 0.19, None, 0.02)],
-             "output": {"serving": {"count": 1001, "mean": 0.18, "std": 0.25, "min": 0.0,
-                                    "max": 0.79, "quantiles": served, "null_fraction": 0.0},
-                        "eval": {"count": 2953, "mean": 0.22, "std": 0.33, "min": 0.0,
-                                 "max": 0.96, "quantiles": quantiles, "null_fraction": 0.0},
-                        "distance": 0.09, "at_quantile": "0.75", "tolerance": 0.01,
-                        "threshold": 0.12, "null_threshold": 0.001, "crossed": False},
-             "crossed": [line]}],
-        "status": "crossed", "crossed": [f"version {version}: {line}"]}
-
-
 # Run in a fresh interpreter: the command as a user runs it, and which heavy libraries it loaded.
 _REPORT_PROCESS = """
 import json, sys, time
@@ -319,18 +283,24 @@ print(json.dumps({"code": code, "seconds": time.monotonic() - started, "heavy": 
 
 
 def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspace, tmp_path):
-    """Last in this module: the report covers every run the tests above made, however many."""
-    ws = workspace["root"] / "ws"
-    first = tmp_path / "without-monitor.html"
-    report.write_report(ws, first)
-    assert "No monitor summary saved" in first.read_text()
+    """Last in this module: the report covers every run the tests above made, however many,
+    and the summary `ctpipe monitor` saved after `ctpipe serve` logged real requests."""
+    ws, root = workspace["root"] / "ws", workspace["root"]
+    without = tmp_path / "without-monitor.html"
+    report.write_report(ws, without)
+    assert "No monitor summary saved" in without.read_text()
 
     state = status.WorkspaceStatus(ws)
     runs, pushes = state.runs(limit=10**6), state.pushes()
     assert len(runs) >= 2 and len(pushes) >= 2, "a first run, then new spans pushed again"
-    (ws / "monitor").mkdir(exist_ok=True)
-    (ws / "monitor" / "latest.json").write_text(
-        json.dumps(_monitor_summary(int(pushes[-1].version))))
+    rows = [row for span in (7, 8) for row in _rows(root / "all-spans" / f"span-{span}" /
+                                                    "data.csv")[1]]
+    logs = tmp_path / "logs" / "big_tipper"
+    send_logged_requests(Path(workspace["config"].serving_model_dir), logs,
+                         served_examples(rows), tmp_path)
+    # 0: within every threshold, 3: some crossed; either way the summary is saved.
+    assert cli.main(["monitor", "--logs", str(logs), "--workspace", str(ws)]) in (0, 3)
+    monitored = json.loads((ws / "monitor" / "latest.json").read_text())
     out = tmp_path / "report.html"
     done = subprocess.run([sys.executable, "-c", _REPORT_PROCESS, str(ws), str(out)],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -345,7 +315,9 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     for push in pushes:
         assert push.version in page
     assert "failed at ValidationGate" in page, "the anomalous span's run"
-    assert "version " + pushes[-1].version + ": skew: feature" in page, "the monitor's alert"
+    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in page
+    for version in monitored["versions"]:
+        assert f"Version {version['version']}: {version['requests']} requests" in page
 
     # The Evaluator's results as TFMA reads them, against the TensorFlow-free reading.
     read = report_data.read_workspace(ws)
