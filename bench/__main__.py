@@ -56,34 +56,11 @@ def _held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
     """AUC of a SavedModel's serving_default on raw rows sent as tf.Examples (no label, no tips)."""
     import numpy as np
     import tensorflow as tf
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
 
     from models import features
+    from serving.client.examples import rows_to_examples
 
-    schema = text_format.Parse((REPO / "schemas" / "schema.pbtxt").read_text(), schema_pb2.Schema())
-    types = {f.name: f.type for f in schema.feature
-             if f.name not in (features.LABEL, features.TIPS)}
-    serialized = []
-    for row in rows:
-        example = tf.train.Example()
-        for name, kind in types.items():
-            value = row[name]
-            target = example.features.feature[name]
-            if value == "":
-                if kind == schema_pb2.INT:
-                    target.int64_list.SetInParent()
-                elif kind == schema_pb2.FLOAT:
-                    target.float_list.SetInParent()
-                else:
-                    target.bytes_list.SetInParent()
-            elif kind == schema_pb2.INT:
-                target.int64_list.value.append(int(value))
-            elif kind == schema_pb2.FLOAT:
-                target.float_list.value.append(float(value))
-            else:
-                target.bytes_list.value.append(value.encode())
-        serialized.append(example.SerializeToString())
+    serialized = rows_to_examples(rows, "held-out trips")
     labels = np.array([features.is_big_tipper(float(r["tips"]), float(r["fare"])) for r in rows])
     signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     input_name = list(signature.structured_input_signature[1])[0]

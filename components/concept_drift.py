@@ -6,8 +6,8 @@ drop beyond `max_auc_drop` is concept drift: the relation between features and l
 not only the features. Data drift (ValidationGate) may be absent while the concept drifts, and
 the reverse. It runs on data that passed validation (it consumes the validation gate's drift
 report, whose drifted features it records beside its own finding). The result is a
-ModelEvaluation (`concept_drift.json`, custom properties) that `ctpipe status` lists per span. (No `from __future__ import annotations`: TFX's @component
-reads the annotations as types.)
+ModelEvaluation (`concept_drift.json`, custom properties) that `ctpipe status` lists per span.
+(No `from __future__ import annotations`: TFX's @component reads the annotations as types.)
 """
 
 import json
@@ -47,11 +47,11 @@ def score_auc(model_dir: str, files: list[str]) -> tuple[float, int]:
 
 @component
 def ConceptDrift(
+    max_auc_drop: Parameter[float],
     model: InputArtifact[standard_artifacts.Model],
     examples: InputArtifact[standard_artifacts.Examples],
     drift_report: InputArtifact[standard_artifacts.ExampleAnomalies],
     evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
-    max_auc_drop: Parameter[float] = 0.05,
 ) -> None:
     result = {"span": examples.get_int_custom_property(properties.SPAN),
               "drifted_features": drift_report.get_string_custom_property(

@@ -44,8 +44,10 @@ EVAL_SPLIT = "eval"
 
 @dataclasses.dataclass(frozen=True)
 class InfraCheck:
+    """The verdict on one candidate: served and answered (blessed), or not and why."""
+
     blessed: bool
-    reason: str
+    reason: str  # one line, kept on the blessing artifact
     # What the served candidate answered, in request order (empty when it did not answer).
     probabilities: tuple[float, ...] = ()
 

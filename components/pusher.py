@@ -32,11 +32,12 @@ from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils
 
 from components import properties
 from components.infra_validation import EVAL_PREDICTIONS_FILE
+from components.specs import parameters
 from ctpipe import progress
 from serving.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
 
@@ -160,14 +161,10 @@ def _describe(aucs: dict[str, float]) -> str:
 
 
 class PusherSpec(ComponentSpec):
-    PARAMETERS = {
-        "serving_model_dir": ExecutionParameter(type=str),
-        "model_name": ExecutionParameter(type=str),
-        # direct | canary | shadow, applied to `model_config` (TF Serving's model config file;
-        # "" writes no labels).
-        "rollout": ExecutionParameter(type=str),
-        "model_config": ExecutionParameter(type=str),
-    }
+    # `rollout` (direct | canary | shadow) is applied to `model_config`, TF Serving's model
+    # config file ("" writes no labels).
+    PARAMETERS = parameters(serving_model_dir=str, model_name=str, rollout=str,
+                            model_config=str)
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),

@@ -29,11 +29,12 @@ from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils, path_utils
 
 from components import properties
 from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from components.specs import parameters
 from ctpipe import progress
 from models.card import SERVED_VERSION_FILE, ModelCard, read_card
 from serving import layout
@@ -110,10 +111,8 @@ class Driver(SnapshotDriver):
 
 
 class ServedModelSpec(ComponentSpec):
-    PARAMETERS = {
-        "serving_model_dir": ExecutionParameter(type=str),
-        SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
-    }
+    PARAMETERS = parameters(serving_model_dir=str, optional=(SNAPSHOT_KEY,),
+                            **{SNAPSHOT_KEY: str})
     INPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 

@@ -49,13 +49,14 @@ from tfx.dsl.components.base import base_beam_executor, base_component, executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
 from components import properties
 from components.samples import first_records, write_sample_statistics
 from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from components.specs import parameters
 from components.statistics_view import statistics_schema
 from ctpipe import progress
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest, span_file_name
@@ -384,17 +385,11 @@ class Driver(SnapshotDriver):
 
 
 class SpanWindowSpec(ComponentSpec):
-    PARAMETERS = {
-        "data_root": ExecutionParameter(type=str),
-        "span_pattern": ExecutionParameter(type=str),
-        "window": ExecutionParameter(type=int),
-        "span_store": ExecutionParameter(type=str),
-        # The curated schema's text: its feature types decide how statistics are computed.
-        "curated_schema": ExecutionParameter(type=str),
-        "eval_sample_examples": ExecutionParameter(type=int),
-        "sample_statistics_examples": ExecutionParameter(type=int),
-        SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
-    }
+    # `curated_schema` is the schema's text: its feature types decide how statistics are made.
+    PARAMETERS = parameters(
+        data_root=str, span_pattern=str, window=int, span_store=str, curated_schema=str,
+        eval_sample_examples=int, sample_statistics_examples=int,
+        optional=(SNAPSHOT_KEY,), **{SNAPSHOT_KEY: str})
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),

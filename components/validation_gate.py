@@ -46,7 +46,8 @@ class DataDriftError(RuntimeError):
     """The newest span drifted and the drift policy is `stop`."""
 
 
-def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
+def read_anomalies(artifact: standard_artifacts.ExampleAnomalies
+                   ) -> dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
         path = os.path.join(artifact.uri, f"Split-{split}", properties.ANOMALIES_FILE)

@@ -8,15 +8,18 @@ import os
 import tempfile
 
 
-def write_atomically(path: str, data: str | bytes) -> None:
-    """Local files: a temporary file in the same folder renamed over the target (removed if
-    anything fails). Bucket URIs (`gs://`, `s3://`): an object upload replaces the object
-    whole when it completes, so the object is written directly."""
+def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
+    """Local files: a temporary file in the same folder, flushed to disk, given the mode a plain
+    write would (other processes, TF Serving among them, read it) and renamed over the target;
+    removed if anything fails. Bucket URIs (`gs://`, `s3://`): an object upload replaces the
+    object whole when it completes, so the object is written directly."""
+    path = os.fspath(path)
+    content = data.encode() if isinstance(data, str) else data
     if "://" in path:
         import tensorflow as tf
 
-        with tf.io.gfile.GFile(path, "wb" if isinstance(data, bytes) else "w") as handle:
-            handle.write(data)
+        with tf.io.gfile.GFile(path, "wb") as handle:
+            handle.write(content)
         return
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -25,8 +28,10 @@ def write_atomically(path: str, data: str | bytes) -> None:
     mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else _new_file_mode()
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
     try:
-        with os.fdopen(handle, "wb" if isinstance(data, bytes) else "w") as out:
-            out.write(data)
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

@@ -405,7 +405,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 
 
 def _save(summary: Mapping[str, Any], path: Path) -> None:
-    from serving.atomic_file import write_atomically
+    from ctpipe.files import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(summary, indent=1) + "\n")

@@ -22,6 +22,9 @@ INT_RANGES = {"trip_start_hour": (0, 23), "trip_start_day": (1, 7), "trip_start_
 NON_NEGATIVE = ("fare", "trip_miles", features.TIPS)
 # Free-text categories that legitimately gain values over time: no closed vocabulary.
 OPEN_VOCABULARY = ("company",)
+# Integer columns that are category ids for the model (models/features.py).
+CATEGORICAL_IDS = tuple(f.name for f in features.FEATURES
+                        if f.encoding == "categorical" and f.dtype == "int64")
 
 
 class SchemaToolError(UserError):
@@ -73,8 +76,10 @@ def curate(schema):
         feature.presence.min_fraction = 1.0 if name in ALWAYS_PRESENT else 0.0
         feature.presence.min_count = 1 if name in ALWAYS_PRESENT else 0
         if name in INT_RANGES:
-            low, high = INT_RANGES[name]
-            feature.int_domain.CopyFrom(schema_pb2.IntDomain(min=low, max=high))
+            feature.int_domain.min, feature.int_domain.max = INT_RANGES[name]
+        if name in CATEGORICAL_IDS:
+            # TFDV then counts the ids, which the drift comparators (L-infinity) compare.
+            feature.int_domain.is_categorical = True
         if name in NON_NEGATIVE:
             feature.float_domain.CopyFrom(schema_pb2.FloatDomain(min=0.0))
         if name in OPEN_VOCABULARY and feature.HasField("domain"):
@@ -97,7 +102,8 @@ def _latest_artifact_uri(workspace: Path, type_name: str, output_key: str) -> st
 
 def bootstrap(workspace: Path, target: Path) -> str:
     """Curated schema from the newest schema SchemaGen inferred in the workspace."""
-    inferred = read_schema(Path(_latest_artifact_uri(workspace, "Schema", "schema")) / "schema.pbtxt")
+    schema_dir = Path(_latest_artifact_uri(workspace, "Schema", "schema"))
+    inferred = read_schema(schema_dir / "schema.pbtxt")
     diff = write_schema(curate(inferred), target)
     return diff or f"{target} unchanged"
 
@@ -138,8 +144,14 @@ def describe(path: Path) -> str:
             notes.append("required")
         if feature.not_in_environment:
             notes.append("not in " + ",".join(feature.not_in_environment))
-        if feature.HasField("int_domain"):
-            notes.append(f"range [{feature.int_domain.min}, {feature.int_domain.max}]")
+        domain = feature.int_domain
+        if domain.HasField("min") or domain.HasField("max"):
+            notes.append(f"range [{domain.min}, {domain.max}]")
+        if domain.is_categorical:
+            notes.append("categorical")
+        if feature.HasField("drift_comparator"):
+            notes.append("drift compared")
+        notes += [f"({tag})" for tag in feature.annotation.tag]
         if feature.HasField("domain"):
             notes.append(f"vocabulary '{feature.domain}'")
         lines.append(f"  {feature.name:<24} {type_names(feature.type):<6} {' '.join(notes)}")

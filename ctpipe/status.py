@@ -97,8 +97,11 @@ class WorkspaceStatus:
                 self.node_of[execution.id] = node
 
     def _artifacts(self, execution_ids: list[int], kinds) -> list[metadata_store_pb2.Artifact]:
-        events = [e for e in self.store.get_events_by_execution_ids(execution_ids) if e.type in kinds]
-        return self.store.get_artifacts_by_id(sorted({e.artifact_id for e in events})) if events else []
+        events = [e for e in self.store.get_events_by_execution_ids(execution_ids)
+                  if e.type in kinds]
+        if not events:
+            return []
+        return self.store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))
 
     def runs(self, limit: int) -> list[RunSummary]:
         contexts = sorted(self.store.get_contexts_by_type("pipeline_run"),
@@ -149,7 +152,8 @@ class WorkspaceStatus:
                 continue
             outputs = [a for a in self._artifacts([execution.id], _OUTPUT_EVENTS)
                        if a.type == "PushedModel" and custom_int(a, "pushed") == 1]
-            models = [a for a in self._artifacts([execution.id], _INPUT_EVENTS) if a.type == "Model"]
+            models = [a for a in self._artifacts([execution.id], _INPUT_EVENTS)
+                      if a.type == "Model"]
             for pushed in outputs:
                 result.append(Pushed(custom_str(pushed, "pushed_version") or "?",
                                      custom_str(pushed, "pushed_destination") or "?",

@@ -102,7 +102,8 @@ def _arguments_hidden_from_tfx() -> Iterator[None]:
 
 
 def run_local(config: PipelineConfig, workspace: str | Path,
-              report: Callable[[ComponentEvent], None] = lambda event: None) -> list[ComponentEvent]:
+              report: Callable[[ComponentEvent], None] = lambda event: None,
+              ) -> list[ComponentEvent]:
     """Runs every component; raises RunFailed naming the component that failed."""
     # Heavy: imported only when a run is asked for.
     from tfx.orchestration import metadata
@@ -133,7 +134,8 @@ def run_local(config: PipelineConfig, workspace: str | Path,
     # Through absl's flag, not the logger: TensorFlow's SavedModel code resets the level from
     # the flag, which would silence the records the watcher follows.
     previous_verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))  # absl: higher is more verbose
+    # absl: a higher verbosity is more verbose.
+    absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))
     try:
         with _arguments_hidden_from_tfx():
             LocalDagRunner().run(pipeline)

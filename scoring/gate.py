@@ -25,8 +25,11 @@ CONSTANT_STD = 1e-4
 
 @dataclasses.dataclass(frozen=True)
 class GateSettings:
-    min_rows: int = 1
-    max_nan_rate: float = 0.0
+    """What a scoring run must show before its output is published (module docstring)."""
+
+    min_rows: int = 1  # every row read scored, and at least this many
+    max_nan_rate: float = 0.0  # share of NaN or infinite scores
+    # The scores' spread and quantiles against the model's eval predictions (push record).
     max_std_ratio: float = 4.0
     max_quantile_shift: float = 0.25
 

@@ -27,8 +27,9 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
+from components.specs import parameters
 from ctpipe import progress
 from ctpipe.files import write_atomically
 
@@ -53,14 +54,8 @@ class ScoringSettings:
 
 
 class BatchScoringSpec(ComponentSpec):
-    PARAMETERS = {
-        "input_root": ExecutionParameter(type=str),
-        "output_root": ExecutionParameter(type=str),
-        "serving_model_dir": ExecutionParameter(type=str),
-        "version": ExecutionParameter(type=int),
-        "output_format": ExecutionParameter(type=str),
-        "key_column": ExecutionParameter(type=str),
-    }
+    PARAMETERS = parameters(input_root=str, output_root=str, serving_model_dir=str,
+                            version=int, output_format=str, key_column=str)
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {"scores": ChannelParameter(type=standard_artifacts.InferenceResult)}
 

@@ -30,9 +30,13 @@ RUNS_PREFIX = "scores-"
 
 @dataclasses.dataclass(frozen=True)
 class Publication:
+    """A published scoring run: its folder, which `LATEST` names once the gate passed (a
+    failed gate leaves `LATEST` on the previous run), how many rows which version scored, and
+    how long it took."""
+
     folder: str
     rows: int
-    model_version: int
+    model_version: int  # the version whose scores these are
     seconds: float
     gate: gate.GateResult
 

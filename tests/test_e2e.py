@@ -28,7 +28,9 @@ from ctpipe import cli, data, report, report_data, status, tfma_results
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from serving.client.examples import rows_to_examples
 from tests.chromium import DRAWN_PLOTS, load_page
+from tests.conftest import write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -54,14 +56,6 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames), list(reader)
-
-
-def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 @pytest.fixture(scope="module")
@@ -91,22 +85,9 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     assert not [p for p in Path(config.serving_model_dir).iterdir() if p.name.startswith(".")]
 
     header, rows = _rows(workspace["root"] / "all-spans" / "span-5" / "data.csv")
-    serialized, labels = [], []
-    for row in rows:
-        example = tf.train.Example()
-        for feature in features.FEATURES:  # raw columns as a client sends them, no label
-            value = row[feature.name]
-            if value == "":
-                continue
-            target = example.features.feature[feature.name]
-            if feature.dtype == "string":
-                target.bytes_list.value.append(value.encode())
-            elif feature.dtype == "int64":
-                target.int64_list.value.append(int(value))
-            else:
-                target.float_list.value.append(float(value))
-        serialized.append(example.SerializeToString())
-        labels.append(int(row[features.LABEL]))
+    # Raw columns as a client sends them, no label.
+    serialized = rows_to_examples(rows, "span-5")
+    labels = [int(row[features.LABEL]) for row in rows]
 
     signature = tf.saved_model.load(str(versions[0])).signatures["serving_default"]
     scores = signature(**{features.EXAMPLES_KEY: tf.constant(serialized)})[
@@ -152,7 +133,7 @@ def test_a_rewritten_span_is_ingested_again(workspace):
     config, root = workspace["config"], workspace["root"]
     span_file = root / "incoming" / "span-2" / "data.csv"
     header, rows = _rows(span_file)
-    _write(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
+    write_csv(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
     os.utime(span_file, (1.6e9, 1.6e9))
     events = run_local(config, root / "ws")
     assert _notes(events, "SpanWindow") == [
@@ -163,7 +144,7 @@ def test_anomalous_span_stops_the_run_before_training(workspace, capsys):
     config, root = workspace["config"], workspace["root"]
     header, rows = _rows(root / "all-spans" / "span-6" / "data.csv")
     rows[3]["fare"] = "twelve dollars"  # a numeric column holding text
-    _write(root / "incoming" / "span-6" / "data.csv", header, rows)
+    write_csv(root / "incoming" / "span-6" / "data.csv", header, rows)
     before = _tree_digest(Path(config.serving_root))
 
     code = cli.main(["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws"),
@@ -185,7 +166,7 @@ def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
     header, rows = _rows(root / "all-spans" / "span-6" / "data.csv")
     for row in rows[::4]:
         row["payment_type"] = "Mobile"
-    _write(root / "incoming" / "span-6" / "data.csv", header, rows)
+    write_csv(root / "incoming" / "span-6" / "data.csv", header, rows)
     schema = tmp_path / "schema.pbtxt"
     shutil.copy(config.schema_path, schema)
     settings = root / "accept.yaml"
@@ -250,7 +231,7 @@ def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, ca
     header, rows = _rows(root / "all-spans" / "span-8" / "data.csv")
     for row in rows:
         row["fare"] = str(float(row["fare"] or 0) * 3)  # every fare tripled
-    _write(root / "incoming" / "span-8" / "data.csv", header, rows)
+    write_csv(root / "incoming" / "span-8" / "data.csv", header, rows)
     before = _tree_digest(Path(config.serving_root))
 
     stop = root / "stop.yaml"

@@ -3,7 +3,7 @@ side of the model config (the server reads the same file with `serving.server.co
 
 The server (real TF Serving with --model_config_file_poll_wait_seconds, or `ctpipe serve`)
 re-reads the file on its own, so moving a label needs no restart. The file is replaced
-atomically (`serving.atomic_file`): a poll never reads half a config. Free of TensorFlow: the
+atomically (`ctpipe.files`): a poll never reads half a config. Free of TensorFlow: the
 config is parsed with the client's own message classes.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf import text_format
 
 from serving import layout
-from serving.atomic_file import write_atomically
+from ctpipe.files import write_atomically
 from serving.client import protos
 from serving.client.errors import ModelConfigError
 

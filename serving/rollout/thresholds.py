@@ -9,9 +9,12 @@ PROMOTE, ROLLBACK, WAIT = "promote", "rollback", "wait"
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
-    min_requests: int = 200
-    max_error_rate_increase: float = 0.01
-    max_p99_ratio: float = 1.5
-    max_prediction_shift: float = 0.05
+    """When a canary (or shadow) is promoted, rolled back or waited for, against stable."""
+
+    min_requests: int = 200  # per version, below which the analysis waits
+    max_error_rate_increase: float = 0.01  # over stable's error rate
+    max_p99_ratio: float = 1.5  # times stable's p99 latency
+    max_prediction_shift: float = 0.05  # distance between the two prediction distributions
+    # AUC may fall this much below stable's, once both have this many labelled requests.
     max_auc_drop: float = 0.02
     min_labelled: int = 100

@@ -111,11 +111,11 @@ def single_model_config(name: str, base_path: str) -> model_server_config_pb2.Mo
 class BatchingOptions:
     """BatchingParameters with TF Serving's defaults filled in."""
 
-    max_batch_size: int = 1000
-    batch_timeout_micros: int = 0
-    max_enqueued_batches: int = 10
+    max_batch_size: int = 1000  # rows in one batch; a larger request is refused
+    batch_timeout_micros: int = 0  # how long an open batch waits for more rows
+    max_enqueued_batches: int = 10  # waiting batches before the queue reports full
     num_batch_threads: int = 2
-    allowed_batch_sizes: tuple[int, ...] = ()
+    allowed_batch_sizes: tuple[int, ...] = ()  # batches are padded up to one of these
 
     def __post_init__(self):
         if self.max_batch_size <= 0 or self.max_enqueued_batches <= 0 or self.num_batch_threads <= 0:

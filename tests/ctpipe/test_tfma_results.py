@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ctpipe import tfma_results
-
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -3,7 +3,7 @@ paths (taken from pipeline/config.py and the client, never repeated here)."""
 from __future__ import annotations
 
 import importlib.metadata
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -13,16 +13,11 @@ from pipeline.config import DEFAULT_MODEL_NAME, load_config
 from serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
 # monitoring_config.proto is not in the tensorflow-serving-api wheel; the server builds it.
 from serving.server.config_files import MonitoringConfig, read_model_server_config
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-
+from tests.deploy.manifests import DEPLOY, documents_by_kind
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict]:
-    documents = list(yaml.safe_load_all((DEPLOY / "tf-serving.yaml").read_text()))
-    by_kind = {doc["kind"]: doc for doc in documents}
-    assert len(by_kind) == len(documents) == 4
-    return by_kind
+    return documents_by_kind("tf-serving.yaml", 4)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import urllib.parse
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -15,10 +15,8 @@ from pipeline.config import DEFAULT_MODEL_NAME, load_config
 from serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
 from serving.server.config_files import read_model_server_config
 from serving.server.flags import parse_flags
+from tests.deploy.manifests import DEPLOY
 from tests.deploy.test_deploy_files import assert_monitoring_config
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-
 
 def _documents(name: str) -> dict[tuple[str, str], dict]:
     return {(doc["kind"], doc["metadata"]["name"]): doc

@@ -3,7 +3,7 @@ volume TF Serving serves, and its alert rules name metrics the server exports.""
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -15,16 +15,12 @@ from pipeline.config import DEFAULT_MODEL_NAME
 from serving.server.config_files import read_model_server_config
 from serving.server.metrics import (EXAMPLES_CHECKED, FEATURE_MISSING, PREDICTION_NULL,
                                     PREDICTION_PROBABILITY)
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+from tests.deploy.manifests import DEPLOY, documents_by_kind
 
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict]:
-    documents = list(yaml.safe_load_all((DEPLOY / "monitor-cronjob.yaml").read_text()))
-    by_kind = {doc["kind"]: doc for doc in documents}
-    assert len(by_kind) == len(documents) == 3
-    return by_kind
+    return documents_by_kind("monitor-cronjob.yaml", 3)
 
 
 @pytest.fixture(scope="module")

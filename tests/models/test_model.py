@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import models
 from models import features
+from serving.client.examples import row_to_example
 from models.export import export_serving_model
 from models.inputs import parse_examples
 from models.model import build_model, fit_feature_stats
@@ -14,28 +15,10 @@ from models.options import HParams
 _PY_TYPES = {"int64": lambda v: int(float(v)), "float32": float, "string": str}
 
 
-def _example(row: dict[str, str], with_label: bool = False) -> bytes:
-    """A tf.Example as a TF Serving client builds it: empty CSV cells are left out."""
-    feature = {}
-    names = list(features.FEATURE_NAMES) + ([features.LABEL] if with_label else [])
-    for name in names:
-        value = row.get(name, "")
-        if value == "":
-            continue
-        dtype = next((f.dtype for f in features.FEATURES if f.name == name), "int64")
-        if dtype == "string":
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        elif dtype == "int64":
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 @pytest.fixture(scope="module")
 def columns(taxi_rows):
     _, rows = taxi_rows
-    parsed = parse_examples(tf.constant([_example(r) for r in rows[:1500]]), with_label=False)
+    parsed = parse_examples(tf.constant([row_to_example(r) for r in rows[:1500]]), with_label=False)
     return {name: tensor.numpy() for name, tensor in parsed.items()}
 
 
@@ -69,7 +52,7 @@ def test_exported_signature_scores_serialized_examples_like_the_model(tmp_path, 
     model = build_model(fit_feature_stats(columns, HParams()), HParams())
     export_serving_model(model, str(tmp_path / "export"))
 
-    serialized = [_example(r) for r in rows[:20]]
+    serialized = [row_to_example(r) for r in rows[:20]]
     served = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"](
         **{features.EXAMPLES_KEY: tf.constant(serialized)})[features.PREDICTION_KEY].numpy()
     # predict() runs the graph that fit() trains; the served signature must agree with it.

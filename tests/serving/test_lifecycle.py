@@ -148,18 +148,14 @@ def test_version_policies_labels_and_reload_without_restart(
         config("all {}", 'version_labels { key: "stable" value: 2 }'), timeout=60)
     assert _served_version(stubs, serialized_examples[:1], version_label="stable") == 2
 
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.model.HandleReloadConfigRequest(
-            config("all {}", 'version_labels { key: "stable" value: 9 }'), timeout=60)
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "version 9" in caught.value.details()
-    assert _served_version(stubs, serialized_examples[:1], version_label="stable") == 2
-
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.model.HandleReloadConfigRequest(
-            config("all {}", 'version_labels { key: "not-a-name" value: 2 }'), timeout=60)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "not-a-name" in caught.value.details()
+    for label, code, named in (('key: "stable" value: 9', "FAILED_PRECONDITION", "version 9"),
+                               ('key: "not-a-name" value: 2', "INVALID_ARGUMENT", "not-a-name")):
+        with pytest.raises(grpc.RpcError) as caught:
+            stubs.model.HandleReloadConfigRequest(
+                config("all {}", f"version_labels {{ {label} }}"), timeout=60)
+        assert caught.value.code() == getattr(grpc.StatusCode, code)
+        assert named in caught.value.details()
+        assert _served_version(stubs, serialized_examples[:1], version_label="stable") == 2
 
     stubs.model.HandleReloadConfigRequest(config("latest { num_versions: 2 }"), timeout=60)
     assert {v for v, s in _status(stubs).items() if s[0] == State.AVAILABLE} == {2, 3}

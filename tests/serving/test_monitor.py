@@ -19,7 +19,7 @@ from bench.monitor import predict, served_examples, split_rows, stage_version, w
 from ctpipe.cli import main
 from ctpipe.monitor import EXIT_CROSSED, OUTPUT_TOLERANCE, WORKSPACE_SUMMARY, output_distance
 from serving.layout import TRAINING_STATISTICS_FILE
-from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
+from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request
 
 REQUESTS = 300  # per batch: above --min-examples (200), about two 2016 quarters
 REPO = Path(__file__).resolve().parents[2]
