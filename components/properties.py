@@ -8,6 +8,8 @@ reused where TFX defines the property (span, blessed, pushed, ...).
 
 # Statistics as StatisticsGen writes them: `Split-<split>/FeatureStats.pb`.
 STATISTICS_FILE = "FeatureStats.pb"
+# Anomalies as ExampleValidator writes them: `Split-<split>/SchemaDiff.pb`.
+ANOMALIES_FILE = "SchemaDiff.pb"
 # Sample statistics (drift reference, training statistics) describe training splits.
 SAMPLE_SPLIT = "train"
 
@@ -37,3 +39,5 @@ PUSHED_DESTINATION = "pushed_destination"
 # Data validation (ValidationGate): drift findings, one line each.
 DRIFT = "drift"
 DRIFTED_FEATURES = "drifted_features"
+# Every compared feature's finding (components.drift.DriftFinding as a dict), in the report.
+DRIFT_FILE = "drift.json"

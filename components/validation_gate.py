@@ -30,12 +30,11 @@ from tfx.utils import io_utils
 from components import drift, properties
 from components.curated_schema import SCHEMA_FILE, parse_schema
 from components.samples import write_sample_statistics
+from components.schema_anomalies import describe_anomalies
 from components.statistics_view import statistics_schema
 from ctpipe import progress
 from models.window import MANIFEST_FILE, WindowManifest
 
-ANOMALIES_FILE = "SchemaDiff.pb"
-DRIFT_FILE = "drift.json"
 DRIFT_POLICIES = ("warn", "stop")
 
 
@@ -47,26 +46,11 @@ class DataDriftError(RuntimeError):
     """The newest span drifted and the drift policy is `stop`."""
 
 
-def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str]:
-    """One readable line per anomaly: `feature 'x' (splits): short: description`."""
-    splits_of: dict[tuple[str, str, str], list[str]] = {}
-    for split, anomalies in sorted(anomalies_by_split.items()):
-        found = [(f"feature '{name}'", info)
-                 for name, info in sorted(anomalies.anomaly_info.items())]
-        if anomalies.HasField("dataset_anomaly_info"):
-            found.append(("dataset", anomalies.dataset_anomaly_info))
-        for subject, info in found:
-            key = (subject, info.short_description, info.description)
-            splits_of.setdefault(key, []).append(split)
-    return [f"{subject} ({', '.join(splits)}): {short}: {description}"
-            for (subject, short, description), splits in splits_of.items()]
-
-
 def read_anomalies(artifact: standard_artifacts.ExampleAnomalies
                    ) -> dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
-        path = os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)
+        path = os.path.join(artifact.uri, f"Split-{split}", properties.ANOMALIES_FILE)
         result[split] = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
     return result
 
@@ -109,7 +93,7 @@ def record_drift(artifact, findings: list[drift.DriftFinding]) -> None:
     artifact.set_string_custom_property(properties.DRIFTED_FEATURES, ",".join(crossed))
     artifact.set_string_custom_property(properties.DRIFT, "; ".join(
         drift.format_finding(f) for f in findings if f.crossed))
-    io_utils.write_string_file(os.path.join(artifact.uri, DRIFT_FILE), json.dumps(
+    io_utils.write_string_file(os.path.join(artifact.uri, properties.DRIFT_FILE), json.dumps(
         [dataclasses.asdict(f) for f in findings], indent=1))
 
 

@@ -125,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-steps", type=int, default=None)
     demo.set_defaults(handler=_cmd_demo)
 
-    from ctpipe import (gateway_command, kubeflow_commands, monitor, rollout_command,
+    from ctpipe import (gateway_command, kubeflow_commands, monitor, report, rollout_command,
                         score_command, serve_command, serving_commands)
 
     serve_command.register(commands)  # serve
     monitor.register(commands)  # monitor
+    report.register(commands)  # report
     serving_commands.register(commands)  # predict, model-status, label, rollback
     kubeflow_commands.register(commands)  # compile, submit, schedule, runs, build
     gateway_command.register(commands)  # gateway

@@ -42,6 +42,7 @@ class RunSummary:
     spans: str
     pushed_version: str | None
     blessed: bool | None
+    context_id: int  # the run's context in ML Metadata (WorkspaceStatus.run_outputs)
 
 
 @dataclasses.dataclass
@@ -71,17 +72,17 @@ class Pushed:
     model_id: int
 
 
-def _int(artifact_or_execution, key: str) -> int | None:
+def custom_int(artifact_or_execution, key: str) -> int | None:
     value = artifact_or_execution.custom_properties.get(key)
     return value.int_value if value is not None else None
 
 
-def _float(artifact, key: str) -> float | None:
+def custom_float(artifact, key: str) -> float | None:
     value = artifact.custom_properties.get(key)
     return value.double_value if value is not None else None
 
 
-def _str(artifact, key: str) -> str | None:
+def custom_str(artifact, key: str) -> str | None:
     value = artifact.custom_properties.get(key)
     return value.string_value if value is not None else None
 
@@ -123,14 +124,26 @@ class WorkspaceStatus:
         by_type = {}
         for artifact in self._artifacts([e.id for e in executions], _OUTPUT_EVENTS):
             by_type.setdefault(artifact.type, []).append(artifact)
-        spans = ", ".join(sorted({_str(a, "window_spans") or str(_int(a, "span"))
+        spans = ", ".join(sorted({custom_str(a, "window_spans") or str(custom_int(a, "span"))
                                   for a in by_type.get("Examples", [])})) or "-"
-        pushed = [a for a in by_type.get("PushedModel", []) if _int(a, "pushed") == 1]
+        pushed = [a for a in by_type.get("PushedModel", []) if custom_int(a, "pushed") == 1]
         blessings = by_type.get("ModelBlessing", [])
         return RunSummary(
             run_id=context.name, state=state, nodes=nodes, spans=spans,
-            pushed_version=_str(pushed[0], "pushed_version") if pushed else None,
-            blessed=bool(_int(blessings[0], "blessed")) if blessings else None)
+            pushed_version=custom_str(pushed[0], "pushed_version") if pushed else None,
+            blessed=bool(custom_int(blessings[0], "blessed")) if blessings else None,
+            context_id=context.id)
+
+    def run_outputs(self, context_id: int) -> dict[tuple[str, str], metadata_store_pb2.Artifact]:
+        """What a run's steps output, by (step, output key); a cached step's outputs are the
+        artifacts an earlier run made, which ML Metadata links to the cached execution too."""
+        executions = {e.id: e for e in self.store.get_executions_by_context(context_id)}
+        events = [e for e in self.store.get_events_by_execution_ids(list(executions))
+                  if e.type in _OUTPUT_EVENTS and e.path.steps]
+        artifacts = {a.id: a for a in self.store.get_artifacts_by_id(
+            sorted({e.artifact_id for e in events}))} if events else {}
+        return {(self.node_of.get(e.execution_id, executions[e.execution_id].type),
+                 e.path.steps[0].key): artifacts[e.artifact_id] for e in events}
 
     def pushes(self) -> list[Pushed]:
         result = []
@@ -138,12 +151,12 @@ class WorkspaceStatus:
             if self.node_of.get(execution.id) != "Pusher":
                 continue
             outputs = [a for a in self._artifacts([execution.id], _OUTPUT_EVENTS)
-                       if a.type == "PushedModel" and _int(a, "pushed") == 1]
+                       if a.type == "PushedModel" and custom_int(a, "pushed") == 1]
             models = [a for a in self._artifacts([execution.id], _INPUT_EVENTS)
                       if a.type == "Model"]
             for pushed in outputs:
-                result.append(Pushed(_str(pushed, "pushed_version") or "?",
-                                     _str(pushed, "pushed_destination") or "?",
+                result.append(Pushed(custom_str(pushed, "pushed_version") or "?",
+                                     custom_str(pushed, "pushed_destination") or "?",
                                      models[0].id if models else -1))
         return sorted({p.version: p for p in result}.values(), key=lambda p: p.version)
 
@@ -156,12 +169,13 @@ class WorkspaceStatus:
             if execution.last_known_state not in (_STATE.COMPLETE, _STATE.CACHED):
                 continue
             for found in self._artifacts([execution.id], _OUTPUT_EVENTS):
-                span = _int(found, properties.SPAN)
+                span = custom_int(found, properties.SPAN)
                 history[span] = SpanHealth(
-                    span=span, drifted=_str(found, properties.DRIFTED_FEATURES) or "",
-                    served_version=_int(found, properties.SERVED_VERSION),
-                    auc=_float(found, "auc"), auc_when_pushed=_float(found, "auc_when_pushed"),
-                    concept_drift=bool(_int(found, "concept_drift")))
+                    span=span, drifted=custom_str(found, properties.DRIFTED_FEATURES) or "",
+                    served_version=custom_int(found, properties.SERVED_VERSION),
+                    auc=custom_float(found, "auc"),
+                    auc_when_pushed=custom_float(found, "auc_when_pushed"),
+                    concept_drift=bool(custom_int(found, "concept_drift")))
         return [history[span] for span in sorted(history)]
 
 

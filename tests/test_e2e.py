@@ -4,12 +4,14 @@ One module-scoped workspace, runs in order: the first run trains and pushes; an 
 is fully cached; a new span costs only its own ingestion and is evaluated against, and
 warm-started from, the served model; a rewritten old span is ingested again; an anomalous span
 stops the run before the Trainer (nothing pushed); accepting it into the schema as the README
-says lets the next run through.
+says lets the next run through. Last, `ctpipe report` on all those runs opens in headless
+Chromium with every plot drawn.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -20,11 +22,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ctpipe import cli, data, status
+from bench.monitor import send_logged_requests, served_examples
+from components.pusher import overall_auc
+from ctpipe import cli, data, report, report_data, status, tfma_results
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
 from serving.client.examples import rows_to_examples
+from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
 
 pytestmark = pytest.mark.e2e
@@ -244,3 +249,79 @@ def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, ca
     assert "drift: feature 'fare'" in out and "✓ Trainer: executed" in out
     history = status.format_status(root / "ws")
     assert "span 8    data drift in fare" in history
+
+
+# Run in a fresh interpreter: the command as a user runs it, and which heavy libraries it loaded.
+_REPORT_PROCESS = """
+import json, sys, time
+from ctpipe import cli
+started = time.monotonic()
+code = cli.main(["report", "--workspace", sys.argv[1], "--out", sys.argv[2]])
+heavy = sorted(m for m in ("tensorflow", "tfx", "tensorflow_model_analysis", "apache_beam")
+               if m in sys.modules)
+print(json.dumps({"code": code, "seconds": time.monotonic() - started, "heavy": heavy}))
+"""
+
+
+def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspace, tmp_path):
+    """Last in this module: the report covers every run the tests above made, however many,
+    and the summary `ctpipe monitor` saved after `ctpipe serve` logged real requests."""
+    ws, root = workspace["root"] / "ws", workspace["root"]
+    without = tmp_path / "without-monitor.html"
+    report.write_report(ws, without)
+    assert "No monitor summary saved" in without.read_text()
+
+    state = status.WorkspaceStatus(ws)
+    runs, pushes = state.runs(limit=10**6), state.pushes()
+    assert len(runs) >= 2 and len(pushes) >= 2, "a first run, then new spans pushed again"
+    rows = [row for span in (7, 8) for row in _rows(root / "all-spans" / f"span-{span}" /
+                                                    "data.csv")[1]]
+    logs = tmp_path / "logs" / "big_tipper"
+    send_logged_requests(Path(workspace["config"].serving_model_dir), logs,
+                         served_examples(rows), tmp_path)
+    # 0: within every threshold, 3: some crossed; either way the summary is saved.
+    assert cli.main(["monitor", "--logs", str(logs), "--workspace", str(ws)]) in (0, 3)
+    monitored = json.loads((ws / "monitor" / "latest.json").read_text())
+    out = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-c", _REPORT_PROCESS, str(ws), str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0 and result["heavy"] == [], result
+    assert result["seconds"] < 60, result
+    page = out.read_text()
+    assert out.stat().st_size < 1_000_000, f"{out.stat().st_size} bytes"
+
+    assert page.count('<details class="run"') == len(runs)
+    for push in pushes:
+        assert push.version in page
+    assert "failed at ValidationGate" in page, "the anomalous span's run"
+    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in page
+    for version in monitored["versions"]:
+        assert f"Version {version['version']}: {version['requests']} requests" in page
+
+    # The Evaluator's results as TFMA reads them, against the TensorFlow-free reading.
+    read = report_data.read_workspace(ws)
+    newest = next(r for r in reversed(read.runs) if r.evaluation is not None)
+    evaluation = state.run_outputs(newest.summary.context_id)[("Evaluator", "evaluation")]
+    overall = tfma_results.load_metrics(evaluation.uri)[0]
+    by_tfma = overall_auc(evaluation.uri)
+    assert overall.metrics["candidate"]["auc"] == pytest.approx(by_tfma["auc"])
+    assert overall.metrics["baseline"]["auc"] == pytest.approx(by_tfma["baseline_auc"])
+
+    loaded = load_page(out, DRAWN_PLOTS)
+    assert loaded.problems == [], loaded.problems
+    assert loaded.requests == [out.resolve().as_uri()], "the page loads nothing else"
+    plots = loaded.value
+    assert plots["finished"] and plots["specs"] == len(plots["figures"]) > 0
+    for figure in plots["figures"]:
+        assert figure["error"] is None and figure["drawn"] > 0, figure
+        assert figure["visible_marks"] > 0 and figure["width"] > 0, figure
+        assert figure["title"] and figure["axes"] >= 2 and figure["legend"] >= 1, figure
+    titles = {f["title"] for f in plots["figures"]}
+    assert {"AUC across pushed versions", "AUC on each new span vs when pushed",
+            "Calibration (all eval examples)", "AUC by payment_type",
+            "Skew of served requests against training, per feature",
+            "Predicted probability: quantiles"} <= titles, titles
+    assert any(t.startswith("Drift of span") for t in titles), titles
+    assert {f["kind"] for f in plots["figures"]} == {"histogram", "bars", "lines"}
