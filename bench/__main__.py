@@ -3,7 +3,7 @@
 `ctpipe monitor` (bench/monitor.py), the per-task start-up cost in the pipeline image
 (bench/container_startup.py, which builds the image first), the compiled pipeline under kfp.local
 against LocalDagRunner (bench/kfp_local.py) and incremental training as spans accumulate
-(bench/incremental.py, the longest: about 40 minutes); every figure is printed and written to one
+(bench/incremental.py, the longest: about 10 minutes); every figure is printed and written to one
 JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
