@@ -15,12 +15,12 @@ from ctpipe import data
 from models import features
 from models.checkpoints import FINISHED_FILE, STATE_FILE, prune_job_folders
 from models.export import export_serving_model
-from models.inputs import write_examples
+from models.inputs import load_columns, write_examples
 from models.model import build_model, fit_feature_stats
 from models.options import CheckpointOptions, HParams, TransferOptions, WarmStartOptions
 from models.training import train
 from models.transfer import trunk_groups
-from models.warm_start import WarmStartRequiredError
+from models.warm_start import NewData, WarmStartRequiredError, try_warm_start
 
 HPARAMS = HParams(hidden_units=(32, 16), batch_size=64)
 
@@ -167,6 +167,41 @@ def test_incompatible_base_auto_falls_back_with_the_reason_required_fails(splits
               **settings)
     with pytest.raises(WarmStartRequiredError, match="no served model"):
         train(*splits["new"], warm_start=WarmStartOptions("required", None), **settings)
+
+
+def _stale_check(base_model_dir: str, newest: dict[str, np.ndarray], mode: str):
+    """try_warm_start as the Trainer calls it, the newest span's columns also being the data a
+    fresh model would be fitted on."""
+    return try_warm_start(WarmStartOptions(mode, base_model_dir), HPARAMS,
+                          NewData(newest, lambda: fit_feature_stats(newest, HPARAMS)))
+
+
+def test_a_base_whose_preprocessing_no_longer_fits_the_newest_span_is_not_used(
+        splits, base_model_dir, caplog):
+    """Chained warm starts keep the first model's vocabularies and normalisation: new
+    companies would all fall into the out-of-vocabulary bucket, tripled fares sit far off the
+    model's scale. Under `auto` the run trains from scratch and says why; `required` warns."""
+    seen = load_columns(splits["old"][0])
+    assert _stale_check(base_model_dir, seen, "auto").model is not None, \
+        "the base's own training data fits its preprocessing"
+
+    shifted = dict(seen)
+    shifted["company"] = np.array([f"Rebranded Cab {i % 5}".encode()
+                                   for i in range(len(seen["company"]))])
+    shifted["fare"] = seen["fare"] * 30
+    caplog.set_level(logging.INFO, logger="models")
+    decision = _stale_check(base_model_dir, shifted, "auto")
+    assert decision.model is None
+    assert "is stale for the newest span" in decision.reason
+    assert "feature 'company': 100% of the newest span's values are missing" in decision.reason
+    assert "feature 'fare': the newest span's mean moved" in decision.reason
+    assert "feature 'trip_miles'" not in decision.reason, "only what changed is named"
+    assert any("falls back to training from scratch" in r.getMessage()
+               and "company" in r.getMessage() for r in caplog.records), "never silently"
+
+    assert _stale_check(base_model_dir, shifted, "required").model is not None
+    assert any("preprocessing is stale" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
 
 
 def test_a_removed_feature_is_named_as_the_reason(splits, tmp_path, monkeypatch):
