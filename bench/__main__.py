@@ -55,14 +55,24 @@ def _timed(command: list[str], log: Path) -> float:
 
 
 def _held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
-    """AUC of a SavedModel's serving_default on raw rows sent as tf.Examples (no label, no tips)."""
+    """AUC of a SavedModel's serving_default on raw rows sent as tf.Examples: every column of
+    the trips file but the label and tips, typed as the curated schema types them (the peer's
+    model parses them all; ours reads its features among them)."""
     import numpy as np
     import tensorflow as tf
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
 
     from models import features
-    from serving.client.examples import rows_to_examples
+    from serving.client.examples import row_to_example
 
-    serialized = rows_to_examples(rows, "held-out trips")
+    schema = text_format.Parse((REPO / "schemas" / "schema.pbtxt").read_text(),
+                               schema_pb2.Schema())
+    dtypes = {schema_pb2.INT: "int64", schema_pb2.FLOAT: "float32", schema_pb2.BYTES: "string"}
+    columns = [(f.name, dtypes[f.type]) for f in schema.feature
+               if f.name not in (features.LABEL, features.TIPS)]
+    serialized = [row_to_example(row, f"held-out trip {index + 1}", empty_lists=True,
+                                 columns=columns) for index, row in enumerate(rows)]
     labels = np.array([features.is_big_tipper(float(r["tips"]), float(r["fare"])) for r in rows])
     signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     input_name = list(signature.structured_input_signature[1])[0]

@@ -37,8 +37,10 @@ def _float_value(value: Any) -> float:
 
 
 def row_to_example(row: Mapping[str, Any], row_name: str = "row", *, with_label: bool = False,
-                   empty_lists: bool = False) -> bytes:
-    """One row -> a serialized tf.Example of the model's features (and the label if asked).
+                   empty_lists: bool = False,
+                   columns: Sequence[tuple[str, str]] | None = None) -> bytes:
+    """One row -> a serialized tf.Example of the model's features (and the label if asked), or
+    of other `columns` given as (name, dtype) for a model with other inputs.
 
     Columns that are not features (tips, timestamps; the label unless `with_label`) are
     ignored, so rows of the original trips file can be sent as they are. An empty cell or null
@@ -48,7 +50,8 @@ def row_to_example(row: Mapping[str, Any], row_name: str = "row", *, with_label:
     """
     example = protos.Example()
     present = 0
-    for name, dtype in _COLUMNS + ((_LABEL_COLUMN,) if with_label else ()):
+    wanted = tuple(columns) if columns is not None else _COLUMNS
+    for name, dtype in wanted + ((_LABEL_COLUMN,) if with_label else ()):
         if name not in row and (empty_lists or (with_label and name == features.LABEL)):
             raise ExampleError(f"{row_name} has no column '{name}'")
         value = row.get(name)

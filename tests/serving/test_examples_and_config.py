@@ -30,6 +30,20 @@ def test_rows_become_examples_of_the_model_features_only(taxi_rows):
     assert feature["payment_type"].bytes_list.value == [b"Cash"]
 
 
+def test_other_columns_for_a_model_with_other_inputs(taxi_rows):
+    """A model that parses the timestamp too (TFX's own taxi model, in the benchmark)."""
+    _, rows = taxi_rows
+    row = dict(rows[0], company="")
+    columns = [(features.TIMESTAMP, "int64"), ("company", "string")]
+    example = protos.Example.FromString(row_to_example(row, columns=columns, empty_lists=True))
+    feature = example.features.feature
+    assert set(feature) == {features.TIMESTAMP, "company"}
+    assert feature[features.TIMESTAMP].int64_list.value == [int(row[features.TIMESTAMP])]
+    assert feature["company"].HasField("bytes_list") and not feature["company"].bytes_list.value
+    with pytest.raises(ExampleError, match="row has no column 'pickup_census_tract'"):
+        row_to_example({}, columns=[("pickup_census_tract", "int64")], empty_lists=True)
+
+
 def test_examples_parse_like_the_training_input(taxi_rows):
     import tensorflow as tf
 
