@@ -7,6 +7,7 @@ Bootstrap takes what SchemaGen inferred in a workspace and applies the curation 
 from __future__ import annotations
 
 import difflib
+import itertools
 from pathlib import Path
 
 from ctpipe.errors import UserError
@@ -48,12 +49,22 @@ def read_schema(path: Path):
         raise SchemaToolError(f"schema file {path} is not a valid Schema: {err}") from None
 
 
+def _leading_comments(text: str) -> str:
+    """The comment lines at the top of a schema file (where its thresholds come from): the
+    text format keeps no comments, so a rewrite carries them over."""
+    return "".join(itertools.takewhile(lambda line: line.startswith("#"),
+                                       text.splitlines(True)))
+
+
 def write_schema(schema, path: Path) -> str:
-    """Writes atomically; returns a unified diff against the previous file."""
+    """Writes atomically, keeping the file's leading comments; returns a unified diff against
+    the previous file, empty (and the file untouched) when nothing changed."""
     from google.protobuf import text_format
 
-    text = text_format.MessageToString(schema)
     old = path.read_text() if path.is_file() else ""
+    text = _leading_comments(old) + text_format.MessageToString(schema)
+    if text == old:
+        return ""
     write_atomically(str(path), text)
     return "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
                                         str(path), str(path)))

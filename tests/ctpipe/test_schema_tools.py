@@ -78,3 +78,24 @@ def test_show_describes_ranges_categories_and_exemptions():
         "trip_start_hour"]
     assert "range" not in shown["pickup_community_area"], "is_categorical alone has no range"
     assert "(drift-exempt)" in shown["trip_start_month"]
+
+
+def test_a_rewrite_keeps_the_header_and_an_unchanged_schema_is_left_alone(curated, tmp_path):
+    """`schema accept` with nothing to accept must not touch the file; with a change, the
+    comments at the top (where the thresholds come from) stay."""
+    target = tmp_path / "schema.pbtxt"
+    target.write_text(CURATED.read_text())
+    before = target.stat()
+    assert schema_tools.write_schema(curated, target) == ""
+    after = target.stat()  # an atomic write would have replaced the file (a new inode)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    changed = schema_pb2.Schema()
+    changed.CopyFrom(curated)
+    next(f for f in changed.feature if f.name == "payment_type").presence.min_fraction = 0.5
+    diff = schema_tools.write_schema(changed, target)
+    assert "min_fraction: 0.5" in diff and not any(
+        line.startswith("-#") for line in diff.splitlines())
+    header = [line for line in CURATED.read_text().splitlines() if line.startswith("#")]
+    assert header and target.read_text().splitlines()[:len(header)] == header
+    assert schema_tools.read_schema(target) == changed
