@@ -36,6 +36,7 @@ class VersionFigures:
     probabilities: np.ndarray | None = None  # from the logs
     histogram: np.ndarray | None = None  # from the metrics: counts per 0.05 bucket
     auc: float | None = None
+    auc_standard_error: float | None = None
     labelled: int = 0
 
     @property
@@ -68,7 +69,8 @@ class Verdict:
         def figures(v: VersionFigures) -> dict[str, Any]:
             return {"role": v.role, "version": v.version, "requests": v.requests,
                     "error_rate": v.error_rate, "p99_ms": None if v.p99_seconds is None
-                    else v.p99_seconds * 1e3, "auc": v.auc, "labelled": v.labelled,
+                    else v.p99_seconds * 1e3, "auc": v.auc,
+                    "auc_standard_error": v.auc_standard_error, "labelled": v.labelled,
                     "mean_probability": None if v.probabilities is None or not len(
                         v.probabilities) else float(v.probabilities.mean())}
         return {"recommendation": self.recommendation, "reasons": self.reasons,
@@ -101,6 +103,15 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     ranks = rankdata(scores)
     return float((ranks[positives].sum() - count_pos * (count_pos + 1) / 2)
                  / (count_pos * count_neg))
+
+
+def auc_standard_error(area: float, positives: int, negatives: int) -> float:
+    """The sampling error of an AUC measured on `positives` and `negatives` (Hanley and
+    McNeil, 1982): a few hundred labelled trips leave several points of AUC to chance."""
+    q1, q2 = area / (2 - area), 2 * area ** 2 / (1 + area)
+    variance = (area * (1 - area) + (positives - 1) * (q1 - area ** 2)
+                + (negatives - 1) * (q2 - area ** 2)) / (positives * negatives)
+    return float(np.sqrt(max(variance, 0.0)))
 
 
 # ---- the prediction log ------------------------------------------------------------------
@@ -160,6 +171,10 @@ def figures_from_logs(prefix: str, model: str, versions: dict[int, VersionFigure
         truth, predicted = joined[version]
         figures.labelled = len(truth)
         figures.auc = auc(np.array(truth), np.array(predicted)) if truth else None
+        if figures.auc is not None:
+            positives = int(np.sum(np.array(truth) == 1))
+            figures.auc_standard_error = auc_standard_error(figures.auc, positives,
+                                                            len(truth) - positives)
 
 
 # ---- the gateway's metrics ---------------------------------------------------------------
@@ -268,14 +283,26 @@ def judge(stable: VersionFigures, candidate: VersionFigures,
     if distance is not None and distance > thresholds.max_prediction_shift:
         reasons.append(f"prediction distribution moved by {distance:.3f} (earth mover's "
                        f"distance; allowed {thresholds.max_prediction_shift})")
+    allowed_drop = _allowed_auc_drop(stable, candidate, thresholds)
     if (stable.auc is not None and candidate.auc is not None
             and min(stable.labelled, candidate.labelled) >= thresholds.min_labelled
-            and candidate.auc < stable.auc - thresholds.max_auc_drop):
-        reasons.append(f"AUC {candidate.auc:.4f} vs stable's {stable.auc:.4f} "
-                       f"(allowed -{thresholds.max_auc_drop})")
+            and candidate.auc < stable.auc - allowed_drop):
+        reasons.append(f"AUC {candidate.auc:.4f} vs stable's {stable.auc:.4f} (allowed "
+                       f"-{allowed_drop:.4f}: the larger of {thresholds.max_auc_drop} and "
+                       "what the labelled samples leave to chance)")
     if reasons:
         return Verdict(ROLLBACK, reasons, stable, candidate, distance)
     return Verdict(PROMOTE, ["every figure within its threshold"], stable, candidate, distance)
+
+
+def _allowed_auc_drop(stable: VersionFigures, candidate: VersionFigures,
+                      thresholds: Thresholds) -> float:
+    """`max_auc_drop`, widened to 1.96 standard errors of the difference when the two AUCs
+    come from samples too small to tell that much apart (each version answers other trips)."""
+    errors = (stable.auc_standard_error, candidate.auc_standard_error)
+    if None in errors:
+        return thresholds.max_auc_drop
+    return max(thresholds.max_auc_drop, 1.96 * float(np.hypot(*errors)))
 
 
 def candidate_label(entry: Any, asked: str | None) -> str:
@@ -324,6 +351,7 @@ def analyze(config_path: Path, model: str, *, candidate: str | None = None,
                              (challenger, by_version[challenger.version])):
             mine.probabilities, mine.auc, mine.labelled = (logged.probabilities, logged.auc,
                                                            logged.labelled)
+            mine.auc_standard_error = logged.auc_standard_error
             if not metrics:
                 mine.requests = logged.requests
     return judge(stable, challenger, thresholds)

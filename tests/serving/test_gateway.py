@@ -333,9 +333,10 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
          "--labels", str(_labelled_csv(taxi_rows, tmp_path / "labelled.csv")),
          "--min-requests", "40", "--min-labelled", "200", "--apply", "--json"],
         cwd=WORKTREE, capture_output=True, text=True, timeout=120)
-    assert result.returncode == exit_status, result.stderr
+    assert result.stdout, result.stderr
     report = json.loads(result.stdout)
-    assert report["recommendation"] == expected, report
+    assert (result.returncode, report["recommendation"]) == (exit_status, expected), \
+        report["reasons"]
     assert report["candidate"]["version"] == canary
     assert 40 <= report["candidate"]["requests"] < report["stable"]["requests"]
     assert report["candidate"]["labelled"] >= 200 and report["candidate"]["auc"] is not None

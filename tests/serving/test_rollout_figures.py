@@ -46,3 +46,28 @@ def test_verdicts(candidate, verdict, reason):
     result = analysis.judge(_figures("stable", 5000, 10, 0.005), candidate, Thresholds())
     assert result.recommendation == verdict
     assert reason in "; ".join(result.reasons)
+
+
+def test_an_auc_difference_within_sampling_noise_is_not_a_rollback():
+    """The same model answers other trips on each side: with 200 labelled trips each, a few
+    points of AUC are chance; with 20,000 the same gap is real."""
+    area = 0.70
+    small = analysis.auc_standard_error(area, 40, 160)
+    assert 0.03 < small < 0.06
+    assert analysis.auc_standard_error(area, 4000, 16000) < small / 5
+
+    def judged(labelled: int, positives: int, candidate_auc: float):
+        stable = _figures("stable", 5000, 10, 0.005)
+        candidate = _figures("canary", 5000, 10, 0.005)
+        for figures, area_seen in ((stable, 0.7118), (candidate, candidate_auc)):
+            figures.auc, figures.labelled = area_seen, labelled
+            figures.auc_standard_error = analysis.auc_standard_error(
+                area_seen, positives, labelled - positives)
+        candidate.probabilities = stable.probabilities
+        return analysis.judge(stable, candidate, Thresholds(min_labelled=100))
+
+    assert judged(200, 40, 0.6779).recommendation == "promote"
+    verdict = judged(20000, 4000, 0.6779)
+    assert verdict.recommendation == "rollback"
+    assert "AUC 0.6779 vs stable's 0.7118 (allowed -0.0200" in verdict.reasons[0]
+    assert judged(200, 40, 0.45).recommendation == "rollback", "a real fall still shows"
