@@ -44,7 +44,8 @@ def replicate_spans(spans: Path, count: int) -> None:
             writer.writerows(rows)
 
 
-def _arrive(all_spans: Path, data: Path, upto: int) -> None:
+def arrive(all_spans: Path, data: Path, upto: int) -> None:
+    """Spans 1..upto of `all_spans` copied into `data`, those not there yet."""
     for number in range(1, upto + 1):
         target = data / f"span-{number}"
         if not target.exists():
@@ -91,9 +92,9 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
     for training in ("full", "incremental"):
         workspace, incoming = work / f"ws-{training}", work / f"data-{training}"
         for point in points:
-            _arrive(all_spans, incoming, point - 1)
+            arrive(all_spans, incoming, point - 1)
             _timed_run(workspace, incoming, training)  # catch up to span point-1
-            _arrive(all_spans, incoming, point)
+            arrive(all_spans, incoming, point)
             seconds, drift = _timed_run(workspace, incoming, training)
             results[f"{training}_after_one_new_span_at_{point}_spans_s"] = round(seconds, 1)
             results[f"{training}_drift_steps_share_at_{point}_spans_pct"] = round(
@@ -103,7 +104,7 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
             print(f"  {training:<11} span {point} arrived: {seconds:6.1f} s", flush=True)
     for point in sorted({points[0], points[-1]}):
         incoming = work / f"data-fresh-{point}"
-        _arrive(all_spans, incoming, point)
+        arrive(all_spans, incoming, point)
         seconds, _ = _timed_run(work / f"ws-fresh-{point}", incoming, "full")
         results[f"full_run_fresh_workspace_{point}_spans_s"] = round(seconds, 1)
     first, last = points[0], points[-1]

@@ -20,15 +20,11 @@ from pathlib import Path
 import yaml
 
 from bench import arguments, report
+from bench.incremental import arrive
 
 SETTINGS = {"window": 4}
-FIRST_SPANS = (1, 2, 3, 4)
-NEW_SPAN = 5
-
-
-def _arrive(spans: Path, data: Path, numbers) -> None:
-    for number in numbers:
-        shutil.copytree(spans / f"span-{number}", data / f"span-{number}")
+# Spans 1-4 arrive for the first run, span 5 for the second.
+RUNS = (("first", 4), ("new_span", 5))
 
 
 def _local_runs(spans: Path, work: Path) -> dict[str, float]:
@@ -37,8 +33,8 @@ def _local_runs(spans: Path, work: Path) -> dict[str, float]:
     settings.write_text(yaml.safe_dump(SETTINGS))
     ctpipe = str(Path(sys.executable).parent / "ctpipe")
     seconds = {}
-    for name, numbers in (("first", FIRST_SPANS), ("new_span", (NEW_SPAN,))):
-        _arrive(spans, data, numbers)
+    for name, newest in RUNS:
+        arrive(spans, data, newest)
         log = work / f"{name}.log"
         start = time.perf_counter()
         with log.open("w") as out:
@@ -64,8 +60,8 @@ def _kfp_local_runs(spans: Path, work: Path) -> dict[str, float]:
                                             "serving_root": str(kfp.pipeline_root / "serving")}))
         package = kfp.pipeline_root / "pipeline.json"
         compile_pipeline(kubeflow_config(settings, str(kfp.pipeline_root)), kfp.image, package)
-        for name, numbers in (("first", FIRST_SPANS), ("new_span", (NEW_SPAN,))):
-            _arrive(spans, data, numbers)
+        for name, newest in RUNS:
+            arrive(spans, data, newest)
             start = time.perf_counter()
             kfp.run_pipeline(package)
             seconds[name] = time.perf_counter() - start
