@@ -169,11 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(_HideSpuriousTfxWarnings())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
-        args.handler(args)
+        # A handler returns an exit status of its own (monitor: 3 when a threshold is
+        # crossed; rollout analyze: when it recommends a rollback), or nothing for success.
+        return args.handler(args) or 0
     except UserError as err:
         print(f"ctpipe: {err}", file=sys.stderr)
         return 1
-    return 0
 
 
 def console_main() -> None:

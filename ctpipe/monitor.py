@@ -16,7 +16,6 @@ import datetime
 import json
 import posixpath
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -411,7 +410,7 @@ def _save(summary: Mapping[str, Any], path: Path) -> None:
     write_atomically(path, json.dumps(summary, indent=1) + "\n")
 
 
-def _cmd_monitor(args: argparse.Namespace) -> None:
+def _cmd_monitor(args: argparse.Namespace) -> int:
     from pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_SCHEMA
 
     if args.last < 1 or args.min_examples < 1:
@@ -424,9 +423,7 @@ def _cmd_monitor(args: argparse.Namespace) -> None:
     if save is not None:
         _save(summary, Path(save))
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
-    if summary["crossed"]:
-        sys.stdout.flush()
-        raise SystemExit(EXIT_CROSSED)
+    return EXIT_CROSSED if summary["crossed"] else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

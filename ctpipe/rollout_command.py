@@ -12,7 +12,7 @@ from pathlib import Path
 ROLLBACK_EXIT = 3
 
 
-def _cmd_analyze(args: argparse.Namespace) -> None:
+def _cmd_analyze(args: argparse.Namespace) -> int:
     from serving.rollout import analysis as rollout
     from serving.rollout.thresholds import ROLLBACK, Thresholds
 
@@ -34,8 +34,7 @@ def _cmd_analyze(args: argparse.Namespace) -> None:
         print(f"recommendation: {verdict.recommendation} ({'; '.join(verdict.reasons)})")
         for change in changes:
             print(f"applied: {change.describe()} (written to {args.model_config})")
-    if verdict.recommendation == ROLLBACK:
-        raise SystemExit(ROLLBACK_EXIT)
+    return ROLLBACK_EXIT if verdict.recommendation == ROLLBACK else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

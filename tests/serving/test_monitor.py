@@ -58,10 +58,7 @@ def _company_mostly_missing(index: int, row: dict[str, str]) -> dict[str, str]:
 
 def _monitor(capsys, *args: str) -> tuple[int, str, str]:
     """`ctpipe monitor ARGS` as main() runs it: (exit status, stdout, stderr)."""
-    try:
-        status = main(["monitor", *args])
-    except SystemExit as exit:
-        status = exit.code
+    status = main(["monitor", *args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
