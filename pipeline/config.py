@@ -82,8 +82,10 @@ class PipelineConfig(Settings):
     # the window's training examples, whichever is more.
     train_steps: int = Field(600, gt=0)
     eval_steps: int = Field(50, gt=0)
-    # The Evaluator sees the newest span's eval split plus this many eval examples sampled
-    # from the older spans of the window, so its cost does not grow with the history.
+    # The Evaluator sees this many of the newest span's eval examples (an AUC within about
+    # ±0.005) plus `eval_sample_examples` sampled from the older spans of the window, so its
+    # cost follows neither the history nor the span's size.
+    eval_newest_examples: int = Field(20000, gt=0)
     eval_sample_examples: int = Field(1000, ge=0)
     # The candidate must reach min_auc and lose at most max_auc_regression against the
     # served model.

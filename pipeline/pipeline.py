@@ -111,6 +111,7 @@ def create_pipeline(
         span_pattern=f"{SPAN_FOLDER_PATTERN}/*.{config.data_format}",
         file_format=config.data_format, span_index=config.span_index_uri,
         curated_schema=config.curated_schema, window=config.window,
+        eval_newest_examples=config.eval_newest_examples,
         eval_sample_examples=config.eval_sample_examples,
         sample_statistics_examples=config.statistics_sample_examples).with_id("SpanWindow")
     validation_gate = ValidationGate(
