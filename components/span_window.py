@@ -18,7 +18,7 @@ Outputs, assembled from the store (copies, so each artifact stands on its own as
   undiluted by the older spans);
 - `reference_statistics`: the reference for drift, the previous run's window (the spans before
   the newest) pooled, profiled on a fixed-size sample of their training examples
-  (components/samples.py; docs/drift.md measures why pooled); no splits on the first span.
+  (validation/samples.py; docs/drift.md measures why pooled); no splits on the first span.
 
 What the step reads lies outside the artifact store, so its cache key must say what it found:
 with LocalDagRunner the driver fills the `snapshot` parameter (span numbers and fingerprints)
@@ -53,13 +53,12 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from components import properties
-from components.samples import first_records, write_sample_statistics
-from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
-from components.specs import parameters
-from components.statistics_view import statistics_schema
-from ctpipe import progress
+from common import progress, properties
+from common.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from common.specs import parameters
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest, span_file_name
+from validation.samples import first_records, write_sample_statistics
+from validation.statistics_view import statistics_schema
 
 log = logging.getLogger(__name__)
 

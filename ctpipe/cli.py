@@ -1,7 +1,9 @@
 """`ctpipe`: the command line of the continuous-training project.
 
-Heavy libraries (TensorFlow, TFX) are imported inside the commands that need them, so that
-`ctpipe --help`, `ctpipe status` and data preparation start fast.
+Every command (or family of commands) is a module `ctpipe/commands/<name>.py` whose
+`register(subparsers)` adds its parser and handler; the libraries it calls live in their own
+packages. Heavy libraries (TensorFlow, TFX) are imported inside the handlers that need them, so
+that `ctpipe --help`, `ctpipe status` and data preparation start fast.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
@@ -21,63 +23,6 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
     for span in spans:
         print(f"span-{span.number}: {span.quarter}, {span.rows} trips")
     print(f"{len(spans)} spans in {args.out}")
-
-
-def _load_run_config(args: argparse.Namespace):
-    from pipeline.config import load_config, local_locations
-
-    # The workspace places the pipeline root and the serving folder unless the file says
-    # otherwise (e.g. serving_root: s3://...); --data always gives the data folder.
-    locations = local_locations(args.workspace, args.data)
-    return load_config(args.config, {"data_root": locations.pop("data_root"),
-                                     "window": args.window, "train_steps": args.train_steps},
-                       defaults=locations)
-
-
-def _print_event(event) -> None:
-    from pipeline.local_runner import format_event
-
-    print(format_event(event), flush=True)
-
-
-def _cmd_run(args: argparse.Namespace) -> None:
-    from pipeline.local_runner import run_local
-
-    config = _load_run_config(args)
-    if "://" not in config.data_root and not Path(config.data_root).is_dir():
-        raise UserError(f"data folder not found: {config.data_root}")
-    print(f"Running {config.pipeline_name} on {config.data_root} "
-          f"(window: {config.window or 'all'} spans, {config.train_steps} train steps)")
-    run_local(config, args.workspace, report=_print_event)
-    from ctpipe import status
-
-    print(status.format_latest_run(Path(args.workspace)))
-
-
-def _cmd_status(args: argparse.Namespace) -> None:
-    from ctpipe import status
-
-    print(status.format_status(Path(args.workspace), limit=args.limit))
-
-
-def _cmd_schema(args: argparse.Namespace) -> None:
-    from ctpipe import schema_tools
-    from pipeline.config import DEFAULT_SCHEMA
-
-    target = Path(args.schema or DEFAULT_SCHEMA)
-    if args.schema_command == "show":
-        print(schema_tools.describe(target))
-    elif args.schema_command == "accept":
-        print(schema_tools.accept_latest(Path(args.workspace), target))
-    else:
-        print(schema_tools.bootstrap(Path(args.workspace), target))
-
-
-def _cmd_demo(args: argparse.Namespace) -> None:
-    from ctpipe import demo
-
-    demo.run_demo(Path(args.workspace), initial_spans=args.initial_spans,
-                  train_steps=args.train_steps)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,50 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--source", help="taxi trips CSV (default: the copy inside tfx)")
     prepare.set_defaults(handler=_cmd_data_prepare)
 
-    run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
-    run.add_argument("--data", required=True, help="folder holding span-N/ folders")
-    run.add_argument("--workspace", required=True,
-                     help="pipeline root, metadata.sqlite and serving/ go here")
-    run.add_argument("--window", type=int, help="train on the latest N spans (0: all)")
-    run.add_argument("--train-steps", type=int)
-    run.add_argument("--config", help="YAML or JSON file of settings (see pipeline/config.py)")
-    run.set_defaults(handler=_cmd_run)
+    from ctpipe.commands import (client, demo, gateway, kubeflow, monitor, report, rollout, run,
+                                 schema, score, serve, status)
 
-    status_parser = commands.add_parser("status", help="recent runs, pushes, blessed model")
-    status_parser.add_argument("--workspace", required=True)
-    status_parser.add_argument("--limit", type=int, default=10, help="runs to show")
-    status_parser.set_defaults(handler=_cmd_status)
-
-    schema = commands.add_parser("schema", help="inspect or change the curated schema")
-    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
-    show = schema_commands.add_parser("show", help="print the curated schema's features")
-    show.add_argument("--schema", help="schema file (default: schemas/schema.pbtxt)")
-    for name, text in (
-        ("accept", "accept the anomalies of the latest validated span into the schema"),
-        ("bootstrap", "write the schema SchemaGen inferred in a workspace as the curated one"),
-    ):
-        sub = schema_commands.add_parser(name, help=text)
-        sub.add_argument("--workspace", required=True)
-        sub.add_argument("--schema", help="schema file (default: schemas/schema.pbtxt)")
-    schema.set_defaults(handler=_cmd_schema)
-
-    demo = commands.add_parser("demo", help="continuous training on arriving spans")
-    demo.add_argument("--workspace", required=True)
-    demo.add_argument("--initial-spans", type=int, default=15)
-    demo.add_argument("--train-steps", type=int, default=None)
-    demo.set_defaults(handler=_cmd_demo)
-
-    from ctpipe import (gateway_command, kubeflow_commands, monitor, report, rollout_command,
-                        score_command, serve_command, serving_commands)
-
-    serve_command.register(commands)  # serve
-    monitor.register(commands)  # monitor
-    report.register(commands)  # report
-    serving_commands.register(commands)  # predict, model-status, label, rollback
-    kubeflow_commands.register(commands)  # compile, submit, schedule, runs, build
-    gateway_command.register(commands)  # gateway
-    rollout_command.register(commands)  # rollout analyze
-    score_command.register(commands)  # score
+    for command in (run, status, schema, demo, serve, monitor, report, client, kubeflow, gateway,
+                    rollout, score):
+        command.register(commands)
     return parser
 
 
@@ -179,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> None:
     """The `ctpipe` command: main()'s result becomes the process's exit status."""
-    from pipeline.storage import exit_process
+    from common.storage import exit_process
 
     exit_process(main())
 

@@ -19,7 +19,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 from models import features
 
 log = logging.getLogger(__name__)

@@ -54,7 +54,7 @@ def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
     """Real statistics (text in the numeric 'fare': a type anomaly) and the curated schema."""
     import tensorflow as tf
 
-    from components.drift import statistics_of_examples
+    from validation.drift import statistics_of_examples
 
     example = tf.train.Example()
     example.features.feature["fare"].bytes_list.value.append(b"many")
