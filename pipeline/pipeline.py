@@ -22,14 +22,14 @@ from tfx.proto import trainer_pb2
 import models
 from components.concept_drift import ConceptDrift
 from components.curated_schema import ImportSchemaGen
-from components.evaluator import ServedBaselineEvaluator
+from components.evaluator.component import ServedBaselineEvaluator
 from components.example_gen.component import SPAN_FOLDER_PATTERN, ExampleGen
-from components.infra_validation import InfraValidation
-from components.pusher import Pusher
+from components.infra_validation.component import InfraValidation
+from components.pusher.component import Pusher
 from components.served_model import ServedModel
 from components.span_window.component import SpanWindow
 from components.statistics_gen.component import StatisticsGen
-from components.validation_gate import ValidationGate
+from components.validation_gate.component import ValidationGate
 from models import features
 from models.options import to_custom_config
 from pipeline.config import PipelineConfig

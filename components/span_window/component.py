@@ -10,11 +10,11 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from common.snapshot import SNAPSHOT_KEY, SnapshotDriver
 from components.span_window.executor import (EVAL_EXAMPLES_KEY, EXAMPLES_KEY,
                                              REFERENCE_STATISTICS_KEY, WINDOW_EXAMPLES_KEY,
                                              Executor, snapshot_of)
-from components.specs import parameters
+from common.specs import parameters
 
 
 class Driver(SnapshotDriver):

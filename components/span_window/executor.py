@@ -34,15 +34,15 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components import properties
+from common import properties
 from components.example_gen import ingest
 from components.example_gen.executor import ingest_span, read_counts
-from components.samples import first_records, write_sample_statistics
+from validation.samples import first_records, write_sample_statistics
 from components.span_window import index
-from components.statistics_view import statistics_schema
-from ctpipe import progress
+from validation.statistics_view import statistics_schema
+from common import progress
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
-from pipeline import storage
+from common import storage
 
 log = logging.getLogger(__name__)
 
