@@ -32,6 +32,7 @@ from pipeline.local_runner import run_local
 from serving.client.examples import rows_to_examples
 from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
+from tests.tensorboard_events import curve, hparams, read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +98,12 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     auc = tf.keras.metrics.AUC()
     auc.update_state(np.array(labels), scores)
     assert auc.result().numpy() > 0.75, "the pushed model must rank unseen trips well"
+
+    (model_run,) = (Path(config.pipeline_root) / "Trainer" / "model_run").iterdir()
+    board = read_events(model_run)  # TensorBoard's view of the ModelRun artifact
+    assert sorted(curve(board, "train/loss")) == list(range(10, 121, 10))
+    assert sorted(curve(board, "validation/auc")) == [40, 80, 120]
+    assert hparams(board)["start"] == "scratch" and board.Graph() is not None
 
     report = status.format_status(workspace["root"] / "ws")
     assert "succeeded" in report and "spans 1-4" in report
@@ -221,6 +228,10 @@ def test_incremental_training_continues_the_served_model_and_pushes_a_canary(wor
     assert "on span 7 + " in note and "replayed examples of spans 1-6" in note
     assert _notes(events, "Pusher")[0].startswith("Pusher: pushed version"), \
         "the incremental candidate was blessed against the served model and pushed"
+    model_run = max((Path(config.pipeline_root) / "Trainer" / "model_run").iterdir(),
+                    key=lambda p: int(p.name))
+    board = read_events(model_run)
+    assert hparams(board)["incremental"] is True and curve(board, "validation/auc")
     pushed = _served_versions(config)[-1].name
     labels = version_labels.model_entry(version_labels.read_config(models_config),
                                         "big_tipper").version_labels
