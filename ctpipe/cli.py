@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
 
     from ctpipe import (gateway_command, kubeflow_commands, monitor, report, rollout_command,
-                        score_command, serve_command, serving_commands)
+                        score_command, serve_command, serving_commands, track_command)
 
     serve_command.register(commands)  # serve
     monitor.register(commands)  # monitor
@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway_command.register(commands)  # gateway
     rollout_command.register(commands)  # rollout analyze
     score_command.register(commands)  # score
+    track_command.register(commands)  # track sync
     return parser
 
 

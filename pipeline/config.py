@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from ctpipe.errors import UserError
 from models.options import Settings, TrainerOptions
 from pipeline import storage
+from tracking.options import EMBEDDED_ARTIFACTS_FOLDER, EMBEDDED_STORE_FILE, TrackingOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
@@ -105,6 +106,14 @@ class PipelineConfig(Settings):
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
+    # Experiment tracking in MLflow (off: null). `true` logs to the workspace's embedded store,
+    # a URI to that tracking server; a mapping sets `tracking.options.TrackingOptions` fields.
+    tracking: TrackingOptions | None = None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_off(cls, value: Any) -> Any:
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _files_exist(self) -> "PipelineConfig":
@@ -128,6 +137,19 @@ class PipelineConfig(Settings):
         the same bucket over MinIO's S3 API."""
         return self.span_store or storage.join(storage.direct_uri(self.pipeline_root),
                                                "span-store")
+
+    def tracking_uri(self, workspace: str | Path) -> str:
+        """The MLflow tracking URI of runs in `workspace` ("" when tracking is off)."""
+        if self.tracking is None:
+            return ""
+        return self.tracking.uri or f"sqlite:///{Path(workspace).resolve() / EMBEDDED_STORE_FILE}"
+
+    def tracking_artifacts(self, workspace: str | Path) -> str:
+        """Where the embedded store's runs keep their artifacts ("" for a tracking server,
+        which decides that itself)."""
+        if self.tracking is None or self.tracking.uri:
+            return ""
+        return (Path(workspace).resolve() / EMBEDDED_ARTIFACTS_FOLDER).as_uri()
 
     def trainer_options(self) -> TrainerOptions:
         """The Trainer's options with the checkpoint root defaulted under the pipeline root

@@ -136,15 +136,40 @@ def run_local(config: PipelineConfig, workspace: str | Path,
     previous_verbosity = absl_logging.get_verbosity()
     # absl: a higher verbosity is more verbose.
     absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))
+    started = time.time()
     try:
         with _arguments_hidden_from_tfx():
             LocalDagRunner().run(pipeline)
     except Exception as err:
         component = watcher.current or "pipeline"
         record(ComponentEvent(component, "failed", time.monotonic() - watcher._started))
-        raise RunFailed(component, err) from err
+        failure = RunFailed(component, err)
+    else:
+        failure = None
     finally:
         absl_logger.removeHandler(watcher)
         progress_logger.removeHandler(watcher)
         absl_logging.set_verbosity(previous_verbosity)
+    if config.tracking is not None:
+        _track(config, workspace, events, started, record, failure)
+    if failure is not None:
+        raise failure from failure.cause
     return events
+
+
+def _track(config: PipelineConfig, workspace: Path, events: list[ComponentEvent],
+           started: float, record: Callable[[ComponentEvent], None],
+           failure: RunFailed | None) -> None:
+    """Logs the run in MLflow (tracking.local_run); a failed run is logged too, and the
+    tracking server's refusal of a record then does not hide why the run failed."""
+    from tracking.local_run import track_run
+    from tracking.outbox import TrackingRefused
+
+    try:
+        lines = track_run(config, workspace, events, started)
+    except TrackingRefused as refused:
+        if failure is None:
+            raise
+        lines = [str(refused)]
+    for line in lines:
+        record(ComponentEvent("Tracking", "note", message=f"Tracking: {line}"))

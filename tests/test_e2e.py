@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from mlflow import MlflowClient
 
 from bench.monitor import send_logged_requests, served_examples
 from components.pusher import overall_auc
@@ -68,9 +69,24 @@ def workspace(tmp_path_factory, small_source):
     incoming.mkdir()
     for span in FIRST_SPANS:
         shutil.copytree(root / "all-spans" / f"span-{span}", incoming / f"span-{span}")
-    config = local_config(root / "ws", incoming, SMALL)
+    # Tracked in the workspace's embedded MLflow store (`tracking: true`).
+    config = local_config(root / "ws", incoming, {**SMALL, "tracking": True})
     events = run_local(config, root / "ws")
     return {"root": root, "config": config, "events": events}
+
+
+def _mlflow(root: Path) -> tuple[MlflowClient, list]:
+    """The workspace's MLflow store and its runs, oldest first."""
+    mlflow = MlflowClient(tracking_uri=f"sqlite:///{root / 'ws' / 'mlflow.sqlite'}")
+    experiment = mlflow.get_experiment_by_name("taxi-big-tipper")
+    runs = mlflow.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return mlflow, runs
+
+
+def _registered(mlflow: MlflowClient) -> dict[str, str]:
+    """Serving version -> the registry's version of the pushed models."""
+    return {v.tags["serving_version"]: v.version
+            for v in mlflow.search_model_versions("name = 'big_tipper'")}
 
 
 def _served_versions(config) -> list[Path]:
@@ -109,12 +125,33 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     assert "succeeded" in report and "spans 1-4" in report
     assert f"version {versions[0].name}" in report
 
+    # MLflow: one run with the configuration, window, figures and the TensorBoard link; the
+    # pushed model registered, its alias following the label TF Serving serves it under.
+    mlflow, (run,) = _mlflow(workspace["root"])
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["config.train_steps"] == "120" and params["window.spans"] == "1-4"
+    assert {f"span.{n}.fingerprint" for n in FIRST_SPANS} <= set(params)
+    assert params["trainer.origin"] == "scratch" and params["trainer.start"].startswith(
+        "Trainer: from scratch") and params["code_version"]
+    assert metrics["auc/candidate"] > 0.6 and "auc/candidate/payment_type:Cash" in metrics
+    assert metrics["seconds/Trainer"] > 0 and tags["ctpipe.step.Pusher"] == "executed"
+    assert tags["blessed"] == "true" and tags["pushed_version"] == versions[0].name
+    assert tags["tensorboard.logdir"] == str(model_run)
+    assert _registered(mlflow) == {versions[0].name: "1"}
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {"champion": "1"}
+    assert _notes(events, "Tracking")[0].startswith(f"Tracking: logged MLflow run "
+                                                    f"{run.info.run_id}")
+
 
 def test_second_identical_run_is_fully_cached(workspace):
     config = workspace["config"]
     before = _tree_digest(Path(config.serving_root))
-    states = _states(run_local(config, workspace["root"] / "ws"))
+    events = run_local(config, workspace["root"] / "ws")
+    states = _states(events)
     assert set(states.values()) == {"cached"}, states
+    mlflow, runs = _mlflow(workspace["root"])
+    assert len(runs) == 2 and runs[-1].data.tags["ctpipe.step.Trainer"] == "cached"
+    assert len(_registered(mlflow)) == 1, "the same pushed model: no new version"
     assert {"SpanWindow", "ServedModel", "Trainer", "Evaluator", "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before
 
@@ -135,6 +172,13 @@ def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(works
                                                    f"{served}")
     pushed = _notes(events, "Pusher")[0]
     assert "served model" in pushed, "the Evaluator compared the candidate with the served model"
+    mlflow, runs = _mlflow(root)
+    metrics = runs[-1].data.metrics
+    assert metrics["auc/baseline"] > 0.5 and "concept_drift/auc" in metrics
+    assert any(name.startswith("drift/fare/") for name in metrics), "drift scores"
+    new = _served_versions(config)[-1].name
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {
+        "champion": _registered(mlflow)[new]}
 
 
 def test_a_rewritten_span_is_ingested_again(workspace):
@@ -165,6 +209,10 @@ def test_anomalous_span_stops_the_run_before_training(workspace, capsys):
     assert _tree_digest(Path(config.serving_root)) == before
     runs = status.WorkspaceStatus(root / "ws").runs(1)
     assert runs[0].state == "failed" and "Trainer" not in runs[0].nodes
+    _, tracked = _mlflow(root)  # a failed run is logged too
+    assert tracked[-1].info.status == "FAILED"
+    assert tracked[-1].data.tags["ctpipe.step.ValidationGate"] == "failed"
+    assert tracked[-1].data.tags["pushed_version"] == "none"
 
 
 def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
@@ -202,7 +250,7 @@ def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
 def _config_file(root: Path) -> Path:
     path = root / "small.yaml"
     path.write_text("train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
-                    "trainer: {steps_per_epoch: 40}\n")
+                    "trainer: {steps_per_epoch: 40}\ntracking: true\n")
     return path
 
 
@@ -236,6 +284,11 @@ def test_incremental_training_continues_the_served_model_and_pushes_a_canary(wor
     labels = version_labels.model_entry(version_labels.read_config(models_config),
                                         "big_tipper").version_labels
     assert dict(labels) == {"stable": int(served), "canary": int(pushed)}
+    # The registry's aliases follow: champion stays on stable, the canary is the challenger.
+    mlflow, _ = _mlflow(root)
+    registered = _registered(mlflow)
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {
+        "champion": registered[served], "challenger": registered[pushed]}
 
 
 def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, capsys):
