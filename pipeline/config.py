@@ -67,12 +67,20 @@ class PipelineConfig(Settings):
     data_root: str = Field(min_length=1)
     # Push destination: versions are written to `<serving_root>/<model_name>/<version>/`.
     serving_root: str = Field(min_length=1)
-    # Per-span examples and statistics, reused by later runs; empty: under the pipeline root.
-    span_store: str = ""
+    # The span each run ingests: 0 is the newest span in data_root; N fails the run until span
+    # N's files are there (late data is loud). `ctpipe run --span N` sets it.
+    span: int = Field(0, ge=0)
+    # Span folders hold CSV files (`span-N/*.csv`) or Parquet files (`span-N/*.parquet`).
+    data_format: Literal["csv", "parquet"] = "csv"
+    # Where each ingested span's examples are, read and written by the steps themselves;
+    # empty: under the pipeline root.
+    span_index: str = ""
     # Curated schema (its content travels in the pipeline); empty: SchemaGen infers one.
     schema_path: str = DEFAULT_SCHEMA
     # Rolling window: train on the latest `window` spans; 0 means every span available.
     window: int = Field(0, ge=0)
+    # The Trainer's floor in steps; a full training also makes `trainer.epochs` passes over
+    # the window's training examples, whichever is more.
     train_steps: int = Field(600, gt=0)
     eval_steps: int = Field(50, gt=0)
     # The Evaluator sees the newest span's eval split plus this many eval examples sampled
@@ -132,11 +140,11 @@ class PipelineConfig(Settings):
         return storage.join(self.serving_root, self.model_name)
 
     @property
-    def span_store_uri(self) -> str:
+    def span_index_uri(self) -> str:
         """Read and written directly by the components, so a `minio://` pipeline root becomes
         the same bucket over MinIO's S3 API."""
-        return self.span_store or storage.join(storage.direct_uri(self.pipeline_root),
-                                               "span-store")
+        return self.span_index or storage.join(storage.direct_uri(self.pipeline_root),
+                                               "span-index")
 
     def tracking_uri(self, workspace: str | Path) -> str:
         """The MLflow tracking URI of runs in `workspace` ("" when tracking is off)."""
@@ -145,9 +153,11 @@ class PipelineConfig(Settings):
         return self.tracking.uri or f"sqlite:///{Path(workspace).resolve() / EMBEDDED_STORE_FILE}"
 
     def tracking_artifacts(self, workspace: str | Path) -> str:
-        """Where the embedded store's runs keep their artifacts ("" for a tracking server,
-        which decides that itself)."""
-        if self.tracking is None or self.tracking.uri:
+        """Where runs logged into a database or file store keep their artifacts: the
+        workspace's `mlartifacts/` ("" for a tracking server, which decides that itself;
+        MLflow's own default would be `./mlruns` in whatever folder the command ran)."""
+        uri = self.tracking_uri(workspace)
+        if not uri or uri.split(":", 1)[0] in ("http", "https", "databricks"):
             return ""
         return (Path(workspace).resolve() / EMBEDDED_ARTIFACTS_FOLDER).as_uri()
 

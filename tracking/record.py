@@ -160,7 +160,7 @@ def build_record(*, record_id: str, experiment: str, run_name: str, failed: bool
                                  for step, seconds in step_seconds.items()}
     tags = {"ctpipe.record_id": record_id, "ctpipe.pipeline_run_id": record_id.split("/")[-1]}
     tags.update({metric_name("ctpipe.step", step): state for step, state in step_states.items()})
-    examples = outputs.get(("SpanWindow", "examples"))
+    examples = outputs.get(("SpanWindow", "window_examples"))
     if examples is not None:
         params.update(window_params(examples))
     drift = outputs.get(("ValidationGate", "drift_report"))

@@ -6,7 +6,7 @@ import csv
 import keras
 import pytest
 
-from ctpipe import data
+from dataprep import spans as data
 from models.inputs import write_examples
 
 

@@ -94,8 +94,9 @@ def test_a_refused_record_is_an_error_naming_where_it_is_kept(tmp_path, capsys, 
     record = pushed_run("taxi/2026-03-02T00:00:00", 1700000300, constant_model_dir,
                         tmp_path / "serving")
     record.experiment = ""  # MLflow refuses an experiment without a name
-    kept = outbox.add(tmp_path / "outbox", {"kind": outbox.RUN, "tracking_uri": store_uri,
-                                            "record": record.to_json()})
+    kept = outbox.add(tmp_path / "outbox", {
+        "kind": outbox.RUN, "tracking_uri": store_uri,
+        "artifact_location": (tmp_path / "artifacts").as_uri(), "record": record.to_json()})
 
     assert cli.main(["track", "sync", "--outbox", str(tmp_path / "outbox")]) == 1
     (error,) = _command_errors(capsys)

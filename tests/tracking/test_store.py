@@ -39,7 +39,8 @@ def test_a_run_cut_short_is_logged_anew(store_uri, tmp_path, constant_model_dir)
     mlflow = store.client(store_uri)
     record = pushed_run("taxi/2026-01-02T00:00:00", 1700000100, constant_model_dir,
                         tmp_path / "serving")
-    experiment = mlflow.create_experiment(record.experiment)
+    experiment = mlflow.create_experiment(record.experiment,
+                                          artifact_location=(tmp_path / "artifacts").as_uri())
     cut = mlflow.create_run(experiment, tags={store.RECORD_ID_TAG: record.record_id})
     mlflow.log_param(cut.info.run_id, "config.window", "0")  # then the connection dropped
 
@@ -52,7 +53,8 @@ def test_aliases_follow_the_labels(store_uri, tmp_path, constant_model_dir):
     mlflow = store.client(store_uri)
     for number, version in enumerate((1700000001, 1700000002, 1700000003)):
         store.write_run(mlflow, pushed_run(f"taxi/run-{number}", version, constant_model_dir,
-                                           tmp_path / "serving", labels={}))
+                                           tmp_path / "serving", labels={}),
+                        (tmp_path / "artifacts").as_uri())
     registry = {int(v.tags["serving_version"]): v.version
                 for v in mlflow.search_model_versions("name = 'big_tipper'")}
 
