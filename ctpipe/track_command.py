@@ -15,7 +15,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from tracking import outbox
     from tracking.local_run import outbox_of
 
-    folder = Path(args.outbox) if args.outbox else outbox_of(args.workspace)
+    folder = args.outbox or str(outbox_of(args.workspace))
     if not outbox.pending(folder):
         print(f"nothing to send: {folder} holds no tracking record")
         return 0
@@ -62,7 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "sync", help="send the records kept while the tracking server was unreachable")
     where = sync.add_mutually_exclusive_group(required=True)
     where.add_argument("--workspace", help="a workspace of `ctpipe run` (its tracking-outbox/)")
-    where.add_argument("--outbox", help="an outbox folder (e.g. beside a model config file)")
+    where.add_argument("--outbox", help="an outbox folder or bucket URI (beside a model config "
+                                        "file; a Kubeflow run's: <pipeline root>/tracking-outbox)")
     sync.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                       help="seconds a tracking server may take to answer its health check")
     sync.set_defaults(handler=_cmd_sync)

@@ -37,6 +37,7 @@ ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
 TRAIN_ARGS_PARAMETER = "train_args"
 TRAINER_ID = "Trainer"
+TRACK_RUN_ID = "TrackRun"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
 # jobs are refused when a run is created.
 RUNNABLE_EXECUTORS = ("container", "importer")
@@ -54,6 +55,10 @@ def kubeflow_config(config_file: str | Path | None, pipeline_root: str) -> Pipel
     """The configuration for a cluster: cluster defaults, the file's settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
+    if config.tracking is not None and not config.tracking.uri:
+        raise ConfigError("config: 'tracking' on Kubeflow needs a tracking server the pods "
+                          "reach: set tracking: {uri: http://HOST:5000} (the embedded store "
+                          "is a local workspace's)")
     for name in ("data_root", "serving_root", "span_index"):
         if storage.scheme(getattr(config, name)) == "minio":
             raise ConfigError(
@@ -87,7 +92,9 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     parameters = RunParameters(**{
         name: data_types.RuntimeParameter(name=name, ptype=str, default=value)
         for name, value in defaults.items()})
-    pipeline = create_pipeline(config, run_parameters=parameters)
+    pipeline = create_pipeline(
+        config, run_parameters=parameters,
+        last_steps=lambda steps: [tracking_step(config, steps)] if config.tracking else [])
     if config.trainer_cpu_limit or config.trainer_memory_limit_gib:
         trainer = next(node for node in pipeline.components if node.id == TRAINER_ID)
         trainer.with_platform_config(
@@ -104,6 +111,24 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     return spec
 
 
+def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
+    """The run's MLflow record as its last step: no process outlives a cluster's steps to log
+    it afterwards, as `ctpipe run` does (components/track_run.py)."""
+    from components.track_run import INPUTS, TrackRun
+    from tracking.options import OUTBOX_FOLDER
+
+    return TrackRun(
+        pipeline_name=config.pipeline_name,
+        experiment=config.tracking.experiment or config.pipeline_name,
+        tracking_uri=config.tracking.uri, model_name=config.model_name,
+        serving_model_config=config.serving_model_config,
+        configuration=json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        outbox=storage.join(storage.direct_uri(config.pipeline_root), OUTBOX_FOLDER),
+        timeout_seconds=config.tracking.timeout_seconds,
+        **{key: steps[step].outputs[output] for key, (step, output) in INPUTS.items()},
+    ).with_id(TRACK_RUN_ID)
+
+
 def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
     """The PipelineSpec inside TFX's PipelineJob, made self-contained for any KFP backend: the
     pipeline root and the runtime parameters' defaults move into the spec, where KFP's upload
@@ -117,8 +142,11 @@ def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, An
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
         parameters[name]["isOptional"] = True
-    for task in OUTSIDE_STATE_STEPS:
-        spec["root"]["dag"]["tasks"][task]["cachingOptions"] = {"enableCache": False}
+    tasks = spec["root"]["dag"]["tasks"]
+    # A cached tracking step would log nothing.
+    for task in (*OUTSIDE_STATE_STEPS, TRACK_RUN_ID):
+        if task in tasks:
+            tasks[task]["cachingOptions"] = {"enableCache": False}
     problems = unrunnable_executors(spec)
     if problems:
         raise ConfigError("the compiled pipeline would not run on open-source Kubeflow "

@@ -39,7 +39,7 @@ def track_run(config: PipelineConfig, workspace: str | Path, events: Sequence,
     trainer_notes = [e.message for e in events
                      if e.state == "note" and e.component == "Trainer"]
     record = build_record(
-        record_id=f"{config.pipeline_name}/{run.run_id}",
+        pipeline_name=config.pipeline_name, pipeline_run_id=run.run_id,
         experiment=config.tracking.experiment or config.pipeline_name,
         run_name=f"{run.run_id} spans {run.spans}", failed=run.state == "failed",
         start_ms=int(started * 1000), end_ms=int(time.time() * 1000),

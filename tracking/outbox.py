@@ -1,7 +1,9 @@
 """Delivery of tracking records: written to an outbox first, then sent, oldest first.
 
-An entry is one JSON file (`<time>-<n>.json`, written atomically) naming its tracking URI, so
-it can be sent later from anywhere that reaches the folder (`ctpipe track sync`). Sending an
+An entry is one JSON file (`<time>.json`, written atomically) naming its tracking URI, so
+it can be sent later from anywhere that reaches the folder (`ctpipe track sync`). The folder
+is local, mounted, or a bucket URI (a Kubeflow run's outbox is under its pipeline root; only
+bucket URIs load TensorFlow, for its file systems). Sending an
 entry removes its file; a tracking server that does not answer keeps its entries (and every
 later one for it, so records arrive in order) and is reported once per delivery. A server that
 answers but refuses an entry (a bad request, no permission) is an error: it is raised, naming
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import posixpath
 import time
 import urllib.error
 import urllib.parse
@@ -38,7 +41,7 @@ class Delivery:
     kept: int
     unreachable: dict[str, str]  # tracking URI -> why it was not reached
 
-    def report(self, outbox: Path) -> list[str]:
+    def report(self, outbox: str | Path) -> list[str]:
         """What to tell the user: the changes, and each unreachable server once."""
         lines = list(self.done)
         for uri, reason in self.unreachable.items():
@@ -48,20 +51,44 @@ class Delivery:
         return lines
 
 
-def add(outbox: Path, entry: dict[str, Any]) -> Path:
-    """Keeps `entry` (with its `tracking_uri`) until it is sent."""
-    outbox.mkdir(parents=True, exist_ok=True)
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def add(outbox: str | Path, entry: dict[str, Any]) -> str:
+    """Keeps `entry` (with its `tracking_uri`) until it is sent; returns its file."""
+    outbox = str(outbox)
+    taken = set(pending(outbox))
     stamp = time.time_ns()
-    path = outbox / f"{stamp:020d}.json"
-    while path.exists():
+    while posixpath.join(outbox, f"{stamp:020d}.json") in taken:
         stamp += 1
-        path = outbox / f"{stamp:020d}.json"
+    path = posixpath.join(outbox, f"{stamp:020d}.json")
     write_atomically(path, json.dumps(entry, indent=1, sort_keys=True) + "\n")
     return path
 
 
-def pending(outbox: Path) -> list[Path]:
-    return sorted(outbox.glob("*.json")) if outbox.is_dir() else []
+def pending(outbox: str | Path) -> list[str]:
+    """The kept entries' files, oldest first."""
+    outbox = str(outbox)
+    if "://" in outbox:
+        return sorted(_gfile().glob(posixpath.join(outbox, "*.json")))
+    return sorted(str(path) for path in Path(outbox).glob("*.json"))
+
+
+def _read(path: str) -> dict[str, Any]:
+    if "://" in path:
+        with _gfile().GFile(path) as handle:
+            return json.loads(handle.read())
+    return json.loads(Path(path).read_text())
+
+
+def _remove(path: str) -> None:
+    if "://" in path:
+        _gfile().remove(path)
+    else:
+        Path(path).unlink()
 
 
 def unreachable_reason(uri: str, timeout: float) -> str | None:
@@ -104,11 +131,11 @@ def _send(entry: dict[str, Any]) -> list[str]:
     raise ValueError(f"unknown tracking record kind {entry['kind']!r}")
 
 
-def deliver(outbox: Path, timeout: float) -> Delivery:
+def deliver(outbox: str | Path, timeout: float) -> Delivery:
     """Sends every kept entry, oldest first; keeps those whose server is unreachable."""
     delivery = Delivery([], 0, 0, {})
     for path in pending(outbox):
-        entry = json.loads(path.read_text())
+        entry = _read(path)
         uri = entry["tracking_uri"]
         if uri not in delivery.unreachable:
             reason = unreachable_reason(uri, timeout)
@@ -121,7 +148,7 @@ def deliver(outbox: Path, timeout: float) -> Delivery:
                                               f"record kept in {path}: {err}") from err
                     reason = str(err).splitlines()[0]
                 else:
-                    path.unlink()
+                    _remove(path)
                     delivery.sent += 1
                     continue
             delivery.unreachable[uri] = reason
@@ -130,7 +157,7 @@ def deliver(outbox: Path, timeout: float) -> Delivery:
     return delivery
 
 
-def send(outbox: Path, entry: dict[str, Any], timeout: float) -> list[str]:
+def send(outbox: str | Path, entry: dict[str, Any], timeout: float) -> list[str]:
     """Keeps `entry`, then delivers everything kept; what to tell the user, one line each."""
     add(outbox, entry)
     return deliver(outbox, timeout).report(outbox)

@@ -145,7 +145,8 @@ def model_card(model) -> dict[str, Any]:
     return json.loads(path.read_text()) if path is not None and path.is_file() else {}
 
 
-def build_record(*, record_id: str, experiment: str, run_name: str, failed: bool,
+def build_record(*, pipeline_name: str, pipeline_run_id: str, experiment: str, run_name: str,
+                 failed: bool,
                  start_ms: int, end_ms: int, config: Mapping[str, Any],
                  outputs: Mapping[tuple[str, str], Any], model_name: str,
                  step_seconds: Mapping[str, float] = {}, step_states: Mapping[str, str] = {},
@@ -158,7 +159,8 @@ def build_record(*, record_id: str, experiment: str, run_name: str, failed: bool
     params = flatten(config, "config.")
     metrics: dict[str, float] = {metric_name("seconds", step): seconds
                                  for step, seconds in step_seconds.items()}
-    tags = {"ctpipe.record_id": record_id, "ctpipe.pipeline_run_id": record_id.split("/")[-1]}
+    record_id = f"{pipeline_name}/{pipeline_run_id}"
+    tags = {"ctpipe.record_id": record_id, "ctpipe.pipeline_run_id": pipeline_run_id}
     tags.update({metric_name("ctpipe.step", step): state for step, state in step_states.items()})
     examples = outputs.get(("SpanWindow", "window_examples"))
     if examples is not None:

@@ -27,3 +27,21 @@ def pushed_run(record_id: str, serving_version: int, saved_model: Path, serving_
         tags={"blessed": "true", "pushed_version": str(serving_version)},
         model=ModelToRegister("big_tipper", serving_version, str(destination), str(saved_model)),
         labels={"stable": serving_version} if labels is None else labels)
+
+
+def register_versions(uri: str, base_path: Path, versions: list[int],
+                      artifacts: Path) -> dict[int, str]:
+    """Registers existing version folders (as runs that pushed them would); serving version ->
+    the registry's version."""
+    from tracking import store
+
+    mlflow = store.client(uri)
+    for version in versions:
+        folder = base_path / str(version)
+        store.write_run(mlflow, RunRecord(
+            record_id=f"pushed/{version}", experiment="taxi-big-tipper", run_name=str(version),
+            status="FINISHED", start_ms=1, end_ms=2, params={}, metrics={}, tags={},
+            model=ModelToRegister(base_path.name, version, str(folder), str(folder)),
+            labels=None), artifacts.as_uri())
+    return {int(v.tags["serving_version"]): v.version
+            for v in mlflow.search_model_versions(f"name = '{base_path.name}'")}

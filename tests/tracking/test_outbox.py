@@ -101,4 +101,4 @@ def test_a_refused_record_is_an_error_naming_where_it_is_kept(tmp_path, capsys, 
     assert cli.main(["track", "sync", "--outbox", str(tmp_path / "outbox")]) == 1
     (error,) = _command_errors(capsys)
     assert f"refused the run record kept in {kept}" in error
-    assert kept.is_file(), "nothing lost"
+    assert Path(kept).is_file(), "nothing lost"
