@@ -37,7 +37,7 @@ INPUTS = {
     "blessing": ("Evaluator", "blessing"),
     "pushed_model": ("Pusher", "pushed_model"),
 }
-_TYPES = {
+INPUT_TYPES = {
     "window_examples": standard_artifacts.Examples,
     "drift_report": standard_artifacts.ExampleAnomalies,
     "concept_drift": standard_artifacts.ModelEvaluation,
@@ -91,7 +91,7 @@ class TrackRunSpec(ComponentSpec):
     PARAMETERS = parameters(pipeline_name=str, experiment=str, tracking_uri=str,
                             model_name=str, serving_model_config=str, configuration=str,
                             outbox=str, timeout_seconds=float)
-    INPUTS = {key: ChannelParameter(type=kind) for key, kind in _TYPES.items()}
+    INPUTS = {key: ChannelParameter(type=kind) for key, kind in INPUT_TYPES.items()}
     OUTPUTS = {RECORD_KEY: ChannelParameter(type=TrackingRecord)}
 
 

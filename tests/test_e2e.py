@@ -181,6 +181,48 @@ def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(works
         "champion": _registered(mlflow)[new]}
 
 
+def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_path,
+                                                               monkeypatch):
+    """TrackRun, the tracking step of a Kubeflow run, on the artifacts of the run above: the
+    same record as `ctpipe run` logged, less what only a local run knows (step timings and
+    states, the Trainer's start line)."""
+    from components.track_run import INPUT_TYPES, INPUTS, RECORD_KEY, Executor, TrackingRecord
+
+    config, root = workspace["config"], workspace["root"]
+    state = status.WorkspaceStatus(root / "ws")
+    (run,) = state.runs(1)
+    outputs = state.run_outputs(run.context_id)
+    inputs = {}
+    for key, step_output in INPUTS.items():
+        inputs[key] = [INPUT_TYPES[key]()]
+        inputs[key][0].set_mlmd_artifact(outputs[step_output])
+    record = TrackingRecord()
+    record.uri = str(tmp_path / "record")
+    monkeypatch.chdir(tmp_path)  # MLflow's own artifact folder for a database store: ./mlruns
+    uri = f"sqlite:///{tmp_path / 'kubeflow.sqlite'}"
+    Executor().Do(inputs, {RECORD_KEY: [record]}, {
+        "pipeline_name": config.pipeline_name, "experiment": "taxi-big-tipper",
+        "tracking_uri": uri, "model_name": config.model_name, "serving_model_config": "",
+        "configuration": json.dumps(config.model_dump(mode="json")),
+        "outbox": str(tmp_path / "outbox"), "timeout_seconds": 5.0})
+
+    kubeflow = MlflowClient(uri)
+    (logged,) = kubeflow.search_runs([kubeflow.get_experiment_by_name(
+        "taxi-big-tipper").experiment_id])
+    local = _mlflow(root)[1][-1]
+    local_only = lambda name: name.startswith(("seconds/", "ctpipe.step.", "trainer.start",
+                                               "ctpipe.record_id", "ctpipe.pipeline_run_id",
+                                               "mlflow.", "ctpipe.complete"))
+    for ours, theirs in ((logged.data.params, local.data.params),
+                         (logged.data.metrics, local.data.metrics),
+                         (logged.data.tags, local.data.tags)):
+        assert {k: v for k, v in ours.items() if not local_only(k)} == {
+            k: v for k, v in theirs.items() if not local_only(k)}
+    (version,) = kubeflow.search_model_versions("name = 'big_tipper'")
+    assert version.tags["serving_version"] == local.data.tags["pushed_version"]
+    assert dict(kubeflow.get_registered_model("big_tipper").aliases) == {"champion": "1"}
+
+
 def test_a_rewritten_span_is_ingested_again(workspace):
     config, root = workspace["config"], workspace["root"]
     span_file = root / "incoming" / "span-2" / "data.csv"

@@ -152,7 +152,8 @@ def build_record(*, pipeline_name: str, pipeline_run_id: str, experiment: str, r
                  step_seconds: Mapping[str, float] = {}, step_states: Mapping[str, str] = {},
                  notes: Mapping[str, str] = {},
                  labels: Mapping[str, int] | None = None) -> RunRecord:
-    """The record of one run. `outputs` are its steps' output artifacts by (step, output key)
+    """The record of one run, identified by pipeline and run (one MLflow run per record).
+    `outputs` are its steps' output artifacts by (step, output key)
     (ML Metadata's, or KFP's); `step_seconds`, `step_states` and `notes` (the Trainer's start
     line) where the orchestrator reports them; `labels` those of TF Serving's model config file
     after the push (None: no such file)."""
