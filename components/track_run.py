@@ -1,7 +1,7 @@
 """TrackRun: the MLflow record of a pipeline run on Kubeflow, as the run's last step.
 
 Locally, `ctpipe run` logs every run from ML Metadata once LocalDagRunner ends
-(`tracking.local_run`), failed and cached runs too. On a cluster no process outlives the
+(`pipeline/local_runner.py`), failed and cached runs too. On a cluster no process outlives the
 steps, so the Kubeflow compile (`pipeline/kubeflow_runner.py`) appends this step after the
 Pusher: it builds the same record (`tracking.record`) from its input artifacts, which are the
 run's outputs, and sends it through an outbox under the pipeline root, so an unreachable
@@ -23,8 +23,8 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils
 
-from components.specs import parameters
-from ctpipe import progress
+from common import progress
+from common.specs import parameters
 
 # Input key -> (step, output key) of the pipeline whose artifact it is.
 INPUTS = {
@@ -59,8 +59,8 @@ class TrackingRecord(types.Artifact):
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
+        from serving.client.version_labels import labels_of
         from tracking import outbox
-        from tracking.local_run import model_labels
         from tracking.record import build_record
 
         record_uri = output_dict[RECORD_KEY][0].uri
@@ -75,8 +75,9 @@ class Executor(base_executor.BaseExecutor):
             outputs={INPUTS[key]: artifacts[0].mlmd_artifact
                      for key, artifacts in input_dict.items() if artifacts},
             model_name=exec_properties["model_name"],
-            labels=model_labels(exec_properties["serving_model_config"],
-                                exec_properties["model_name"]))
+            labels=(labels_of(exec_properties["serving_model_config"],
+                              exec_properties["model_name"])
+                    if exec_properties["serving_model_config"] else None))
         entry: dict[str, Any] = {"kind": outbox.RUN,
                                  "tracking_uri": exec_properties["tracking_uri"],
                                  "record": record.to_json()}

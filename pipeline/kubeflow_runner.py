@@ -3,8 +3,10 @@
 The same `create_pipeline` as the local runner. What differs on a cluster lives here:
 - every step runs in the project's image (`Dockerfile`), started through our entry point
   (pipeline/kfp_entrypoint.py), which adapts what open-source KFP's launcher hands over;
-- the data root and the Trainer's `train_args` are KFP runtime parameters, set per run or per
-  schedule without recompiling;
+- the data root, the span to ingest (0: the newest) and the Trainer's `train_args` are KFP
+  runtime parameters, set per run or per schedule without recompiling;
+- TFX gives ExampleGen a driver hook that only Vertex AI runs; it is dropped, and ExampleGen's
+  executor resolves the span itself on every orchestrator;
 - the steps that read state outside the artifact store (the data folder, the serving folder)
   are not cached: no custom driver runs on a cluster to put that state into their cache key;
 - Beam runs multi-process inside the step's pod by default, and the Trainer's container asks
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ctpipe.files import write_atomically
-from pipeline import storage
+from common import storage
+from common.files import write_atomically
 from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
@@ -35,6 +37,7 @@ CLUSTER_BEAM_ARGS: tuple[str, ...] = (
 )
 ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
+SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
 TRAINER_ID = "Trainer"
 TRACK_RUN_ID = "TrackRun"
@@ -78,19 +81,17 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.orchestration import data_types
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.pipeline import RunParameters, create_pipeline
+    from pipeline.pipeline import OUTSIDE_STATE_STEPS, RunParameters, create_pipeline
 
-    if not image:
-        raise ConfigError("an image is required (--image): the project's image, built by "
-                          "`make image` (see Dockerfile)")
+    _require_image(image)
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
         config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
-                TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps)}
+                TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps),
+                SPAN_PARAMETER: config.span}
     parameters = RunParameters(**{
-        name: data_types.RuntimeParameter(name=name, ptype=str, default=value)
+        name: data_types.RuntimeParameter(name=name, ptype=type(value), default=value)
         for name, value in defaults.items()})
     pipeline = create_pipeline(
         config, run_parameters=parameters,
@@ -101,12 +102,9 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
             pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
                 cpu_limit=config.trainer_cpu_limit,
                 memory_limit=config.trainer_memory_limit_gib))
-    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
-            use_pipeline_spec_2_1=True))
-    job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    spec = pipeline_file(job, defaults)
+    # A cached tracking step would log nothing.
+    uncached = (*OUTSIDE_STATE_STEPS, *([TRACK_RUN_ID] if config.tracking else []))
+    spec = pipeline_spec(pipeline, image, defaults, uncached=uncached)
     write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return spec
 
@@ -129,28 +127,42 @@ def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
     ).with_id(TRACK_RUN_ID)
 
 
-def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
-    """The PipelineSpec inside TFX's PipelineJob, made self-contained for any KFP backend: the
-    pipeline root and the runtime parameters' defaults move into the spec, where KFP's upload
-    reads them (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the
-    steps reading outside state are not cached. Refuses a spec open-source KFP cannot run."""
-    from pipeline.pipeline import OUTSIDE_STATE_STEPS
+def _require_image(image: str) -> None:
+    if not image:
+        raise ConfigError("an image is required (--image): the project's image, built by "
+                          "`make image` (see Dockerfile)")
 
+
+def pipeline_spec(pipeline, image: str, defaults: dict[str, str],
+                  uncached: Sequence[str] = ()) -> dict[str, Any]:
+    """The PipelineSpec of a TFX pipeline whose steps run in `image` through our entry point,
+    compiled by KubeflowV2DagRunner and made self-contained for any KFP backend: the pipeline
+    root and the runtime parameters' defaults move into the spec, where KFP's upload reads them
+    (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the `uncached`
+    steps (they read outside state) are not cached. Refuses a spec open-source KFP cannot run."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    _require_image(image)
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
+            default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
+            use_pipeline_spec_2_1=True))
+    job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
+    for executor in spec["deploymentSpec"]["executors"].values():
+        # TFX's Vertex-only span driver (FileBasedExampleGen); our executor resolves the span.
+        executor.get("container", {}).pop("lifecycle", None)
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
         parameters[name]["isOptional"] = True
-    tasks = spec["root"]["dag"]["tasks"]
-    # A cached tracking step would log nothing.
-    for task in (*OUTSIDE_STATE_STEPS, TRACK_RUN_ID):
-        if task in tasks:
-            tasks[task]["cachingOptions"] = {"enableCache": False}
+    for task in uncached:
+        spec["root"]["dag"]["tasks"][task]["cachingOptions"] = {"enableCache": False}
     problems = unrunnable_executors(spec)
     if problems:
-        raise ConfigError("the compiled pipeline would not run on open-source Kubeflow "
-                          "Pipelines: " + "; ".join(problems))
+        raise ConfigError(f"the compiled pipeline {spec['pipelineInfo']['name']} would not run "
+                          "on open-source Kubeflow Pipelines: " + "; ".join(problems))
     return spec
 
 

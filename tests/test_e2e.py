@@ -2,7 +2,8 @@
 
 One module-scoped workspace, runs in order: the first run trains and pushes; an unchanged re-run
 is fully cached; a new span costs only its own ingestion and is evaluated against, and
-warm-started from, the served model; a rewritten old span is ingested again; an anomalous span
+warm-started from, the served model, while the older spans are referred to where they are
+stored; a rewritten old span is ingested again; an anomalous span
 stops the run before the Trainer (nothing pushed); accepting it into the schema as the README
 says lets the next run through. Last, `ctpipe report` on all those runs opens in headless
 Chromium with every plot drawn.
@@ -24,12 +25,13 @@ import tensorflow as tf
 from mlflow import MlflowClient
 
 from bench.monitor import send_logged_requests, served_examples
-from components.pusher import overall_auc
-from ctpipe import cli, data, report, report_data, status, tfma_results
-from ctpipe.monitor import EXIT_CROSSED
+from components.pusher.executor import overall_auc
+from ctpipe import cli, data
+from ctpipe.commands.monitor import EXIT_CROSSED
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from reporting import contents, page, status, tfma_results
 from serving.client.examples import rows_to_examples
 from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
@@ -53,6 +55,14 @@ def _states(events) -> dict[str, str]:
 
 def _notes(events, component: str) -> list[str]:
     return [e.message for e in events if e.state == "note" and e.component == component]
+
+
+def _window_note(events) -> tuple[str, ...]:
+    """SpanWindow's note as (spans, what was ingested, what was referred to)."""
+    (note,) = _notes(events, "SpanWindow")
+    spans, _, rest = note.removeprefix("SpanWindow: spans ").partition(" (")
+    ingested, _, referred = rest.partition("); ")[2].partition("; ")
+    return spans, ingested, referred
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -96,8 +106,9 @@ def _served_versions(config) -> list[Path]:
 def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     config, events = workspace["config"], workspace["events"]
     assert set(_states(events).values()) == {"executed"}
-    assert _notes(events, "SpanWindow") == [
-        "SpanWindow: spans 1-4; ingested and profiled 1,2,3,4, reused none"]
+    assert _notes(events, "ExampleGen")[0].startswith("ExampleGen: span 4, ")
+    assert _window_note(events) == ("1-4", "new span 4, caught up 1,2,3",
+                                    "referred to none where they are stored")
     versions = _served_versions(config)
     assert len(versions) == 1 and (versions[0] / "saved_model.pb").is_file()
     assert not [p for p in Path(config.serving_model_dir).iterdir() if p.name.startswith(".")]
@@ -149,10 +160,11 @@ def test_second_identical_run_is_fully_cached(workspace):
     events = run_local(config, workspace["root"] / "ws")
     states = _states(events)
     assert set(states.values()) == {"cached"}, states
+    assert {"ExampleGen", "StatisticsGen", "SpanWindow", "ServedModel", "Trainer", "Evaluator",
+            "Pusher"} <= set(states)
     mlflow, runs = _mlflow(workspace["root"])
     assert len(runs) == 2 and runs[-1].data.tags["ctpipe.step.Trainer"] == "cached"
     assert len(_registered(mlflow)) == 1, "the same pushed model: no new version"
-    assert {"SpanWindow", "ServedModel", "Trainer", "Evaluator", "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before
 
 
@@ -162,10 +174,13 @@ def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(works
     shutil.copytree(root / "all-spans" / "span-5", root / "incoming" / "span-5")
     events = run_local(config, root / "ws")
     states = _states(events)
-    assert states.pop("CuratedSchema") == "cached"
+    assert states.pop("ImportSchemaGen") == "cached"
     assert set(states.values()) == {"executed"}, states
-    assert _notes(events, "SpanWindow") == [
-        "SpanWindow: spans 1-5; ingested and profiled 5, reused 1,2,3,4"]
+    assert _window_note(events) == ("1-5", "new span 5",
+                                    "referred to 1,2,3,4 where they are stored")
+    # The window's examples artifact holds the manifest only: nothing of spans 1-4 is copied.
+    window = status.latest_output(root / "ws", "Examples", "window_examples")
+    assert sorted(p.name for p in Path(window.uri).rglob("*") if p.is_file()) == ["window.json"]
     assert _notes(events, "ServedModel")[0].startswith(f"ServedModel: version {served} "
                                                        "(trained on spans 1-4")
     assert _notes(events, "Trainer")[0].startswith(f"Trainer: warm start from served version "
@@ -230,8 +245,9 @@ def test_a_rewritten_span_is_ingested_again(workspace):
     write_csv(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
     os.utime(span_file, (1.6e9, 1.6e9))
     events = run_local(config, root / "ws")
-    assert _notes(events, "SpanWindow") == [
-        "SpanWindow: spans 1-5; ingested and profiled 2, reused 1,3,4,5"]
+    assert _states(events)["ExampleGen"] == "cached"
+    assert _window_note(events) == ("1-5", "new span 5, caught up 2",
+                                    "referred to 1,3,4 where they are stored")
 
 
 def test_anomalous_span_stops_the_run_before_training(workspace, capsys):
@@ -397,7 +413,7 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     and the summary `ctpipe monitor` saved after `ctpipe serve` logged real requests."""
     ws, root = workspace["root"] / "ws", workspace["root"]
     without = tmp_path / "without-monitor.html"
-    report.write_report(ws, without)
+    page.write_report(ws, without)
     assert "No monitor summary saved" in without.read_text()
 
     state = status.WorkspaceStatus(ws)
@@ -418,19 +434,19 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0 and result["heavy"] == [], result
     assert result["seconds"] < 60, result
-    page = out.read_text()
+    html = out.read_text()
     assert out.stat().st_size < 1_000_000, f"{out.stat().st_size} bytes"
 
-    assert page.count('<details class="run"') == len(runs)
+    assert html.count('<details class="run"') == len(runs)
     for push in pushes:
-        assert push.version in page
-    assert "failed at ValidationGate" in page, "the anomalous span's run"
-    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in page
+        assert push.version in html
+    assert "failed at ValidationGate" in html, "the anomalous span's run"
+    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in html
     for version in monitored["versions"]:
-        assert f"Version {version['version']}: {version['requests']} requests" in page
+        assert f"Version {version['version']}: {version['requests']} requests" in html
 
     # The Evaluator's results as TFMA reads them, against the TensorFlow-free reading.
-    read = report_data.read_workspace(ws)
+    read = contents.read_workspace(ws)
     newest = next(r for r in reversed(read.runs) if r.evaluation is not None)
     evaluation = state.run_outputs(newest.summary.context_id)[("Evaluator", "evaluation")]
     overall = tfma_results.load_metrics(evaluation.uri)[0]

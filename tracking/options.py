@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -14,6 +15,11 @@ EMBEDDED_STORE_FILE = "mlflow.sqlite"
 EMBEDDED_ARTIFACTS_FOLDER = "mlartifacts"
 # Records the tracking server did not take, kept until it is back (`ctpipe track sync`).
 OUTBOX_FOLDER = "tracking-outbox"
+
+
+def workspace_outbox(workspace: str | Path) -> Path:
+    """Where a local workspace keeps the records its tracking server missed."""
+    return Path(workspace).resolve() / OUTBOX_FOLDER
 
 
 class TrackingOptions(Settings):

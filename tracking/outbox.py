@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ctpipe.errors import UserError
-from ctpipe.files import write_atomically
+from common.errors import UserError
+from common.files import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ The record is plain JSON-able data, so a record the tracking server did not take
 the outbox and be sent later exactly as it was. It is built from what every orchestrator
 leaves: the run's output artifacts (their custom properties and the files behind them: the
 window manifest, drift findings, TFMA's results, the model card), the pipeline configuration,
-and where known the steps' timings. No TensorFlow and no mlflow here.
+and where known the steps' timings. It is built in the processes that ran the pipeline (TFMA
+reads its own results there); no mlflow here.
 """
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from components import properties
-from ctpipe import tfma_results
+from common import layout, properties
+from common.policies import STABLE
 from models.window import MANIFEST_FILE, WindowManifest
-from serving import layout
-from serving.client.version_labels import STABLE
 
 # The served model's SavedModel inside a TFX Model artifact.
 SERVING_MODEL_FOLDER = "Format-Serving"
@@ -108,17 +107,26 @@ def window_params(examples) -> dict[str, str]:
 def evaluation_metrics(evaluation) -> dict[str, float]:
     """Candidate's and baseline's AUC, accuracy and example count, overall and per slice:
     `auc/candidate`, `auc/baseline/payment_type:Cash`, ..."""
+    import tensorflow_model_analysis as tfma
+
     folder = _local(evaluation.uri)
     if folder is None:
         return {}
     metrics = {}
-    for piece in tfma_results.load_metrics(folder):
-        where = () if piece.column == tfma_results.OVERALL else (f"{piece.column}:{piece.value}",)
-        for model, values in piece.metrics.items():
-            for name in EVALUATION_METRICS:
-                if name in values:
-                    metrics[metric_name(name, model, *where)] = values[name]
+    for piece in tfma.load_metrics(str(folder)):
+        where = [f"{key.column}:{_slice_value(key)}" for key in piece.slice_key.single_slice_keys]
+        for entry in piece.metric_keys_and_values:
+            if (entry.key.name in EVALUATION_METRICS and not entry.key.is_diff
+                    and entry.value.HasField("double_value")):
+                model = entry.key.model_name or "candidate"  # TFMA's name without a baseline
+                metrics[metric_name(entry.key.name, model, *where)] = (
+                    entry.value.double_value.value)
     return metrics
+
+
+def _slice_value(key) -> str:
+    value = getattr(key, key.WhichOneof("kind"))
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def drift_metrics(drift_report) -> dict[str, float]:

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 
-from serving.client.version_labels import CANARY, SHADOW, STABLE
+from common.policies import CANARY, SHADOW, STABLE
 from tracking.record import ModelToRegister, RunRecord
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from serving.client import version_labels
 from tests.tracking.conftest import constant_model_dir, push_version  # noqa: F401
 from tests.tracking.conftest import register_versions
 from tracking import outbox, store
-from tracking.local_run import outbox_of
+from tracking.options import workspace_outbox
 
 
 def test_label_and_rollback_move_the_registry_aliases(tmp_path, capsys, constant_model_dir):
@@ -46,5 +46,5 @@ def test_label_and_rollback_move_the_registry_aliases(tmp_path, capsys, constant
 
 def test_track_sync_of_a_workspace_with_nothing_kept(tmp_path, capsys):
     assert cli.main(["track", "sync", "--workspace", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.strip() == (f"nothing to send: {outbox_of(tmp_path)} holds "
+    assert capsys.readouterr().out.strip() == (f"nothing to send: {workspace_outbox(tmp_path)} holds "
                                                "no tracking record")

@@ -6,8 +6,8 @@ import csv
 import keras
 import pytest
 
+from bench.trips import write_examples
 from dataprep import spans as data
-from models.inputs import write_examples
 
 
 @pytest.fixture(scope="session")
