@@ -26,7 +26,8 @@ from mlflow import MlflowClient
 
 from bench.monitor import send_logged_requests, served_examples
 from components.pusher.executor import overall_auc
-from ctpipe import cli, data
+from ctpipe import cli
+from dataprep import spans as data
 from ctpipe.commands.monitor import EXIT_CROSSED
 from models import features
 from pipeline.config import local_config
