@@ -170,7 +170,8 @@ def build_record(*, pipeline_name: str, pipeline_run_id: str, experiment: str, r
                                  for step, seconds in step_seconds.items()}
     record_id = f"{pipeline_name}/{pipeline_run_id}"
     tags = {"ctpipe.record_id": record_id, "ctpipe.pipeline_run_id": pipeline_run_id}
-    tags.update({metric_name("ctpipe.step", step): state for step, state in step_states.items()})
+    tags.update({_NAME_CHARACTERS.sub("_", f"ctpipe.step.{step}"): state
+                 for step, state in step_states.items()})
     examples = outputs.get(("SpanWindow", "window_examples"))
     if examples is not None:
         params.update(window_params(examples))
