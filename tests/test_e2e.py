@@ -149,8 +149,10 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     assert metrics["seconds/Trainer"] > 0 and tags["ctpipe.step.Pusher"] == "executed"
     assert tags["blessed"] == "true" and tags["pushed_version"] == versions[0].name
     assert tags["tensorboard.logdir"] == str(model_run)
-    assert _registered(mlflow) == {versions[0].name: "1"}
-    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {"champion": "1"}
+    registered = _registered(mlflow)
+    assert list(registered) == [versions[0].name]
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {
+        "champion": registered[versions[0].name]}
     assert _notes(events, "Tracking")[0].startswith(f"Tracking: logged MLflow run "
                                                     f"{run.info.run_id}")
 
@@ -236,7 +238,8 @@ def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_p
             k: v for k, v in theirs.items() if not local_only(k)}
     (version,) = kubeflow.search_model_versions("name = 'big_tipper'")
     assert version.tags["serving_version"] == local.data.tags["pushed_version"]
-    assert dict(kubeflow.get_registered_model("big_tipper").aliases) == {"champion": "1"}
+    assert dict(kubeflow.get_registered_model("big_tipper").aliases) == {
+        "champion": version.version}
 
 
 def test_a_rewritten_span_is_ingested_again(workspace):
