@@ -22,10 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     from ctpipe.commands import (client, data, demo, gateway, kubeflow, monitor, report, rollout,
-                                 run, schema, score, serve, status)
+                                 run, schema, score, serve, status, track)
 
     for command in (data, run, status, schema, demo, serve, monitor, report, client, kubeflow,
-                    gateway, rollout, score):
+                    gateway, rollout, score, track):
         command.register(commands)
     return parser
 

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any, Mapping, Sequence
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from common import storage
 from common.errors import UserError
 from common.policies import DataFormat, DriftPolicy, Rollout
 from models.options import Settings, TrainerOptions
+from tracking.options import EMBEDDED_ARTIFACTS_FOLDER, EMBEDDED_STORE_FILE, TrackingOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
@@ -116,6 +117,14 @@ class PipelineConfig(Settings):
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
+    # Experiment tracking in MLflow (off: null). `true` logs to the workspace's embedded store,
+    # a URI to that tracking server; a mapping sets `tracking.options.TrackingOptions` fields.
+    tracking: TrackingOptions | None = None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_off(cls, value: Any) -> Any:
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _files_exist(self) -> "PipelineConfig":
@@ -139,6 +148,21 @@ class PipelineConfig(Settings):
         the same bucket over MinIO's S3 API."""
         return self.span_index or storage.join(storage.direct_uri(self.pipeline_root),
                                                "span-index")
+
+    def tracking_uri(self, workspace: str | Path) -> str:
+        """The MLflow tracking URI of runs in `workspace` ("" when tracking is off)."""
+        if self.tracking is None:
+            return ""
+        return self.tracking.uri or f"sqlite:///{Path(workspace).resolve() / EMBEDDED_STORE_FILE}"
+
+    def tracking_artifacts(self, workspace: str | Path) -> str:
+        """Where runs logged into a database or file store keep their artifacts: the
+        workspace's `mlartifacts/` ("" for a tracking server, which decides that itself;
+        MLflow's own default would be `./mlruns` in whatever folder the command ran)."""
+        uri = self.tracking_uri(workspace)
+        if not uri or uri.split(":", 1)[0] in ("http", "https", "databricks"):
+            return ""
+        return (Path(workspace).resolve() / EMBEDDED_ARTIFACTS_FOLDER).as_uri()
 
     def trainer_options(self) -> TrainerOptions:
         """The Trainer's options with the checkpoint root defaulted under the pipeline root

@@ -40,6 +40,7 @@ DATA_ROOT_PARAMETER = "data_root"
 SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
 TRAINER_ID = "Trainer"
+TRACK_RUN_ID = "TrackRun"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
 # jobs are refused when a run is created.
 RUNNABLE_EXECUTORS = ("container", "importer")
@@ -58,6 +59,10 @@ def kubeflow_config(config_file: str | Path | Sequence[str | Path] | None,
     """The configuration for a cluster: cluster defaults, the files' settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
+    if config.tracking is not None and not config.tracking.uri:
+        raise ConfigError("config: 'tracking' on Kubeflow needs a tracking server the pods "
+                          "reach: set tracking: {uri: http://HOST:5000} (the embedded store "
+                          "is a local workspace's)")
     for name in ("data_root", "serving_root", "span_index"):
         if storage.scheme(getattr(config, name)) == "minio":
             raise ConfigError(
@@ -89,16 +94,38 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     parameters = RunParameters(**{
         name: data_types.RuntimeParameter(name=name, ptype=type(value), default=value)
         for name, value in defaults.items()})
-    pipeline = create_pipeline(config, run_parameters=parameters)
+    pipeline = create_pipeline(
+        config, run_parameters=parameters,
+        last_steps=lambda steps: [tracking_step(config, steps)] if config.tracking else [])
     if config.trainer_cpu_limit or config.trainer_memory_limit_gib:
         trainer = next(node for node in pipeline.components if node.id == TRAINER_ID)
         trainer.with_platform_config(
             pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
                 cpu_limit=config.trainer_cpu_limit,
                 memory_limit=config.trainer_memory_limit_gib))
-    spec = pipeline_spec(pipeline, image, defaults, uncached=OUTSIDE_STATE_STEPS)
+    # A cached tracking step would log nothing.
+    uncached = (*OUTSIDE_STATE_STEPS, *([TRACK_RUN_ID] if config.tracking else []))
+    spec = pipeline_spec(pipeline, image, defaults, uncached=uncached)
     write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return spec
+
+
+def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
+    """The run's MLflow record as its last step: no process outlives a cluster's steps to log
+    it afterwards, as `ctpipe run` does (components/track_run.py)."""
+    from components.track_run import INPUTS, TrackRun
+    from tracking.options import OUTBOX_FOLDER
+
+    return TrackRun(
+        pipeline_name=config.pipeline_name,
+        experiment=config.tracking.experiment or config.pipeline_name,
+        tracking_uri=config.tracking.uri, model_name=config.model_name,
+        serving_model_config=config.serving_model_config,
+        configuration=json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        outbox=storage.join(storage.direct_uri(config.pipeline_root), OUTBOX_FOLDER),
+        timeout_seconds=config.tracking.timeout_seconds,
+        **{key: steps[step].outputs[output] for key, (step, output) in INPUTS.items()},
+    ).with_id(TRACK_RUN_ID)
 
 
 def _require_image(image: str) -> None:

@@ -19,6 +19,7 @@ FLOORS = {
     "schemas": 2,  # the curated schema and its curation rules (models.features)
     "dataprep": 2,  # span folders from the shipped trips, of real size if asked
     "serving": 2,  # server, client, gateway, rollout (models.features)
+    "tracking": 2,  # MLflow records, their delivery and the registry's aliases
     "components": 3,  # the pipeline's steps
     "pipeline": 4,  # the pipeline definition and its runners
     "monitoring": 4,  # prediction logs against what was pushed

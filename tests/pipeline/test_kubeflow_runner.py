@@ -141,3 +141,25 @@ def test_a_failed_compile_leaves_the_previous_file(tmp_path, compiled):
     with pytest.raises(ConfigError, match="image"):
         compile_pipeline(config, "", output)
     assert output.read_text() == "previous"
+
+
+def test_tracking_is_the_last_step_never_cached_and_holds_no_credential(tmp_path):
+    _, spec, text = _compiled(tmp_path, tracking={"uri": "http://mlflow.example:5000"})
+    track = spec.root.dag.tasks["TrackRun"]
+    assert {"Pusher", "Evaluator", "Trainer", "SpanWindow", "ValidationGate",
+            "ConceptDrift"} <= set(track.dependent_tasks)
+    assert not track.caching_options.enable_cache, "a cached step would log nothing"
+    parameters = {name: value.runtime_value.constant.string_value
+                  for name, value in track.inputs.parameters.items()}
+    assert parameters["tracking_uri"] == "http://mlflow.example:5000"
+    assert parameters["outbox"] == "s3://mlpipeline/v2/artifacts/tracking-outbox"
+    assert json.loads(parameters["configuration"])["tracking"]["uri"] == parameters["tracking_uri"]
+    assert "MLFLOW_TRACKING" not in json.dumps(text), "credentials come from the pod's environment"
+    assert unrunnable_executors(text) == []
+
+
+def test_tracking_on_kubeflow_needs_a_server(tmp_path):
+    config_file = tmp_path / "kubeflow.yaml"
+    config_file.write_text(yaml.safe_dump({**SETTINGS, "tracking": True}))
+    with pytest.raises(ConfigError, match="'tracking' on Kubeflow needs a tracking server"):
+        kubeflow_config(config_file, ROOT)

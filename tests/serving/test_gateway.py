@@ -318,7 +318,15 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
         exit_status, labels_after):
     import json
 
+    from tests.tracking.conftest import register_versions
+    from tracking import store as tracking_store
+
     configure({MODEL_NAME: {"stable": 1, "canary": canary}, DOOMED: {"stable": 1}})
+    # The registry of an MLflow store follows the labels (`--tracking`).
+    tracking = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    registry = register_versions(tracking, store / MODEL_NAME, [1, 2, 3], tmp_path / "artifacts")
+    mlflow = tracking_store.client(tracking)
+    tracking_store.follow_labels(mlflow, MODEL_NAME, {"stable": 1, "canary": canary})
     started = time.time()
     _traffic(gateway, serialized_examples, 800)
     asyncio.run_coroutine_threadsafe(gateway.gateway.forwarder.drain(10), gateway.loop).result(15)
@@ -331,7 +339,8 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
          # margin; what it also takes in from earlier tests answers as the same versions do.
          "--logs", logger.prefix, "--window-seconds", f"{time.time() - started + 120:.0f}",
          "--labels", str(_labelled_csv(taxi_rows, tmp_path / "labelled.csv")),
-         "--min-requests", "40", "--min-labelled", "200", "--apply", "--json"],
+         "--min-requests", "40", "--min-labelled", "200", "--apply", "--json",
+         "--tracking", tracking],
         cwd=WORKTREE, capture_output=True, text=True, timeout=120)
     assert result.stdout, result.stderr
     report = json.loads(result.stdout)
@@ -344,6 +353,10 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
     assert distance < 0.05 if expected == "promote" else distance > 0.2
     entry = version_labels.model_entry(version_labels.read_config(config), MODEL_NAME)
     assert dict(entry.version_labels) == labels_after
+    assert dict(mlflow.get_registered_model(MODEL_NAME).aliases) == {
+        "champion": registry[labels_after["stable"]]}, report["tracking"]
+    assert report["tracking"][-1] == (f"tracking: alias 'challenger' removed (was version "
+                                      f"{registry[canary]})")
 
 
 def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
