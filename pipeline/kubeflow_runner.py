@@ -3,8 +3,10 @@
 The same `create_pipeline` as the local runner. What differs on a cluster lives here:
 - every step runs in the project's image (`Dockerfile`), started through our entry point
   (pipeline/kfp_entrypoint.py), which adapts what open-source KFP's launcher hands over;
-- the data root and the Trainer's `train_args` are KFP runtime parameters, set per run or per
-  schedule without recompiling;
+- the data root, the span to ingest (0: the newest) and the Trainer's `train_args` are KFP
+  runtime parameters, set per run or per schedule without recompiling;
+- TFX gives ExampleGen a driver hook that only Vertex AI runs; it is dropped, and ExampleGen's
+  executor resolves the span itself on every orchestrator;
 - the steps that read state outside the artifact store (the data folder, the serving folder)
   are not cached: no custom driver runs on a cluster to put that state into their cache key;
 - Beam runs multi-process inside the step's pod by default, and the Trainer's container asks
@@ -35,6 +37,7 @@ CLUSTER_BEAM_ARGS: tuple[str, ...] = (
 )
 ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
+SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
 TRAINER_ID = "Trainer"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
@@ -54,7 +57,7 @@ def kubeflow_config(config_file: str | Path | None, pipeline_root: str) -> Pipel
     """The configuration for a cluster: cluster defaults, the file's settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
-    for name in ("data_root", "serving_root", "span_store"):
+    for name in ("data_root", "serving_root", "span_index"):
         if storage.scheme(getattr(config, name)) == "minio":
             raise ConfigError(
                 f"config: '{name}' is read and written by the steps themselves, which cannot "
@@ -83,9 +86,10 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
         config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
-                TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps)}
+                TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps),
+                SPAN_PARAMETER: config.span}
     parameters = RunParameters(**{
-        name: data_types.RuntimeParameter(name=name, ptype=str, default=value)
+        name: data_types.RuntimeParameter(name=name, ptype=type(value), default=value)
         for name, value in defaults.items()})
     pipeline = create_pipeline(config, run_parameters=parameters)
     if config.trainer_cpu_limit or config.trainer_memory_limit_gib:
@@ -113,6 +117,9 @@ def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, An
 
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
+    for executor in spec["deploymentSpec"]["executors"].values():
+        # TFX's Vertex-only span driver (FileBasedExampleGen); our executor resolves the span.
+        executor.get("container", {}).pop("lifecycle", None)
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ctpipe import data
+from dataprep import spans as data
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ def _keys(client, prefix: str) -> list[str]:
 def _run(tmp: Path, s3: dict, data_root: Path) -> subprocess.CompletedProcess:
     settings = tmp / "buckets.yaml"
     settings.write_text(
-        f"serving_root: s3://{BUCKET}/serving\nspan_store: s3://{BUCKET}/span-store\n"
+        f"serving_root: s3://{BUCKET}/serving\nspan_index: s3://{BUCKET}/span-index\n"
         "train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
         f"trainer: {{steps_per_epoch: 40, checkpoints: {{root: s3://{BUCKET}/checkpoints}}}}\n")
     return subprocess.run(
@@ -57,7 +57,7 @@ def _run(tmp: Path, s3: dict, data_root: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=900, env={**os.environ, **s3["environment"]})
 
 
-def test_span_store_checkpoints_and_served_models_in_a_bucket(s3, tmp_path, small_source):
+def test_span_index_checkpoints_and_served_models_in_a_bucket(s3, tmp_path, small_source):
     data.prepare(tmp_path / "all", small_source)
     incoming = tmp_path / "incoming"
     for span in (1, 2, 3, 4):
@@ -72,12 +72,16 @@ def test_span_store_checkpoints_and_served_models_in_a_bucket(s3, tmp_path, smal
     pushed = _keys(client, f"serving/big_tipper/{version}/")
     assert f"serving/big_tipper/{version}/saved_model.pb" in pushed
     assert f"serving/big_tipper/{version}/assets.extra/ctpipe/push.json" in pushed
-    assert any(key.endswith("/Split-train/data.gz") for key in _keys(client, "span-store/span-4/"))
+    index = _keys(client, "span-index/")
+    assert {f"span-index/span-{span}.json" for span in (1, 2, 3, 4)} <= set(index)
+    # Spans 1-3 were caught up into the bucket; span 4 is ExampleGen's artifact.
+    assert any(key.startswith("span-index/store/span-3/") and "/Split-train/" in key
+               for key in index)
     assert any("FINISHED.json" in key for key in _keys(client, "checkpoints/"))
 
     shutil.copytree(tmp_path / "all" / "span-5", incoming / "span-5")
     second = _run(tmp_path, s3, incoming)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "ingested and profiled 5, reused 1,2,3,4" in second.stdout
+    assert "new span 5; referred to 1,2,3,4 where they are stored" in second.stdout
     assert f"Trainer: warm start from served version {version}" in second.stdout
     assert "served model" in second.stdout, "the Evaluator's baseline came from the bucket"
