@@ -5,6 +5,7 @@ Reads the SQLite store read-only with ml_metadata alone (no TensorFlow, no TFX),
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 from pathlib import Path
 
@@ -53,6 +54,8 @@ class SpanHealth:
     auc: float | None
     auc_when_pushed: float | None
     concept_drift: bool
+    # Every drift score of the run and its threshold: {"feature[/presence]": [score, threshold]}.
+    scores: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def line(self) -> str:
         drift = f"data drift in {self.drifted}" if self.drifted else "no data drift"
@@ -178,8 +181,36 @@ class WorkspaceStatus:
                     served_version=custom_int(found, properties.SERVED_VERSION),
                     auc=custom_float(found, "auc"),
                     auc_when_pushed=custom_float(found, "auc_when_pushed"),
-                    concept_drift=bool(custom_int(found, "concept_drift")))
+                    concept_drift=bool(custom_int(found, "concept_drift")),
+                    scores=json.loads(custom_str(found, properties.DRIFT_SCORES) or "{}"))
         return [history[span] for span in sorted(history)]
+
+
+def drift_trend(history: list[SpanHealth], spans: int = 8, features: int = 6
+                ) -> tuple[list[int], list[tuple[str, list[float | None]]]]:
+    """The last `spans` spans with scores, and the `features` measures that came nearest their
+    thresholds there: (spans, [(measure, [score / threshold per span])]); 1 is the threshold."""
+    recent = [h for h in history if h.scores][-spans:]
+    ratios: dict[str, list[float | None]] = {}
+    for position, health in enumerate(recent):
+        for label, (score, threshold) in health.scores.items():
+            ratios.setdefault(label, [None] * len(recent))[position] = (
+                score / threshold if threshold else None)
+    nearest = sorted(ratios, key=lambda label: -max(r for r in ratios[label] if r is not None))
+    return [h.span for h in recent], [(label, ratios[label]) for label in nearest[:features]]
+
+
+def _trend_lines(history: list[SpanHealth]) -> list[str]:
+    spans, rows = drift_trend(history)
+    if not spans:
+        return ["  none recorded"]
+    width = max(len(label) for label, _ in rows) + 2
+    lines = ["  " + " " * width + "".join(f"{'span ' + str(span):>9}" for span in spans)]
+    for label, ratios in rows:
+        cells = "".join(f"{'-' if r is None else f'{r:.2f}' + ('!' if r > 1 else ' '):>9}"
+                        for r in ratios)
+        lines.append(f"  {label:<{width}}{cells}")
+    return lines
 
 
 def latest_output(workspace: Path, type_name: str,
@@ -227,6 +258,8 @@ def format_status(workspace: Path, limit: int = 10) -> str:
     history = status.span_history()
     lines += ["", "Drift and concept drift by span (before training on it):"]
     lines += [f"  {health.line()}" for health in history] or ["  none recorded"]
+    lines += ["", "Drift scores by span (score / threshold; above 1 is drift, marked !):"]
+    lines += _trend_lines(history)
     return "\n".join(lines)
 
 
