@@ -1,4 +1,4 @@
-"""Calibrated drift (components/calibrated_drift.py) on the real quarters: false alarms on the
+"""Calibrated drift (validation/calibrated_drift.py) on the real quarters: false alarms on the
 16 real spans, at their real size (~170-1,100 train rows) and replicated to large spans, and
 detection of clear shifts at both sizes (written up in docs/drift.md).
 
@@ -30,7 +30,7 @@ WINDOWS = {"all": 0, "4 spans": 4}
 
 
 def _samples(spans: Sequence[list[dict[str, str]]], schema) -> list:
-    from components.calibrated_drift import compared_features, sample_of
+    from validation.calibrated_drift import compared_features, sample_of
 
     kinds = {name: kind for name, (kind, _) in compared_features(schema).items()}
     return [sample_of(serialized_examples(rows, schema), kinds) for rows in spans]
@@ -51,7 +51,7 @@ def _replicated(rows: list[dict[str, str]], size: int, floats: set[str],
 
 
 def _flagged(window: Sequence, schema) -> list[str]:
-    from components.calibrated_drift import PRESENCE, calibrated_findings
+    from validation.calibrated_drift import PRESENCE, calibrated_findings
 
     return sorted({f"{f.feature}{' (presence)' if f.measure == PRESENCE else ''}"
                    for f in calibrated_findings(window, schema) if f.crossed})

@@ -34,7 +34,7 @@ def real_answers(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of held-out trips from our model trained on the others."""
     import tensorflow as tf
 
-    from ctpipe import data
+    from dataprep import spans as data
     from models import features
     from models.inputs import parse_examples
     from models.model import HParams, build_model, fit_feature_stats

@@ -23,7 +23,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 from models import features
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _optional_float(text: str) -> float | None:
     return float(text) if text.strip() else None
 
 
-def _read_source(source: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_source(source: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not source.is_file():
         raise DataPreparationError(f"source file not found: {source}")
     with source.open(newline="") as handle:
@@ -151,7 +151,7 @@ def prepare(out_dir: Path, source: Path | None = None, span_trips: int = 0,
         raise DataPreparationError(
             f"{out_dir} is not empty and holds no {MANIFEST}: refusing to overwrite it")
 
-    header, rows = _read_source(source)
+    header, rows = read_source(source)
     spans = split_into_spans(rows)
     columns = header + [features.LABEL]
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Mapping
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from ctpipe.errors import UserError
+from common import storage
+from common.errors import UserError
+from common.policies import DriftPolicy, Rollout
 from models.options import Settings, TrainerOptions
-from pipeline import storage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
@@ -82,8 +83,10 @@ class PipelineConfig(Settings):
     # the window's training examples, whichever is more.
     train_steps: int = Field(600, gt=0)
     eval_steps: int = Field(50, gt=0)
-    # The Evaluator sees the newest span's eval split plus this many eval examples sampled
-    # from the older spans of the window, so its cost does not grow with the history.
+    # The Evaluator sees this many of the newest span's eval examples (an AUC within about
+    # ±0.005) plus `eval_sample_examples` sampled from the older spans of the window, so its
+    # cost follows neither the history nor the span's size.
+    eval_newest_examples: int = Field(20000, gt=0)
     eval_sample_examples: int = Field(1000, ge=0)
     # The candidate must reach min_auc and lose at most max_auc_regression against the
     # served model.
@@ -99,7 +102,7 @@ class PipelineConfig(Settings):
     trainer_memory_limit_gib: float = Field(0.0, ge=0)
     # Data validation: a drifted feature warns (the run goes on: retraining is CT's answer to
     # drift) or stops the run before the Trainer.
-    drift_policy: Literal["warn", "stop"] = "warn"
+    drift_policy: DriftPolicy = "warn"
     # A window's pooled statistics (the drift reference, and the training statistics kept with
     # a pushed model for skew monitoring) come from this many of its training examples, spread
     # over its spans: their cost stays flat as the history grows.
@@ -108,7 +111,7 @@ class PipelineConfig(Settings):
     # labelled `canary` / `shadow` for `ctpipe gateway` while `stable` stays (`ctpipe rollout
     # analyze --apply` promotes or rolls back). Labels live in TF Serving's model config file,
     # `serving_model_config` (a local or mounted path; empty: no labels are written).
-    rollout: Literal["direct", "canary", "shadow"] = "direct"
+    rollout: Rollout = "direct"
     serving_model_config: str = ""
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.

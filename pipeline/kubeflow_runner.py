@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ctpipe.files import write_atomically
-from pipeline import storage
+from common import storage
+from common.files import write_atomically
 from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
@@ -76,13 +76,10 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.orchestration import data_types
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.pipeline import RunParameters, create_pipeline
+    from pipeline.pipeline import OUTSIDE_STATE_STEPS, RunParameters, create_pipeline
 
-    if not image:
-        raise ConfigError("an image is required (--image): the project's image, built by "
-                          "`make image` (see Dockerfile)")
+    _require_image(image)
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
         config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
@@ -98,23 +95,32 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
             pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
                 cpu_limit=config.trainer_cpu_limit,
                 memory_limit=config.trainer_memory_limit_gib))
+    spec = pipeline_spec(pipeline, image, defaults, uncached=OUTSIDE_STATE_STEPS)
+    write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
+    return spec
+
+
+def _require_image(image: str) -> None:
+    if not image:
+        raise ConfigError("an image is required (--image): the project's image, built by "
+                          "`make image` (see Dockerfile)")
+
+
+def pipeline_spec(pipeline, image: str, defaults: dict[str, str],
+                  uncached: Sequence[str] = ()) -> dict[str, Any]:
+    """The PipelineSpec of a TFX pipeline whose steps run in `image` through our entry point,
+    compiled by KubeflowV2DagRunner and made self-contained for any KFP backend: the pipeline
+    root and the runtime parameters' defaults move into the spec, where KFP's upload reads them
+    (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the `uncached`
+    steps (they read outside state) are not cached. Refuses a spec open-source KFP cannot run."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    _require_image(image)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
             use_pipeline_spec_2_1=True))
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    spec = pipeline_file(job, defaults)
-    write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
-    return spec
-
-
-def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
-    """The PipelineSpec inside TFX's PipelineJob, made self-contained for any KFP backend: the
-    pipeline root and the runtime parameters' defaults move into the spec, where KFP's upload
-    reads them (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the
-    steps reading outside state are not cached. Refuses a spec open-source KFP cannot run."""
-    from pipeline.pipeline import OUTSIDE_STATE_STEPS
-
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
     for executor in spec["deploymentSpec"]["executors"].values():
@@ -124,12 +130,12 @@ def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, An
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
         parameters[name]["isOptional"] = True
-    for task in OUTSIDE_STATE_STEPS:
+    for task in uncached:
         spec["root"]["dag"]["tasks"][task]["cachingOptions"] = {"enableCache": False}
     problems = unrunnable_executors(spec)
     if problems:
-        raise ConfigError("the compiled pipeline would not run on open-source Kubeflow "
-                          "Pipelines: " + "; ".join(problems))
+        raise ConfigError(f"the compiled pipeline {spec['pipelineInfo']['name']} would not run "
+                          "on open-source Kubeflow Pipelines: " + "; ".join(problems))
     return spec
 
 

@@ -24,12 +24,13 @@ import pytest
 import tensorflow as tf
 
 from bench.monitor import send_logged_requests, served_examples
-from components.pusher import overall_auc
-from ctpipe import cli, data, report, report_data, status, tfma_results
-from ctpipe.monitor import EXIT_CROSSED
+from components.pusher.executor import overall_auc
+from ctpipe import cli, data
+from ctpipe.commands.monitor import EXIT_CROSSED
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from reporting import contents, page, status, tfma_results
 from serving.client.examples import rows_to_examples
 from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
@@ -306,7 +307,7 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     and the summary `ctpipe monitor` saved after `ctpipe serve` logged real requests."""
     ws, root = workspace["root"] / "ws", workspace["root"]
     without = tmp_path / "without-monitor.html"
-    report.write_report(ws, without)
+    page.write_report(ws, without)
     assert "No monitor summary saved" in without.read_text()
 
     state = status.WorkspaceStatus(ws)
@@ -327,19 +328,19 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0 and result["heavy"] == [], result
     assert result["seconds"] < 60, result
-    page = out.read_text()
+    html = out.read_text()
     assert out.stat().st_size < 1_000_000, f"{out.stat().st_size} bytes"
 
-    assert page.count('<details class="run"') == len(runs)
+    assert html.count('<details class="run"') == len(runs)
     for push in pushes:
-        assert push.version in page
-    assert "failed at ValidationGate" in page, "the anomalous span's run"
-    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in page
+        assert push.version in html
+    assert "failed at ValidationGate" in html, "the anomalous span's run"
+    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in html
     for version in monitored["versions"]:
-        assert f"Version {version['version']}: {version['requests']} requests" in page
+        assert f"Version {version['version']}: {version['requests']} requests" in html
 
     # The Evaluator's results as TFMA reads them, against the TensorFlow-free reading.
-    read = report_data.read_workspace(ws)
+    read = contents.read_workspace(ws)
     newest = next(r for r in reversed(read.runs) if r.evaluation is not None)
     evaluation = state.run_outputs(newest.summary.context_id)[("Evaluator", "evaluation")]
     overall = tfma_results.load_metrics(evaluation.uri)[0]

@@ -1,11 +1,11 @@
 """The verdicts and thresholds of the rollout analysis: a module that imports only the leaf
-`ctpipe.errors`, so that `ctpipe`'s parser can show the defaults without loading protos or
+`common.errors`, so that `ctpipe`'s parser can show the defaults without loading protos or
 numpy."""
 from __future__ import annotations
 
 import dataclasses
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 
 PROMOTE, ROLLBACK, WAIT = "promote", "rollback", "wait"
 

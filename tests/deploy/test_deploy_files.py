@@ -121,7 +121,7 @@ def test_pod_defaults_select_kfp_step_pods_and_carry_what_the_steps_read():
         # backend/src/v2/compiler/argocompiler/argo.go labels every pod of a v2 run so.
         assert spec["selector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
     env = {item["name"] for item in defaults["ctpipe-minio"]["env"]}
-    # tensorflow-io's S3 file system and Beam's (boto3) read these (pipeline/storage.py).
+    # tensorflow-io's S3 file system and Beam's (boto3) read these (common/storage.py).
     assert {"S3_ENDPOINT", "S3_USE_HTTPS", "AWS_ENDPOINT_URL", "AWS_REGION",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= env
 

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from pipeline import kfp_entrypoint, storage
+from common import storage
+from pipeline import kfp_entrypoint
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
 ROOT = "minio://mlpipeline/v2/artifacts"
@@ -54,7 +55,7 @@ def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
     """Real statistics (text in the numeric 'fare': a type anomaly) and the curated schema."""
     import tensorflow as tf
 
-    from components.drift import statistics_of_examples
+    from validation.drift import statistics_of_examples
 
     example = tf.train.Example()
     example.features.feature["fare"].bytes_list.value.append(b"many")

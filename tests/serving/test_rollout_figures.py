@@ -119,7 +119,7 @@ def test_confidence_sequences_hold_at_every_look():
 
 
 def test_thresholds_are_checked():
-    from ctpipe.errors import UserError
+    from common.errors import UserError
 
     with pytest.raises(UserError, match="--false-rollback-rate must be within"):
         Thresholds(false_rollback_rate=0)
