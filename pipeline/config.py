@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from common import storage
 from common.errors import UserError
-from common.policies import DriftPolicy, Rollout
+from common.policies import DataFormat, DriftPolicy, Rollout
 from models.options import Settings, TrainerOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ class PipelineConfig(Settings):
     # N's files are there (late data is loud). `ctpipe run --span N` sets it.
     span: int = Field(0, ge=0)
     # Span folders hold CSV files (`span-N/*.csv`) or Parquet files (`span-N/*.parquet`).
-    data_format: Literal["csv", "parquet"] = "csv"
+    data_format: DataFormat = "csv"
     # Where each ingested span's examples are, read and written by the steps themselves;
     # empty: under the pipeline root.
     span_index: str = ""
