@@ -7,9 +7,10 @@ detection of clear shifts at both sizes (written up in docs/drift.md).
 - Real transitions: span N (2..16) against the earlier spans of its window, as ValidationGate
   samples them: the whole window (the default `window: 0`) and a 4-span window (spans 13-16 is
   the baseline run that fixed thresholds stopped).
-- Large spans: each real quarter replicated to 500,000 trips in process (rows drawn with
-  replacement, every float jittered by 1 %), sampled as the gate samples a large span (the
-  newest 20,000 rows, each earlier span 2,000).
+- Large spans: each real quarter as `ctpipe data prepare --scale` makes a 500,000-trip span of
+  it (the quarter repeated, each copy's fare, tips, miles and seconds scaled by one factor
+  within ±5 %), read as the gate reads a large span (the newest span's first 20,000 rows, each
+  earlier span's first 2,000), built in process: only those rows are ever read.
 - No-shift draws: span 16 replaced by a bootstrap sample of the earlier spans' own rows, at
   its own size: every flag is a false alarm of the test itself.
 - Clear shifts on span 16, at both sizes: trip_miles x 3 (a unit change), every Cash trip paid
@@ -25,7 +26,6 @@ from bench import arguments, report
 from bench.drift import quarters, read_schema, serialized_examples, train_rows
 
 LARGE_TRIPS = 500_000
-JITTER = 0.01
 WINDOWS = {"all": 0, "4 spans": 4}
 
 
@@ -36,17 +36,25 @@ def _samples(spans: Sequence[list[dict[str, str]]], schema) -> list:
     return [sample_of(serialized_examples(rows, schema), kinds) for rows in spans]
 
 
-def _replicated(rows: list[dict[str, str]], size: int, floats: set[str],
-                rng: np.random.Generator) -> list[dict[str, str]]:
-    """`size` rows of a quarter replicated to a large span: drawn with replacement, floats
-    jittered (what a gate's sample of a replicated span looks like)."""
+def _replicated(rows: list[dict[str, str]], size: int, rng: np.random.Generator
+                ) -> list[dict[str, str]]:
+    """The first `size` rows of a quarter scaled to a large span as `ctpipe data prepare
+    --scale` writes it (dataprep/scale.py): the quarter repeated, copy 0 as shipped, every
+    other copy with fare, tips, miles and seconds multiplied by one factor of that copy
+    (within ±5 %). The gate reads a large span's first rows, so this is what it sees."""
+    from dataprep.scale import MAX_FACTOR_CHANGE, SCALED
+
     result = []
-    for index in rng.integers(0, len(rows), size):
-        row = dict(rows[index])
-        for name in floats:
-            if row.get(name):
-                row[name] = f"{float(row[name]) * (1 + JITTER * rng.standard_normal()):.6f}"
-        result.append(row)
+    for copy in range(-(-size // len(rows))):
+        factor = 1.0 if copy == 0 else 1 + rng.uniform(-MAX_FACTOR_CHANGE, MAX_FACTOR_CHANGE)
+        for row in rows[:size - len(result)]:
+            scaled = dict(row)
+            for name in SCALED:
+                value = scaled.get(name)
+                if value:  # whole-number columns (trip_seconds) stay whole numbers
+                    scaled[name] = (f"{float(value) * factor:.6f}" if "." in value
+                                    else str(round(int(value) * factor)))
+            result.append(scaled)
     return result
 
 
@@ -88,14 +96,11 @@ SHIFTS: dict[str, tuple[str, Callable[[dict[str, str]], None]]] = {
 
 
 def bench_drift_calibrated(draws: int = 100, seed: int = 0) -> dict[str, float]:
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
     schema = read_schema()
     rng = np.random.default_rng(seed)
     spans = [train_rows(rows, schema) for _, rows in quarters()]
-    floats = {f.name for f in schema.feature if f.type == schema_pb2.FLOAT}
     sizes = {"real": spans,
-             "large": [_replicated(rows, 20_000 if n == len(spans) - 1 else 2_000, floats, rng)
+             "large": [_replicated(rows, 20_000 if n == len(spans) - 1 else 2_000, rng)
                        for n, rows in enumerate(spans)]}
     results: dict[str, float] = {"drift_cal_spans": len(spans),
                                  "drift_cal_large_span_trips": LARGE_TRIPS}

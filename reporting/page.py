@@ -539,8 +539,17 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def render(report: WorkspaceReport, generated_at: dt.datetime) -> tuple[str, int]:
-    """The whole page as one string, and how many plots it holds."""
+def _lineage(lines: list[str] | None) -> str:
+    if not lines:
+        return '<p class="note">Nothing pushed yet.</p>'
+    return ("<details open><summary>Lineage of the newest pushed version (ctpipe lineage)"
+            "</summary><pre>" + esc("\n".join(lines)) + "</pre></details>")
+
+
+def render(report: WorkspaceReport, generated_at: dt.datetime,
+           lineage: list[str] | None = None) -> tuple[str, int]:
+    """The whole page as one string, and how many plots it holds; `lineage`: the newest
+    pushed version's lineage lines."""
     page = Page()
     anchors = {run.summary.run_id: f"run-{i + 1}" for i, run in enumerate(report.runs)}
     newest = report.runs[-1].summary
@@ -550,9 +559,11 @@ def render(report: WorkspaceReport, generated_at: dt.datetime) -> tuple[str, int
         f'<p class="meta">Workspace {esc(report.workspace)} · generated '
         f"{esc(generated_at.strftime('%Y-%m-%d %H:%M:%S %Z'))} · {len(report.runs)} runs · "
         f"latest run {esc(newest.state)} · newest pushed version {esc(served)}</p>",
-        '<nav><a href="#overview">Runs</a><a href="#history">Model over time</a>'
-        '<a href="#monitor">Serving monitor</a><a href="#details">Run details</a></nav>',
+        '<nav><a href="#overview">Runs</a><a href="#lineage">Lineage</a>'
+        '<a href="#history">Model over time</a><a href="#monitor">Serving monitor</a>'
+        '<a href="#details">Run details</a></nav>',
         '<h2 id="overview">Runs (newest first)</h2>', _overview(report, anchors),
+        '<h2 id="lineage">Lineage of the served version</h2>', _lineage(lineage),
         '<h2 id="history">Model over time</h2>', _history(page, report, anchors),
         '<h2 id="monitor">Serving monitor</h2>', _monitor(page, report),
         '<h2 id="details">Run details (newest first)</h2>',
@@ -586,7 +597,11 @@ def write_report(workspace: Path, out: Path) -> tuple[int, int]:
     """Writes the page for `workspace` to `out` (atomically); returns (runs, plots)."""
     from reporting.contents import read_workspace
 
+    from reporting.lineage import read_lineage
+
     report = read_workspace(workspace)
-    text, plots = render(report, dt.datetime.now(dt.timezone.utc))
+    lineage = (read_lineage(workspace, report.pushes[-1].version).lines() if report.pushes
+               else None)
+    text, plots = render(report, dt.datetime.now(dt.timezone.utc), lineage)
     write_atomically(str(out), text)
     return len(report.runs), plots

@@ -9,30 +9,15 @@ import json
 import datetime as dt
 from pathlib import Path
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from common import properties
-from common.errors import UserError
+from common.metadata import open_store
 
-METADATA_FILE = "metadata.sqlite"
 _STATE = metadata_store_pb2.Execution.State
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-
-
-class StatusError(UserError):
-    pass
-
-
-def open_store(workspace: Path) -> metadata_store.MetadataStore:
-    path = Path(workspace) / METADATA_FILE
-    if not path.is_file():
-        raise StatusError(f"no metadata store at {path}: has a run happened in this workspace?")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+_GONE = (metadata_store_pb2.Artifact.MARKED_FOR_DELETION, metadata_store_pb2.Artifact.DELETED)
 
 
 @dataclasses.dataclass
@@ -142,14 +127,16 @@ class WorkspaceStatus:
 
     def run_outputs(self, context_id: int) -> dict[tuple[str, str], metadata_store_pb2.Artifact]:
         """What a run's steps output, by (step, output key); a cached step's outputs are the
-        artifacts an earlier run made, which ML Metadata links to the cached execution too."""
+        artifacts an earlier run made, which ML Metadata links to the cached execution too.
+        Artifacts `ctpipe gc` deleted (or is deleting) are left out: their files are gone."""
         executions = {e.id: e for e in self.store.get_executions_by_context(context_id)}
         events = [e for e in self.store.get_events_by_execution_ids(list(executions))
                   if e.type in _OUTPUT_EVENTS and e.path.steps]
         artifacts = {a.id: a for a in self.store.get_artifacts_by_id(
-            sorted({e.artifact_id for e in events}))} if events else {}
+            sorted({e.artifact_id for e in events})) if a.state not in _GONE} if events else {}
         return {(self.node_of.get(e.execution_id, executions[e.execution_id].type),
-                 e.path.steps[0].key): artifacts[e.artifact_id] for e in events}
+                 e.path.steps[0].key): artifacts[e.artifact_id] for e in events
+                if e.artifact_id in artifacts}
 
     def pushes(self) -> list[Pushed]:
         result = []
