@@ -3,9 +3,9 @@
 real quarters (bench/drift_calibrated.py), offline scoring (bench/scoring.py), the Trainer (bench/trainer.py),
 `ctpipe monitor` (bench/monitor.py), the per-task start-up cost in the pipeline image
 (bench/container_startup.py, which builds the image first), the compiled pipeline under kfp.local
-against LocalDagRunner (bench/kfp_local.py) and incremental training as spans accumulate
-(bench/incremental.py, the longest: about 10 minutes); every figure is printed and written to one
-JSON file.
+against LocalDagRunner (bench/kfp_local.py), incremental training as spans accumulate
+(bench/incremental.py, about 10 minutes) and spans of real size (bench/scale.py, the longest:
+about 40 minutes); every figure is printed and written to one JSON file.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -109,6 +109,9 @@ def main() -> None:
     from bench.incremental import bench_incremental
 
     results.update(bench_incremental(work / "incremental"))
+    from bench.scale import bench_scale
+
+    results.update(bench_scale(work / "scale"))
     report(results, args.out)
 
 

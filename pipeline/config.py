@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Mapping, Sequence
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
@@ -213,11 +213,20 @@ def build_config(values: Mapping[str, Any],
         raise ConfigError("config: " + "; ".join(problems)) from None
 
 
-def read_config_file(path: str | Path | None) -> dict[str, Any]:
-    """The settings of a YAML or JSON file (an empty mapping without a file)."""
-    if path is None:
+def read_config_file(paths: str | Path | Sequence[str | Path] | None) -> dict[str, Any]:
+    """The settings of YAML or JSON files, a later file's settings replacing an earlier's (an
+    empty mapping without a file)."""
+    if paths is None:
         return {}
-    path = Path(path)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    values: dict[str, Any] = {}
+    for path in map(Path, paths):
+        values.update(_read_one_file(path))
+    return values
+
+
+def _read_one_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     text = path.read_text()
@@ -232,11 +241,12 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
     return dict(values)
 
 
-def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
+def load_config(path: str | Path | Sequence[str | Path] | None,
+                overrides: Mapping[str, Any] | None = None,
                 hints: Mapping[str, str] | None = None,
                 defaults: Mapping[str, Any] | None = None) -> PipelineConfig:
-    """`defaults`, then a file's settings, then `overrides` (None values ignored), validated
-    once."""
+    """`defaults`, then the files' settings, then `overrides` (None values ignored),
+    validated once."""
     values = {**(defaults or {}), **read_config_file(path)}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(values, hints)

@@ -53,8 +53,9 @@ HINTS = {
 }
 
 
-def kubeflow_config(config_file: str | Path | None, pipeline_root: str) -> PipelineConfig:
-    """The configuration for a cluster: cluster defaults, the file's settings, the root."""
+def kubeflow_config(config_file: str | Path | Sequence[str | Path] | None,
+                    pipeline_root: str) -> PipelineConfig:
+    """The configuration for a cluster: cluster defaults, the files' settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
     for name in ("data_root", "serving_root", "span_index"):

@@ -25,7 +25,8 @@ import tensorflow as tf
 
 from bench.monitor import send_logged_requests, served_examples
 from components.pusher.executor import overall_auc
-from ctpipe import cli, data
+from ctpipe import cli
+from dataprep import spans as data
 from ctpipe.commands.monitor import EXIT_CROSSED
 from models import features
 from pipeline.config import local_config
@@ -122,6 +123,21 @@ def test_second_identical_run_is_fully_cached(workspace):
     assert {"ExampleGen", "StatisticsGen", "SpanWindow", "ServedModel", "Trainer", "Evaluator",
             "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before
+
+
+def test_ctpipe_run_with_nothing_new_says_so_and_a_missing_span_fails(workspace, capsys):
+    root = workspace["root"]
+    command = ["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws"),
+               "--config", str(_config_file(root))]
+    runs = len(status.WorkspaceStatus(root / "ws").runs(100))
+    assert cli.main(command) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Nothing new: span 4 (the newest in ") and "--rerun" in out
+    assert len(status.WorkspaceStatus(root / "ws").runs(100)) == runs, "nothing ran"
+
+    assert cli.main([*command, "--span", "7"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "span 7 has no files" in err[0] and "arrived" in err[0], err
 
 
 def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(workspace):

@@ -169,8 +169,10 @@ def register(commands) -> None:
     compile_parser.add_argument("--pipeline-root", required=True,
                                 help="where the cluster writes artifacts, e.g. gs://BUCKET/root")
     compile_parser.add_argument("--output", default=DEFAULT_PACKAGE)
-    compile_parser.add_argument("--config", help="YAML or JSON settings (data_root, "
-                                                 "serving_root, beam_args, trainer limits ...)")
+    compile_parser.add_argument("--config", action="append",
+                                help="YAML or JSON settings (data_root, serving_root, beam_args, "
+                                     "trainer limits ...); repeat it to add files, e.g. "
+                                     "deploy/beam/dataflow.yaml after deploy/kubeflow.yaml")
     compile_parser.set_defaults(handler=_cmd_compile)
 
     submit = commands.add_parser("submit", help="upload the compiled pipeline and start a run")

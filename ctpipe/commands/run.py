@@ -69,5 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "files are missing fails the run")
     run.add_argument("--rerun", action="store_true",
                      help="run even when a completed run already trained on this span's files")
-    run.add_argument("--config", help="YAML or JSON file of settings (see pipeline/config.py)")
+    run.add_argument("--config", action="append",
+                     help="YAML or JSON file of settings (see pipeline/config.py); repeat it "
+                          "to add files, a later one's settings winning")
     run.set_defaults(handler=_cmd_run)

@@ -69,8 +69,9 @@ def test_multi_process_workers_give_what_one_in_process_worker_gives(tmp_path, s
 def dask_cluster():
     from distributed import LocalCluster
 
+    # Loopback only: the scheduler and both workers listen on 127.0.0.1.
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           host="127.0.0.1", dashboard_address=None)
     yield [f"--runner={DASK_RUNNER}", f"--dask_client_address={cluster.scheduler_address}"]
     cluster.close()
 
