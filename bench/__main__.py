@@ -1,5 +1,6 @@
 """`make bench`: the pipeline against its peer, then serving (bench/serving.py), the gateway
-(bench/gateway.py), offline scoring (bench/scoring.py), the Trainer (bench/trainer.py),
+(bench/gateway.py), the rollout analysis replayed (bench/rollout.py), calibrated drift on the
+real quarters (bench/drift_calibrated.py), offline scoring (bench/scoring.py), the Trainer (bench/trainer.py),
 `ctpipe monitor` (bench/monitor.py), the per-task start-up cost in the pipeline image
 (bench/container_startup.py, which builds the image first), the compiled pipeline under kfp.local
 against LocalDagRunner (bench/kfp_local.py), incremental training as spans accumulate
@@ -86,6 +87,12 @@ def main() -> None:
     from bench.scoring import bench_scoring
 
     results.update(bench_gateway(work / "gateway", model=pushed))
+    from bench.rollout import bench_rollout
+
+    results.update(bench_rollout())
+    from bench.drift_calibrated import bench_drift_calibrated
+
+    results.update(bench_drift_calibrated())
     results.update(bench_scoring(work / "scoring", model=pushed))
     from bench.trainer import bench_trainer
 

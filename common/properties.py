@@ -47,5 +47,7 @@ PUSHED_DESTINATION = "pushed_destination"
 # Data validation (ValidationGate): drift findings, one line each.
 DRIFT = "drift"
 DRIFTED_FEATURES = "drifted_features"
-# Every compared feature's finding (validation.drift.DriftFinding as a dict), in the report.
+# Every drift score of a run and its threshold, JSON {"feature" or "feature/presence": [s, t]}.
+DRIFT_SCORES = "drift_scores"
+# Every compared feature's finding (validation.calibrated_drift.Finding as a dict), in the report.
 DRIFT_FILE = "drift.json"

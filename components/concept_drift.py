@@ -59,7 +59,9 @@ def ConceptDrift(
 ) -> None:
     result = {"span": examples.get_int_custom_property(properties.SPAN),
               "drifted_features": drift_report.get_string_custom_property(
-                  properties.DRIFTED_FEATURES)}
+                  properties.DRIFTED_FEATURES),
+              properties.DRIFT_SCORES: drift_report.get_string_custom_property(
+                  properties.DRIFT_SCORES)}
     model_dir = path_utils.serving_model_path(model.uri)
     if model.get_int_custom_property(properties.FOUND):
         window = WindowManifest.from_json(

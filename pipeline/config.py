@@ -114,6 +114,9 @@ class PipelineConfig(Settings):
     # `serving_model_config` (a local or mounted path; empty: no labels are written).
     rollout: Rollout = "direct"
     serving_model_config: str = ""
+    # Retention: after each successful `ctpipe run`, delete the artifacts of runs older than
+    # the newest N that nothing still needs (retention/gc.py; `ctpipe gc`). 0: keep everything.
+    gc_keep_runs: int = Field(0, ge=0)
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)

@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterator
 from absl import logging as absl_logging
 
 from common import progress, storage
+from common.metadata import METADATA_FILE
 from common.errors import UserError
 from pipeline.config import PipelineConfig
 
-METADATA_FILE = "metadata.sqlite"
 
 log = logging.getLogger(__name__)
 

@@ -120,8 +120,6 @@ def create_pipeline(
     validation_gate = ValidationGate(
         examples=span_window.outputs["window_examples"],
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
-        statistics=statistics_gen.outputs["statistics"],
-        reference_statistics=span_window.outputs["reference_statistics"],
         drift_policy=config.drift_policy,
         sample_statistics_examples=config.statistics_sample_examples)
     served_model = ServedModel(examples=span_window.outputs["window_examples"],

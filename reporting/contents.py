@@ -280,7 +280,7 @@ def _split_names(artifact) -> list[str]:
     return json.loads(value.string_value) if value is not None and value.string_value else []
 
 
-def _anomalies(artifact) -> list[str]:
+def anomaly_lines(artifact) -> list[str]:
     by_split = {}
     for split in _split_names(artifact):
         path = _folder(artifact) / f"Split-{split}" / properties.ANOMALIES_FILE
@@ -403,7 +403,7 @@ def read_workspace(workspace: Path) -> WorkspaceReport:
             data = DataCheck(
                 distributions=(distributions(statistics, reference) if statistics is not None
                                else None),
-                anomalies=_anomalies(anomalies) if anomalies is not None else None,
+                anomalies=anomaly_lines(anomalies) if anomalies is not None else None,
                 drift=_drift(drift) if drift is not None else None)
         if evaluation is not None and evaluation.id not in shown_in:
             shown_in[evaluation.id] = summary.run_id

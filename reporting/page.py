@@ -120,23 +120,28 @@ def _distribution_plot(page: Page, dist: Distribution, newest: str, reference: s
 
 def _drift_plot(page: Page, findings: list[dict[str, Any]], span: str) -> str:
     features = sorted({f["feature"] for f in findings})
-    by_kind = {(f["feature"], f["presence"] is not None): f for f in findings}
+    by_kind = {(f["feature"], f["measure"]): f for f in findings}
     series = []
-    for presence, name in ((False, "values"), (True, "rows with a value")):
-        picked = [by_kind.get((feature, presence)) for feature in features]
-        series.append({"name": name, "style": "newest" if not presence else "reference",
-                       "values": [_r(f["distance"]) if f else None for f in picked],
+    for measure, name in (("values", "values"), ("presence", "rows with a value")):
+        picked = [by_kind.get((feature, measure)) for feature in features]
+        series.append({"name": name, "style": "newest" if measure == "values" else "reference",
+                       "values": [_r(f["score"]) if f else None for f in picked],
                        "crossed": [bool(f and f["crossed"]) for f in picked]})
-    thresholds = [_r(next(f["threshold"] for f in findings if f["feature"] == feature))
-                  for feature in features]
-    tips = [next(f["comparator"] for f in findings if f["feature"] == feature)
-            for feature in features]
+    def threshold(feature: str) -> float:
+        mine = [f for f in findings if f["feature"] == feature]
+        values = [f for f in mine if f["measure"] == "values"]
+        return _r((values or mine)[0]["threshold"])
+
+    thresholds = [threshold(feature) for feature in features]
+    tips = [", ".join(sorted({f"{f['statistic']} ({f['source']})" for f in findings
+                              if f["feature"] == feature})) for feature in features]
     spec = {"kind": "bars", "horizontal": True, "width": 560, "left": 150,
             "title": f"Drift of {span} against the reference, per feature",
-            "x_label": "distance (black mark: threshold; red: crossed)",
+            "x_label": "score (black mark: the values' threshold; red: crossed)",
             "categories": features, "series": series, "thresholds": thresholds, "tips": tips}
-    return page.plot(spec, "L-infinity distance for categorical features, Jensen-Shannon "
-                           "divergence for numeric ones (docs/drift.md)")
+    return page.plot(spec, "Kolmogorov-Smirnov distance for numeric features, L-infinity for "
+                           "categorical ones and for the share of rows with a value; thresholds "
+                           "calibrated to the sample sizes and the history (docs/drift.md)")
 
 
 def _data_section(page: Page, run: RunReport, data: DataCheck) -> str:
@@ -432,10 +437,27 @@ def _concept_history(page: Page, report: WorkspaceReport) -> tuple[str, str]:
     return plot, table
 
 
+def _drift_trend(report: WorkspaceReport) -> str:
+    """The drift scores of the last spans over their thresholds, the measures nearest them."""
+    from reporting.status import drift_trend
+
+    spans, rows = drift_trend(report.span_history)
+    if not spans:
+        return '<p class="note">No drift scores recorded yet.</p>'
+    cells = [[esc(label)] + ["-" if r is None else
+                             (f'<span class="bad">{r:.2f}</span>' if r > 1 else f"{r:.2f}")
+                             for r in ratios] for label, ratios in rows]
+    return ("<details open><summary>Drift scores by span: score / threshold, above 1 is "
+            "drift (docs/drift.md)</summary>"
+            + _table(["measure"] + [f"span {span}" for span in spans], cells,
+                     numeric=tuple(range(1, len(spans) + 1))) + "</details>")
+
+
 def _history(page: Page, report: WorkspaceReport, anchors: dict[str, str]) -> str:
     pushes_plot, pushes_table = _push_history(page, report, anchors)
     concept_plot, concept_table = _concept_history(page, report)
-    return f'<div class="grid">{pushes_plot}{concept_plot}</div>{pushes_table}{concept_table}'
+    return (f'<div class="grid">{pushes_plot}{concept_plot}</div>{pushes_table}{concept_table}'
+            f"{_drift_trend(report)}")
 
 
 # --- monitor ---------------------------------------------------------------------------------
@@ -517,8 +539,17 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def render(report: WorkspaceReport, generated_at: dt.datetime) -> tuple[str, int]:
-    """The whole page as one string, and how many plots it holds."""
+def _lineage(lines: list[str] | None) -> str:
+    if not lines:
+        return '<p class="note">Nothing pushed yet.</p>'
+    return ("<details open><summary>Lineage of the newest pushed version (ctpipe lineage)"
+            "</summary><pre>" + esc("\n".join(lines)) + "</pre></details>")
+
+
+def render(report: WorkspaceReport, generated_at: dt.datetime,
+           lineage: list[str] | None = None) -> tuple[str, int]:
+    """The whole page as one string, and how many plots it holds; `lineage`: the newest
+    pushed version's lineage lines."""
     page = Page()
     anchors = {run.summary.run_id: f"run-{i + 1}" for i, run in enumerate(report.runs)}
     newest = report.runs[-1].summary
@@ -528,9 +559,11 @@ def render(report: WorkspaceReport, generated_at: dt.datetime) -> tuple[str, int
         f'<p class="meta">Workspace {esc(report.workspace)} · generated '
         f"{esc(generated_at.strftime('%Y-%m-%d %H:%M:%S %Z'))} · {len(report.runs)} runs · "
         f"latest run {esc(newest.state)} · newest pushed version {esc(served)}</p>",
-        '<nav><a href="#overview">Runs</a><a href="#history">Model over time</a>'
-        '<a href="#monitor">Serving monitor</a><a href="#details">Run details</a></nav>',
+        '<nav><a href="#overview">Runs</a><a href="#lineage">Lineage</a>'
+        '<a href="#history">Model over time</a><a href="#monitor">Serving monitor</a>'
+        '<a href="#details">Run details</a></nav>',
         '<h2 id="overview">Runs (newest first)</h2>', _overview(report, anchors),
+        '<h2 id="lineage">Lineage of the served version</h2>', _lineage(lineage),
         '<h2 id="history">Model over time</h2>', _history(page, report, anchors),
         '<h2 id="monitor">Serving monitor</h2>', _monitor(page, report),
         '<h2 id="details">Run details (newest first)</h2>',
@@ -564,7 +597,11 @@ def write_report(workspace: Path, out: Path) -> tuple[int, int]:
     """Writes the page for `workspace` to `out` (atomically); returns (runs, plots)."""
     from reporting.contents import read_workspace
 
+    from reporting.lineage import read_lineage
+
     report = read_workspace(workspace)
-    text, plots = render(report, dt.datetime.now(dt.timezone.utc))
+    lineage = (read_lineage(workspace, report.pushes[-1].version).lines() if report.pushes
+               else None)
+    text, plots = render(report, dt.datetime.now(dt.timezone.utc), lineage)
     write_atomically(str(out), text)
     return len(report.runs), plots

@@ -5,33 +5,19 @@ Reads the SQLite store read-only with ml_metadata alone (no TensorFlow, no TFX),
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 from pathlib import Path
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from common import properties
-from common.errors import UserError
+from common.metadata import open_store
 
-METADATA_FILE = "metadata.sqlite"
 _STATE = metadata_store_pb2.Execution.State
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-
-
-class StatusError(UserError):
-    pass
-
-
-def open_store(workspace: Path) -> metadata_store.MetadataStore:
-    path = Path(workspace) / METADATA_FILE
-    if not path.is_file():
-        raise StatusError(f"no metadata store at {path}: has a run happened in this workspace?")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+_GONE = (metadata_store_pb2.Artifact.MARKED_FOR_DELETION, metadata_store_pb2.Artifact.DELETED)
 
 
 @dataclasses.dataclass
@@ -53,6 +39,8 @@ class SpanHealth:
     auc: float | None
     auc_when_pushed: float | None
     concept_drift: bool
+    # Every drift score of the run and its threshold: {"feature[/presence]": [score, threshold]}.
+    scores: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def line(self) -> str:
         drift = f"data drift in {self.drifted}" if self.drifted else "no data drift"
@@ -139,14 +127,16 @@ class WorkspaceStatus:
 
     def run_outputs(self, context_id: int) -> dict[tuple[str, str], metadata_store_pb2.Artifact]:
         """What a run's steps output, by (step, output key); a cached step's outputs are the
-        artifacts an earlier run made, which ML Metadata links to the cached execution too."""
+        artifacts an earlier run made, which ML Metadata links to the cached execution too.
+        Artifacts `ctpipe gc` deleted (or is deleting) are left out: their files are gone."""
         executions = {e.id: e for e in self.store.get_executions_by_context(context_id)}
         events = [e for e in self.store.get_events_by_execution_ids(list(executions))
                   if e.type in _OUTPUT_EVENTS and e.path.steps]
         artifacts = {a.id: a for a in self.store.get_artifacts_by_id(
-            sorted({e.artifact_id for e in events}))} if events else {}
+            sorted({e.artifact_id for e in events})) if a.state not in _GONE} if events else {}
         return {(self.node_of.get(e.execution_id, executions[e.execution_id].type),
-                 e.path.steps[0].key): artifacts[e.artifact_id] for e in events}
+                 e.path.steps[0].key): artifacts[e.artifact_id] for e in events
+                if e.artifact_id in artifacts}
 
     def pushes(self) -> list[Pushed]:
         result = []
@@ -178,8 +168,36 @@ class WorkspaceStatus:
                     served_version=custom_int(found, properties.SERVED_VERSION),
                     auc=custom_float(found, "auc"),
                     auc_when_pushed=custom_float(found, "auc_when_pushed"),
-                    concept_drift=bool(custom_int(found, "concept_drift")))
+                    concept_drift=bool(custom_int(found, "concept_drift")),
+                    scores=json.loads(custom_str(found, properties.DRIFT_SCORES) or "{}"))
         return [history[span] for span in sorted(history)]
+
+
+def drift_trend(history: list[SpanHealth], spans: int = 8, features: int = 6
+                ) -> tuple[list[int], list[tuple[str, list[float | None]]]]:
+    """The last `spans` spans with scores, and the `features` measures that came nearest their
+    thresholds there: (spans, [(measure, [score / threshold per span])]); 1 is the threshold."""
+    recent = [h for h in history if h.scores][-spans:]
+    ratios: dict[str, list[float | None]] = {}
+    for position, health in enumerate(recent):
+        for label, (score, threshold) in health.scores.items():
+            ratios.setdefault(label, [None] * len(recent))[position] = (
+                score / threshold if threshold else None)
+    nearest = sorted(ratios, key=lambda label: -max(r for r in ratios[label] if r is not None))
+    return [h.span for h in recent], [(label, ratios[label]) for label in nearest[:features]]
+
+
+def _trend_lines(history: list[SpanHealth]) -> list[str]:
+    spans, rows = drift_trend(history)
+    if not spans:
+        return ["  none recorded"]
+    width = max(len(label) for label, _ in rows) + 2
+    lines = ["  " + " " * width + "".join(f"{'span ' + str(span):>9}" for span in spans)]
+    for label, ratios in rows:
+        cells = "".join(f"{'-' if r is None else f'{r:.2f}' + ('!' if r > 1 else ' '):>9}"
+                        for r in ratios)
+        lines.append(f"  {label:<{width}}{cells}")
+    return lines
 
 
 def latest_output(workspace: Path, type_name: str,
@@ -228,6 +246,8 @@ def format_status(workspace: Path, limit: int = 10) -> str:
     history = status.span_history()
     lines += ["", "Drift and concept drift by span (before training on it):"]
     lines += [f"  {health.line()}" for health in history] or ["  none recorded"]
+    lines += ["", "Drift scores by span (score / threshold; above 1 is drift, marked !):"]
+    lines += _trend_lines(history)
     return "\n".join(lines)
 
 

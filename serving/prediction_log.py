@@ -8,6 +8,11 @@ Configured per model by TF Serving's own `logging_config` in the model config
 newest `--prediction_log_max_files` are kept. A background thread writes, so requests only pay
 for sampling and serialization.
 
+The gateway's records carry the request id (`x-request-id`) in `log_metadata.request_origin`
+as `x-request-id:<id>` (TF Serving's LogMetadata has no request id field; request_origin is
+the request's identifier as the logging side knows it), and the gateway samples by that id:
+the same ids are logged every time, independent of routing (`request_id`, `sampled`).
+
 Shared by `ctpipe serve` (TensorFlow's proto classes) and `ctpipe gateway` (the client's): the
 PredictionLog is built from the request's own descriptor pool and written with
 `serving.tfrecord`, so this module never imports TensorFlow and both write the same files.
@@ -15,6 +20,7 @@ PredictionLog is built from the request's own descriptor pool and written with
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 import queue
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_COLLECTORS = ("", "tfrecord")
 _FILE_NUMBER = re.compile(r"-(\d+)\.tfrecord$")
+REQUEST_ID = "x-request-id"  # gRPC metadata key and HTTP header
+_ORIGIN_PREFIX = f"{REQUEST_ID}:"
 # Which PredictionLog field receives which kind of request.
 LOG_FIELDS = {"Predict": "predict_log", "Classify": "classify_log", "Regress": "regress_log",
               "MultiInference": "multi_inference_log"}
@@ -59,10 +67,15 @@ class PredictionLogger:
         self._thread = threading.Thread(target=self._write_loop, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def sampled(self) -> bool:
-        """Whether to log the next request (decided once, so a pair of answers to one request,
-        e.g. a shadow's, is logged together)."""
-        return self.sampling_rate > 0 and random.random() < self.sampling_rate
+    def sampled(self, request_id: str | None = None) -> bool:
+        """Whether to log a request (decided once, so a pair of answers to one request, e.g. a
+        shadow's, is logged together): by its id's hash when it has one (the same requests on
+        every replay), else at random."""
+        if self.sampling_rate <= 0:
+            return False
+        if request_id is None:
+            return random.random() < self.sampling_rate
+        return _sampling_point(request_id) < self.sampling_rate
 
     def maybe_log(self, api: str, request: Message, response: Message, model_name: str,
                   version: int, signature_name: str) -> None:
@@ -70,10 +83,12 @@ class PredictionLogger:
             self.log(api, request, response, model_name, version, signature_name)
 
     def log(self, api: str, request: Message, response: Message, model_name: str,
-            version: int, signature_name: str) -> None:
+            version: int, signature_name: str, request_id: str | None = None) -> None:
         """Queues one record (no sampling decision here); drops it when the queue is full."""
         entry = _log_class(request)()
         metadata = entry.log_metadata
+        if request_id is not None:
+            metadata.request_origin = _ORIGIN_PREFIX + request_id
         metadata.model_spec.name, metadata.model_spec.version.value = model_name, version
         metadata.model_spec.signature_name = signature_name
         metadata.sampling_config.sampling_rate = self.sampling_rate
@@ -131,6 +146,19 @@ class PredictionLogger:
                 self._queue.task_done()
         if writer is not None:
             writer.close()
+
+
+def _sampling_point(request_id: str) -> float:
+    """A request id's stable point in [0, 1), keyed apart from the router's hash (so being
+    sampled says nothing about which side answered)."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8, key=b"ctpipe-sampling").digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def request_id(record: Any) -> str | None:
+    """The request id the gateway logged with a record, None for records without one."""
+    origin = record.log_metadata.request_origin
+    return origin[len(_ORIGIN_PREFIX):] if origin.startswith(_ORIGIN_PREFIX) else None
 
 
 _LOG_CLASSES: dict[Any, type[Message]] = {}

@@ -257,6 +257,55 @@ def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_p
         "champion": version.version}
 
 
+def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
+    """`ctpipe lineage` on the versions the two runs above pushed, read back from ML Metadata,
+    the version folders and a prediction log (no new run)."""
+    from serving.client import protos
+    from serving.prediction_log import PredictionLogger
+
+    import models
+
+    ws = workspace["root"] / "ws"
+    first, newest = (p.name for p in _served_versions(workspace["config"])[-2:])
+    config = protos.ModelServerConfig().model_config_list.config.add().logging_config
+    config.log_collector_config.filename_prefix = str(tmp_path / "big_tipper")
+    config.sampling_config.sampling_rate = 1.0
+    logger = PredictionLogger(config, max_bytes=1 << 20, max_files=2)
+    for version in (int(newest), int(newest), int(first)):
+        logger.log("Predict", protos.PredictRequest(), protos.PredictResponse(), "big_tipper",
+                   version, "serving_default", "trip-1")
+    logger.flush()
+    logger.close()
+
+    assert cli.main(["lineage", newest, "--workspace", str(ws), "--logs",
+                     str(tmp_path / "big_tipper")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"Version {newest}: pushed ")
+    assert lines[1].startswith("Data: spans 1-5 (")
+    spans = [line for line in lines if line.startswith("  span ")]
+    assert [line.split(":")[0].strip() for line in spans] == [f"span {n}" for n in range(1, 6)]
+    assert all("fingerprint " in line and "rows train " in line for line in spans)
+    text = "\n".join(lines)
+    statistics = next(line for line in lines if line.startswith("Statistics of the newest"))
+    assert Path(statistics.split(": ", 1)[1]).is_dir()
+    assert "Schema anomalies: none" in text and "(sha256 " in text
+    assert f"Code version: {models.code_version()}" in text
+    assert f"Trainer: full training, started from warm start from served version {first}" in text
+    assert f"Evaluation: against served version {first}; AUC " in text
+    assert "blessed: yes, infra-validated: yes" in text
+    assert "Rollout: direct; no model config file to label" in text
+    assert f"Prediction logs: {tmp_path / 'big_tipper'}: 2 records of this version" in text
+
+    assert cli.main(["lineage", first, "--workspace", str(ws)]) == 0
+    text = capsys.readouterr().out
+    assert "Data: spans 1-4 (" in text and "started from scratch" in text
+    assert "Evaluation: against no served model (the first push)" in text
+    assert "Prediction logs: none known" in text
+    assert cli.main(["lineage", "12345", "--workspace", str(ws)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ctpipe: no run pushed version 12345 in this workspace (pushed: {first}, {newest})")
+
+
 def test_a_rewritten_span_is_ingested_again(workspace):
     config, root = workspace["config"], workspace["root"]
     span_file = root / "incoming" / "span-2" / "data.csv"
@@ -489,3 +538,95 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
             "Predicted probability: quantiles"} <= titles, titles
     assert any(t.startswith("Drift of span") for t in titles), titles
     assert {f["kind"] for f in plots["figures"]} == {"histogram", "bars", "lines"}
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL at one point of gc's order (nothing of gc runs after it)."""
+
+
+def _artifact_files(ws: Path) -> dict[int, dict[str, str] | None]:
+    """Each artifact under the pipeline root: its files' digests, None when its URI is gone."""
+    from retention.gc import open_store
+
+    root = str(ws / "pipeline_root")
+    found = {}
+    for artifact in open_store(ws).get_artifacts():
+        path = Path(artifact.uri)
+        if artifact.uri.startswith(root):
+            found[artifact.id] = (_tree_digest(path) if path.is_dir() else None
+                                  if not path.exists() else {"": path.read_bytes().hex()})
+    return found
+
+
+def test_gc_keeps_what_serving_and_runs_need_and_survives_a_kill_and_a_racing_run(
+        workspace, capsys):
+    """Last in this module: it deletes. A dry run changes nothing; a gc killed after moving an
+    artifact aside leaves every artifact whole at its URI or gone; a run that reuses an
+    artifact gc has just marked keeps it; the rerun finishes; what the served version, the
+    stored spans and the newest runs need is still there, and lineage and the report read."""
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+    from retention import gc
+
+    config, ws = workspace["config"], workspace["root"] / "ws"
+    settings = (config.pipeline_root, config.span_index_uri, config.serving_model_dir, "",
+                config.model_name)
+    before = _artifact_files(ws)
+    assert cli.main(["gc", "--workspace", str(ws), "--keep-runs", "0"]) == 1
+    assert "keep_runs must be at least 1" in capsys.readouterr().err
+    assert cli.main(["gc", "--workspace", str(ws), "--keep-runs", "1", "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("gc: would delete ") and " MB (keeping the newest 1 runs)" in listing
+    assert "kept " in listing and "a stored span the span index names" in listing
+    assert "of a run that pushed a served or labelled version" in listing
+    assert _artifact_files(ws) == before, "a dry run deletes nothing"
+
+    found = gc.plan(ws, *settings, 1)
+    assert len(found.doomed) >= 3
+    raced, killed_at = found.doomed[0].artifact_id, found.doomed[1].artifact_id
+
+    def racing_run_then_kill(stage: str, artifact_id: int) -> None:
+        store = gc.open_store(ws)
+        if stage == "marked" and artifact_id == raced:
+            # A run starting now reuses the artifact (as a cached step links its outputs).
+            context_type = store.get_context_type(gc.RUN_CONTEXT)
+            [run] = store.put_contexts([mlmd.Context(type_id=context_type.id,
+                                                     name="racing-run")])
+            execution_type = store.put_execution_type(mlmd.ExecutionType(name="Racer"))
+            [execution] = store.put_executions([mlmd.Execution(
+                type_id=execution_type, last_known_state=mlmd.Execution.RUNNING)])
+            store.put_attributions_and_associations(
+                [mlmd.Attribution(context_id=run, artifact_id=raced)],
+                [mlmd.Association(context_id=run, execution_id=execution)])
+            store.put_events([mlmd.Event(artifact_id=raced, execution_id=execution,
+                                         type=mlmd.Event.INPUT)])
+        if stage == "moved" and artifact_id == killed_at:
+            raise _Killed()
+
+    with pytest.raises(_Killed):
+        gc.run_gc(ws, *settings, 1, dry_run=False, step=racing_run_then_kill)
+    states = {a.id: a.state for a in gc.open_store(ws).get_artifacts()}
+    after = _artifact_files(ws)
+    assert states[raced] == mlmd.Artifact.LIVE and after[raced] == before[raced]
+    assert states[killed_at] == mlmd.Artifact.MARKED_FOR_DELETION and after[killed_at] is None
+    for artifact_id, files in after.items():
+        assert files is None or files == before[artifact_id], "whole or gone, never half"
+
+    resumed = gc.run_gc(ws, *settings, 1, dry_run=False)
+    assert killed_at in resumed.resumed and raced not in {d.artifact_id for d in resumed.doomed}
+    states = {a.id: a.state for a in gc.open_store(ws).get_artifacts()}
+    after = _artifact_files(ws)
+    assert mlmd.Artifact.MARKED_FOR_DELETION not in states.values()
+    for artifact_id, files in after.items():
+        assert (files is None) == (states[artifact_id] == mlmd.Artifact.DELETED), artifact_id
+        assert files is None or files == before[artifact_id]
+    assert not list((ws / "pipeline_root").rglob(f"*{gc.TRASH_SUFFIX}"))
+    assert not list((ws / "pipeline_root").rglob(f"*{gc.REMOVING_SUFFIX}"))
+    assert sum(1 for s in states.values() if s == mlmd.Artifact.DELETED) >= 2
+
+    served = _served_versions(config)[-1].name
+    assert cli.main(["lineage", served, "--workspace", str(ws)]) == 0
+    assert "Data: spans " in capsys.readouterr().out
+    assert cli.main(["report", "--workspace", str(ws), "--out",
+                     str(workspace["root"] / "after-gc.html")]) == 0
+    assert cli.main(["status", "--workspace", str(ws)]) == 0

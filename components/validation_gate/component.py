@@ -25,8 +25,6 @@ def ValidationGate(
     examples: InputArtifact[standard_artifacts.Examples],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     schema: InputArtifact[standard_artifacts.Schema],
-    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
-    reference_statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     validated_schema: OutputArtifact[standard_artifacts.Schema],
     drift_report: OutputArtifact[standard_artifacts.ExampleAnomalies],
     window_statistics: OutputArtifact[standard_artifacts.ExampleStatistics],
@@ -44,13 +42,9 @@ def ValidationGate(
             "before training. " + "; ".join(problems))
     schema_path = os.path.join(schema.uri, SCHEMA_FILE)
     curated = io_utils.read_string_file(schema_path)
-    findings = check_drift(
-        statistics, reference_statistics, parse_schema(curated), span,
-        reference_statistics.get_string_custom_property(properties.REFERENCE_SPANS),
-        drift_policy)
-    record_drift(drift_report, findings)
     window = WindowManifest.from_json(
         io_utils.read_string_file(os.path.join(examples.uri, MANIFEST_FILE)))
+    record_drift(drift_report, check_drift(window, parse_schema(curated), drift_policy))
     write_sample_statistics(window_statistics, window.files(properties.SAMPLE_SPLIT),
                             sample_statistics_examples, statistics_schema(curated),
                             f"spans {window.span_range}")

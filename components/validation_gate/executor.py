@@ -3,8 +3,9 @@
 
 TFX 1.16's ExampleValidator only records anomalies. This step reads them and raises, so nothing
 downstream (Trainer, Evaluator, Pusher) runs on bad data. It then compares the newest span's
-statistics with the reference (the previous run's window) using the schema's drift comparators
-(validation/drift.py): every drifted feature is one line of `ctpipe run`'s output and is
+sampled rows with the earlier spans of its window, thresholds calibrated to the sample sizes and
+to the history's own spread (validation/calibrated_drift.py): every drifted feature is one line
+of `ctpipe run`'s output and is
 recorded on the `drift` output (custom properties and `drift.json`). Retraining on the new data
 is continuous training's answer to drift, so by default the run goes on.
 
@@ -20,12 +21,15 @@ import dataclasses
 import json
 import os
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from common import progress, properties
-from validation import drift
+from models.window import WindowManifest
+from validation import calibrated_drift
+from validation.samples import first_records
+
 
 class DataValidationError(RuntimeError):
     """The examples do not match the curated schema."""
@@ -44,29 +48,44 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies
     return result
 
 
-def read_statistics(artifact) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-    """Every split's statistics, as StatisticsGen writes them."""
-    return {split: statistics_pb2.DatasetFeatureStatisticsList.FromString(
-                io_utils.read_bytes_file(os.path.join(artifact.uri, f"Split-{split}",
-                                                      properties.STATISTICS_FILE)))
-            for split in artifact_utils.decode_split_names(artifact.split_names)}
+# How much of each span the drift check reads (validation/calibrated_drift.py): the newest
+# span's first rows, and a share of each earlier span's, so a large history costs a bounded
+# read. Each earlier span also stands alone, as part of the history's own spread.
+NEWEST_SAMPLE_ROWS = 20_000
+OLDER_SAMPLE_ROWS_PER_SPAN = 2_000
+OLDER_SAMPLE_ROWS = 40_000
 
 
-def check_drift(statistics, reference, schema, span: int, reference_spans: str,
-                policy: str) -> list[drift.DriftFinding]:
-    """The drift findings, each crossed one told as a progress line; raises under `stop`."""
-    if not reference_spans:
+def window_samples(window: WindowManifest, schema) -> list:
+    """The sampled training rows of each span of the window (calibrated_drift.Sample),
+    oldest first."""
+    kinds = {name: kind for name, (kind, _) in calibrated_drift.compared_features(
+        schema).items()}
+    older = window.older
+    quota = min(OLDER_SAMPLE_ROWS_PER_SPAN, OLDER_SAMPLE_ROWS // max(len(older), 1))
+    samples = [calibrated_drift.sample_of(
+        first_records(entry.paths(properties.SAMPLE_SPLIT), quota), kinds) for entry in older]
+    samples.append(calibrated_drift.sample_of(
+        first_records(window.newest.paths(properties.SAMPLE_SPLIT), NEWEST_SAMPLE_ROWS), kinds))
+    return samples
+
+
+def check_drift(window: WindowManifest, schema, policy: str) -> list:
+    """The calibrated drift findings, each crossed one told as a progress line; raises under
+    `stop`."""
+    span = window.newest.span
+    if not window.older:
         progress.note(f"drift: span {span} is the first span, nothing to compare it with")
         return []
     if not any(f.HasField("drift_comparator") for f in schema.feature):
         progress.note("drift: not checked, the schema has no drift comparators "
                       "(schemas/schema.pbtxt, docs/drift.md)")
         return []
-    findings = drift.drift_findings(read_statistics(statistics), read_statistics(reference),
-                                    schema)
+    reference_spans = f"{window.older[0].span}-{window.older[-1].span}"
+    findings = calibrated_drift.calibrated_findings(window_samples(window, schema), schema)
     crossed = [f for f in findings if f.crossed]
     for finding in crossed:
-        progress.note(drift.format_finding(finding))
+        progress.note(finding.describe())
     if not crossed:
         progress.note(f"drift: none, span {span} against spans {reference_spans} "
                       f"({len(findings)} comparisons within their thresholds)")
@@ -77,10 +96,13 @@ def check_drift(statistics, reference, schema, span: int, reference_spans: str,
     return findings
 
 
-def record_drift(artifact, findings: list[drift.DriftFinding]) -> None:
+def record_drift(artifact, findings: list) -> None:
+    """Every score of the run, crossed or not: on the artifact (ML Metadata) and drift.json."""
     crossed = sorted({f.feature for f in findings if f.crossed})
     artifact.set_string_custom_property(properties.DRIFTED_FEATURES, ",".join(crossed))
     artifact.set_string_custom_property(properties.DRIFT, "; ".join(
-        drift.format_finding(f) for f in findings if f.crossed))
+        f.describe() for f in findings if f.crossed))
+    artifact.set_string_custom_property(properties.DRIFT_SCORES, json.dumps(
+        {f.label: [round(f.score, 4), round(f.threshold, 4)] for f in findings}))
     io_utils.write_string_file(os.path.join(artifact.uri, properties.DRIFT_FILE), json.dumps(
         [dataclasses.asdict(f) for f in findings], indent=1))

@@ -1,6 +1,7 @@
 """`ctpipe rollout analyze`: compare the canary (or shadow) with stable from the gateway's
-prediction log and/or metrics, recommend promote or roll back, and with `--apply` move the
-labels in TF Serving's model config file (serving/rollout.py)."""
+prediction log and/or metrics, recommend promote, wait or roll back (sequential tests with a
+set false-rollback rate, serving/rollout/analysis.py), and with `--apply` move the labels in
+TF Serving's model config file."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     verdict = rollout.analyze(args.model_config, args.model, candidate=args.candidate,
                               logs=args.logs, metrics=args.metrics or (),
                               window_seconds=args.window_seconds, labels_path=args.labels,
-                              thresholds=thresholds)
+                              join_on_features=args.join_on_features, thresholds=thresholds)
     changes = rollout.apply(verdict, args.model_config, args.model) if args.apply else []
     tracked = follow_labels(args) if changes else []
     if args.json:
@@ -33,6 +34,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(verdict.candidate.describe())
         if verdict.distance is not None:
             print(f"prediction distance (earth mover's): {verdict.distance:.4f}")
+        for name, interval in verdict.tests.items():
+            print(f"{name}: {verdict.candidate.role} - stable = {interval.describe()}")
         print(f"recommendation: {verdict.recommendation} ({'; '.join(verdict.reasons)})")
         for change in changes:
             print(f"applied: {change.describe()} (written to {args.model_config})")
@@ -62,11 +65,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="gateway metrics URL (repeatable; a host resolving to several "
                               "addresses is scraped at each)")
     analyze.add_argument("--window-seconds", type=float, default=0,
-                         help="logs: records of the last N s; metrics: two scrapes N s apart "
-                              "(0: everything recorded)")
+                         help="metrics: two scrapes N s apart (0: everything since the "
+                              "gateways started); logs are always read from the candidate's "
+                              "first logged answer on")
     analyze.add_argument("--labels", type=Path,
-                         help="CSV of labelled trips (taxi columns with big_tipper, or tips "
-                              "and fare): AUC on the logged trips found in it")
+                         help="CSV of outcomes: request_id (as the gateway returned it), "
+                              "example (the trip's position in its request, default 0) and "
+                              "big_tipper (or tips and fare)")
+    analyze.add_argument("--join-on-features", action="store_true",
+                         help="fallback for labels without request ids: join the taxi "
+                              "columns of --labels to logged trips by feature values (equal "
+                              "trips collide; the output says this join was used)")
     add_flags(analyze, Thresholds, "threshold")
     analyze.add_argument("--apply", action="store_true",
                          help="move the labels: promote (stable := candidate) or roll back "

@@ -46,6 +46,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
           f"steps, {config.trainer.epochs:g} pass(es) over the window)")
     run_local(config, args.workspace, report=print_event)
     print(status.format_latest_run(Path(args.workspace)))
+    if config.gc_keep_runs:
+        from retention.gc import run_gc
+
+        found = run_gc(Path(args.workspace), config.pipeline_root, config.span_index_uri,
+                       config.serving_model_dir, config.serving_model_config,
+                       config.model_name, config.gc_keep_runs, dry_run=False)
+        print(found.lines(dry_run=False)[0])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from models import features
 from serving.client import protos
 from serving.client.errors import ClientError, ModelEndedError
+from serving.prediction_log import REQUEST_ID
 
 # The ports of the official `tensorflow/serving` image (and of `ctpipe serve`'s defaults).
 DEFAULT_GRPC_PORT = 8500
@@ -109,6 +110,9 @@ class Prediction:
     model_name: str
     model_version: int
     signature_name: str
+    # The request id the server returned (`ctpipe gateway` does; TF Serving returns none):
+    # the key that joins this answer's outcome to the prediction log.
+    request_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,8 +175,16 @@ class PredictionClient:
         self.close()
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable, request: Message, what: str) -> Any:
+        return self._call_with_metadata(method, request, what, ())[0]
+
+    def _call_with_metadata(self, method: grpc.UnaryUnaryMultiCallable, request: Message,
+                            what: str, metadata: tuple) -> tuple[Any, dict[str, str]]:
+        """The answer and the trailing metadata the server returned."""
         try:
-            return method(request, timeout=self.timeout)
+            response, call = method.with_call(request, timeout=self.timeout,
+                                              metadata=metadata or None)
+            return response, {key: value for key, value in call.trailing_metadata() or ()
+                              if isinstance(value, str)}
         except grpc.RpcError as err:
             code = err.code()
             retried = (f" (retried as gRPC does, at most {self.retry.max_attempts} attempts)"
@@ -194,9 +206,10 @@ class PredictionClient:
             spec.signature_name = signature_name
 
     def predict(self, serialized_examples: Sequence[bytes], *, version: int | None = None,
-                label: str | None = None,
-                signature_name: str = DEFAULT_SIGNATURE) -> Prediction:
-        """Scores serialized tf.Examples; the served version comes from the response."""
+                label: str | None = None, signature_name: str = DEFAULT_SIGNATURE,
+                request_id: str | None = None) -> Prediction:
+        """Scores serialized tf.Examples; the served version comes from the response.
+        `request_id` is sent as `x-request-id` (a gateway assigns one when none is sent)."""
         if not serialized_examples:
             raise ClientError("no examples to send")
         request = protos.PredictRequest()
@@ -205,7 +218,9 @@ class PredictionClient:
         tensor.dtype = protos.DT_STRING
         tensor.tensor_shape.dim.add().size = len(serialized_examples)
         tensor.string_val.extend(serialized_examples)
-        response = self._call(self._predict, request, f"Predict({self._name(version, label)})")
+        response, trailing = self._call_with_metadata(
+            self._predict, request, f"Predict({self._name(version, label)})",
+            ((REQUEST_ID, request_id),) if request_id else ())
         if features.PREDICTION_KEY not in response.outputs:
             raise ClientError(f"response of {self.target} has no '{features.PREDICTION_KEY}' "
                               f"output (got {sorted(response.outputs)})")
@@ -215,7 +230,8 @@ class PredictionClient:
             raise ClientError(f"{self.target} returned {len(values)} predictions for "
                               f"{len(serialized_examples)} examples")
         return Prediction(values, response.model_spec.name or self.model_name,
-                          response.model_spec.version.value, response.model_spec.signature_name)
+                          response.model_spec.version.value, response.model_spec.signature_name,
+                          trailing.get(REQUEST_ID))
 
     def model_status(self, version: int | None = None) -> list[VersionStatus]:
         """Every version the server knows of the model (or the one asked for), newest first."""

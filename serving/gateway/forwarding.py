@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+import uuid
 from typing import Any, Awaitable, Callable
 
 import grpc
@@ -110,14 +111,12 @@ class Forwarder:
         self._shadows_in_flight = 0
         self._shadow_tasks: set[asyncio.Task] = set()
 
-    def logger(self, model: str) -> PredictionLogger | None:
-        return self.loggers.get(model)
-
-    async def forward(self, model: str, pinned: bool, key: str | None, send: Send,
+    async def forward(self, model: str, pinned: bool, key: str, send: Send,
                       decode: Decode) -> Answer:
         """Routes one call: a pinned one (naming a version or label) unchanged, a default one
-        to canary or stable; a canary whose version is not served is answered by stable.
-        Raises BackendError with the code and message the caller must get."""
+        to canary or stable by `key` (the route key, else the request id); a canary whose
+        version is not served is answered by stable. Raises BackendError with the code and
+        message the caller must get."""
         if pinned:
             return await self._timed(model, PINNED, None, False, send, decode)
         try:
@@ -180,21 +179,31 @@ class Forwarder:
             self._shadows_in_flight -= 1
         self.metrics.observe_route(model, SHADOW, version, status, time.perf_counter() - started)
 
+    def sampled_logger(self, model: str, request_id: str) -> PredictionLogger | None:
+        """The model's prediction log if this request is to be logged, else None."""
+        logger = self.loggers.get(model)
+        return logger if logger is not None and logger.sampled(request_id) else None
+
     def record(self, logger: PredictionLogger | None, model: str, version: int | None,
-               request: Any, response: Any) -> None:
-        """Prediction metrics of one answered Predict; its log record when `logger` is given
-        (the request was sampled)."""
+               request: Any, response: Any, request_id: str) -> None:
+        """Prediction metrics of one answered Predict; its log record, with the request id,
+        when `logger` is given (the request was sampled)."""
         if version is None:
             return
         self.metrics.observe_predictions(model, version, request, response)
         if logger is not None:
             logger.log("Predict", request, response, model, version,
-                       response.model_spec.signature_name)
+                       response.model_spec.signature_name, request_id)
 
     async def drain(self, timeout: float) -> None:
         """Waits for shadow copies still out (shutdown, tests)."""
         if self._shadow_tasks:
             await asyncio.wait(set(self._shadow_tasks), timeout=timeout)
+
+
+def request_id_or_new(sent: str | None) -> str:
+    """The client's `x-request-id`, or a new one (returned to the caller either way)."""
+    return sent if sent else uuid.uuid4().hex
 
 
 def undecoded(body: bytes) -> tuple[None, None]:

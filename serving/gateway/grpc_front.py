@@ -3,7 +3,9 @@ server, forwarded to the backend over one grpc.aio channel.
 
 Handlers take and return raw bytes (no (de)serializers on either side): the body is parsed
 once to route it, and the backend's answer is returned as it arrived. A body that does not
-parse is forwarded unchanged, so the backend answers it with its own error.
+parse is forwarded unchanged, so the backend answers it with its own error. Every inference
+call returns its request id (the client's `x-request-id`, or one assigned here) in the
+trailing metadata, errors included.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from google.protobuf.message import DecodeError
 
 from serving.client import protos
 from serving.client.grpc_client import MODEL_SERVICE, PREDICTION_SERVICE
-from serving.gateway.forwarding import BackendError, Forwarder, undecoded
+from serving.gateway.forwarding import BackendError, Forwarder, request_id_or_new, undecoded
 from serving.gateway.routing import ROUTE_KEY
+from serving.prediction_log import REQUEST_ID
 
 ENTRYPOINT = "GRPC"
 # Inference methods and their request classes; every one but the metadata call is mirrored
@@ -42,9 +45,9 @@ def _specs(method: str, request: Any) -> list[Any]:
     return [request.model_spec]
 
 
-def _route_key(context: grpc.aio.ServicerContext) -> str | None:
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == ROUTE_KEY:
+        if key == name:
             return value if isinstance(value, str) else value.decode(errors="replace")
     return None
 
@@ -97,6 +100,9 @@ class GrpcFront:
                          body: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
         timeout = context.time_remaining()
+        request_id = request_id_or_new(_metadata(context, REQUEST_ID))
+        returned = ((REQUEST_ID, request_id),)
+        context.set_trailing_metadata(returned)
         try:
             request = REQUEST_CLASSES[method].FromString(body)
         except DecodeError:
@@ -117,25 +123,27 @@ class GrpcFront:
                 raise BackendError(err.code(), err.details() or "") from None
 
         try:
-            answer = await self.forwarder.forward(model, pinned, _route_key(context), send,
-                                                  _decoder(method))
+            answer = await self.forwarder.forward(
+                model, pinned, _metadata(context, ROUTE_KEY) or request_id, send,
+                _decoder(method))
         except BackendError as err:
             self.metrics.observe_request(model, method, ENTRYPOINT, err.code.name,
                                          time.perf_counter() - started)
-            await context.abort(err.code, err.message)
+            await context.abort(err.code, err.message, trailing_metadata=returned)
         self.metrics.observe_request(model, method, ENTRYPOINT, "OK",
                                      time.perf_counter() - started)
-        logger = self.forwarder.logger(model)
-        sampled = logger if logger is not None and logger.sampled() else None
+        sampled = self.forwarder.sampled_logger(model, request_id)
         if method == "Predict":
-            self.forwarder.record(sampled, model, answer.version, request, answer.parsed)
+            self.forwarder.record(sampled, model, answer.version, request, answer.parsed,
+                                  request_id)
         if answer.shadow and method != "GetModelMetadata":
             decode = _decoder(method)
 
             def shadow_answered(shadow_body: bytes) -> None:
                 if method == "Predict":
                     version, response = decode(shadow_body)
-                    self.forwarder.record(sampled, model, version, request, response)
+                    self.forwarder.record(sampled, model, version, request, response,
+                                          request_id)
 
             self.forwarder.mirror(model, send, shadow_answered)
         return answer.body

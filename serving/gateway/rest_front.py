@@ -25,8 +25,10 @@ from models import features
 from serving.client import protos
 from serving.client.grpc_client import DEFAULT_SIGNATURE
 from serving.client.version_labels import SHADOW
-from serving.gateway.forwarding import BackendError, Forwarder, Send, undecoded
+from serving.gateway.forwarding import (BackendError, Forwarder, Send, request_id_or_new,
+                                        undecoded)
 from serving.gateway.routing import ROUTE_KEY
+from serving.prediction_log import REQUEST_ID
 from serving.server.errors import HTTP_STATUS
 
 
@@ -141,6 +143,14 @@ class RestFront:
         return data
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Every inference answer, errors included, carries the request id (the caller's
+        `x-request-id` header, or one assigned here) in the same header."""
+        request_id = request_id_or_new(request.headers.get(REQUEST_ID))
+        response = await self._handle(request, request_id)
+        response.headers[REQUEST_ID] = request_id
+        return response
+
+    async def _handle(self, request: web.Request, request_id: str) -> web.Response:
         body = await request.read()
         match = _PATH.match(request.path)
         routed = (match is not None and match["version"] is None and match["label"] is None
@@ -164,8 +174,8 @@ class RestFront:
                                     content_type=err.content_type)
         try:
             answer = await self.forwarder.forward(model, not routed,
-                                                  request.headers.get(ROUTE_KEY), send,
-                                                  undecoded)
+                                                  request.headers.get(ROUTE_KEY) or request_id,
+                                                  send, undecoded)
         except HttpAnswer as err:
             self.metrics.observe_request(model, api, ENTRYPOINT, err.code.name,
                                          time.perf_counter() - started)
@@ -176,11 +186,12 @@ class RestFront:
             return web.json_response({"error": err.message}, status=HTTP_STATUS[err.code])
         self.metrics.observe_request(model, api, ENTRYPOINT, "OK", time.perf_counter() - started)
         if api == "Predict":
-            self._record(model, match, body, answer.body, answer.version, answer.shadow, send)
+            self._record(model, match, body, answer.body, answer.version, answer.shadow, send,
+                         request_id)
         return web.Response(body=answer.body, content_type="application/json")
 
     def _record(self, model: str, match: re.Match, body: bytes, answer: bytes,
-                version: int | None, shadow: bool, send: Send) -> None:
+                version: int | None, shadow: bool, send: Send, request_id: str) -> None:
         """Metrics and log of a predict in our model's form; the shadow copy of one."""
         if match["version"] is not None:
             version = int(match["version"])
@@ -190,14 +201,13 @@ class RestFront:
             request_json = json.loads(body)
         except ValueError:
             return
-        logger = self.forwarder.logger(model)
-        sampled = logger if logger is not None and logger.sampled() else None
+        sampled = self.forwarder.sampled_logger(model, request_id)
 
         def record(version: int | None, answer: bytes) -> None:
             converted = predict_protos(model, version, request_json, json.loads(answer)) if (
                 version is not None and isinstance(request_json, dict)) else None
             if converted is not None:
-                self.forwarder.record(sampled, model, version, *converted)
+                self.forwarder.record(sampled, model, version, *converted, request_id)
 
         record(version, answer)
         if shadow:

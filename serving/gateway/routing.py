@@ -6,7 +6,9 @@
   key (gRPC metadata / HTTP header `x-route-key`) the choice is sticky: the key is hashed to a
   point in [0, 100) and the canary takes the keys below its share, so a client keeps its
   version while the share stays, and raising the share only moves keys from stable to canary.
-  Without a key the choice is random per request.
+  Without one the request id (`x-request-id`, the client's or one the gateway assigns) is
+  hashed the same way: random per request for assigned ids, the same side for an id that is
+  retried.
 - `shadow` (when the model has that label): a mirrored copy of those requests.
 - Requests naming a version or label are not routed (they pass through unchanged).
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ class Router:
     def version(self, model: str, label: str) -> int | None:
         return self._labels.get(model, {}).get(label)
 
-    def route(self, model: str, key: str | None) -> Route:
+    def route(self, model: str, key: str) -> Route:
         labels = self._labels.get(model, {})
         if STABLE not in labels:
             raise NoStableVersion(
@@ -107,8 +108,7 @@ class Router:
         label = STABLE
         if CANARY in labels and self.canary_percent > 0 and (
                 time.monotonic() >= self._canary_paused_until.get(model, 0.0)):
-            point = key_point(key) if key else random.random() * 100
-            if point < self.canary_percent:
+            if key_point(key) < self.canary_percent:
                 label = CANARY
         return Route(label, SHADOW in labels)
 

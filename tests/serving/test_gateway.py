@@ -240,14 +240,17 @@ def test_the_canary_version_disappearing_fails_no_default_request(configure, gat
 
         shutil.rmtree(store / DOOMED / "2")
 
+    # A request id the canary's share takes: which side answers is its hash, every run.
+    to_canary = next(f"to-canary-{n}" for n in range(1000) if key_point(f"to-canary-{n}") < 10)
     before = fallbacks._value.get()
-    with PredictionClient(f"127.0.0.1:{gateway.port}", DOOMED) as warm_up:
-        warm_up.predict(serialized_examples[:1], label="canary")  # its first call is slow
-    versions, errors = _under_load(gateway, serialized_examples, delete_canary_version,
-                                   model=DOOMED, seconds_after=4.0)
-    assert errors == []
-    assert versions[2] > 0 and versions[1] > 0
-    assert fallbacks._value.get() > before  # requests routed to the canary, answered by stable
+    with PredictionClient(f"127.0.0.1:{gateway.port}", DOOMED) as client:
+        client.predict(serialized_examples[:1], label="canary")  # its first call is slow
+        assert client.predict(serialized_examples[:1], request_id=to_canary).model_version == 2
+        versions, errors = _under_load(gateway, serialized_examples, delete_canary_version,
+                                       model=DOOMED, seconds_after=4.0)
+        assert errors == [] and versions[1] > 0
+        assert fallbacks._value.get() > before  # routed to the canary, answered by stable
+        assert client.predict(serialized_examples[:1], request_id=to_canary).model_version == 1
 
 
 def test_a_rollback_under_load_fails_no_request(configure, gateway, store, serialized_examples):
@@ -269,6 +272,10 @@ def test_rest_routes_like_grpc_and_metrics_hold_tf_serving_names_and_predictions
     body = {"instances": [{"b64": base64.b64encode(e).decode()} for e in serialized_examples[:3]]}
     answer = requests.post(f"{rest}/v1/models/{MODEL_NAME}:predict", json=body, timeout=10)
     assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
+    assert len(answer.headers["x-request-id"]) == 32  # assigned by the gateway
+    named = requests.post(f"{rest}/v1/models/{MODEL_NAME}:predict", json=body, timeout=10,
+                          headers={"x-request-id": "rest-7"})
+    assert named.headers["x-request-id"] == "rest-7"
     pinned = requests.post(f"{rest}/v1/models/{MODEL_NAME}/versions/9:predict", json=body,
                            timeout=10)
     assert pinned.status_code == 404 and "Specific(big_tipper, 9)" in pinned.json()["error"]
@@ -290,18 +297,6 @@ def test_the_gateway_never_imports_tensorflow():
     subprocess.run([sys.executable, "-c", code], cwd=WORKTREE, check=True, timeout=60)
 
 
-def _labelled_csv(taxi_rows, path: Path) -> Path:
-    """The trips behind `serialized_examples` (rows 0-599), as they arrive with their label."""
-    import csv
-
-    header, rows = taxi_rows
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows[:600])
-    return path
-
-
 def _traffic(gateway: GatewayHandle, serialized_examples: list[bytes], requests_count: int) -> None:
     with PredictionClient(f"127.0.0.1:{gateway.port}", MODEL_NAME) as client:
         for n in range(requests_count):
@@ -309,13 +304,53 @@ def _traffic(gateway: GatewayHandle, serialized_examples: list[bytes], requests_
             client.predict(serialized_examples[start_at:start_at + 8])
 
 
+@pytest.fixture()
+def own_gateway(backend, store, tmp_path) -> Iterator[GatewayHandle]:
+    """A gateway of the test's own (same backend and config file), logging to an empty folder:
+    a rollout analysis that reads only this test's traffic."""
+    handle = start(GatewayOptions(
+        backend=backend.target, model_config_file=str(store / "models.config"), port=0,
+        model_config_file_poll_wait_seconds=0.2, canary_percent=10,
+        prediction_log_dir=str(tmp_path / "predictions")))
+    yield handle
+    handle.stop()
+
+
+def _labelled_traffic(gateway: GatewayHandle, serialized_examples: list[bytes], taxi_rows,
+                      requests_count: int, prefix: str, path: Path) -> Path:
+    """Default-path requests of 16 trips each, with request ids of our own (so which side
+    answers is the ids' hash: the same every run); the outcomes as they arrive later, one
+    row per trip: `request_id`, `example` (its position in the request), `big_tipper`."""
+    import csv
+
+    from models import features
+
+    _, rows = taxi_rows
+    with PredictionClient(f"127.0.0.1:{gateway.port}", MODEL_NAME) as client, \
+            path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["request_id", "example", "big_tipper"])
+        for n in range(requests_count):
+            first = (n * 16) % 576
+            answer = client.predict(serialized_examples[first:first + 16],
+                                    request_id=f"{prefix}-{n}")
+            assert answer.request_id == f"{prefix}-{n}"
+            for position, row in enumerate(rows[first:first + 16]):
+                writer.writerow([answer.request_id, position, features.is_big_tipper(
+                    float(row["tips"] or 0), float(row["fare"] or 0))])
+    return path
+
+
 @pytest.mark.parametrize("canary, expected, exit_status, labels_after", [
     (2, "promote", 0, {"stable": 2}),  # the same model as stable
     (3, "rollback", 3, {"stable": 1}),  # probabilities moved up by 0.4
 ])
 def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
-        configure, gateway, store, serialized_examples, taxi_rows, tmp_path, canary, expected,
-        exit_status, labels_after):
+        configure, own_gateway, store, serialized_examples, taxi_rows, tmp_path, canary,
+        expected, exit_status, labels_after):
+    """Deterministic by design: the request ids decide the sides, the labels join on them
+    (each side is scored on exactly the trips it answered), and the verdict's tests are
+    confidence sequences at a 1 % false-rollback rate."""
     import json
 
     from tests.tracking.conftest import register_versions
@@ -327,36 +362,101 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
     registry = register_versions(tracking, store / MODEL_NAME, [1, 2, 3], tmp_path / "artifacts")
     mlflow = tracking_store.client(tracking)
     tracking_store.follow_labels(mlflow, MODEL_NAME, {"stable": 1, "canary": canary})
-    started = time.time()
-    _traffic(gateway, serialized_examples, 800)
-    asyncio.run_coroutine_threadsafe(gateway.gateway.forwarder.drain(10), gateway.loop).result(15)
-    logger = gateway.gateway.forwarder.loggers[MODEL_NAME]
+    own_gateway.gateway.router.reload()
+    labels = _labelled_traffic(own_gateway, serialized_examples, taxi_rows, 800,
+                               f"case{canary}", tmp_path / "labelled.csv")
+    logger = own_gateway.gateway.forwarder.loggers[MODEL_NAME]
     logger.flush()
     config = store / "models.config"
     result = subprocess.run(
         [sys.executable, "-m", "ctpipe.cli", "rollout", "analyze", "--model-config", str(config),
-         # The window reaches back before this traffic by the CLI's start-up time and a
-         # margin; what it also takes in from earlier tests answers as the same versions do.
-         "--logs", logger.prefix, "--window-seconds", f"{time.time() - started + 120:.0f}",
-         "--labels", str(_labelled_csv(taxi_rows, tmp_path / "labelled.csv")),
-         "--min-requests", "40", "--min-labelled", "200", "--apply", "--json",
-         "--tracking", tracking],
+         "--logs", logger.prefix, "--labels", str(labels), "--min-requests", "40",
+         "--max-loss-increase", "0.1", "--apply", "--json", "--tracking", tracking],
         cwd=WORKTREE, capture_output=True, text=True, timeout=120)
     assert result.stdout, result.stderr
     report = json.loads(result.stdout)
     assert (result.returncode, report["recommendation"]) == (exit_status, expected), \
         report["reasons"]
-    assert report["candidate"]["version"] == canary
+    assert report["candidate"]["version"] == canary and report["label_join"] == "request id"
     assert 40 <= report["candidate"]["requests"] < report["stable"]["requests"]
-    assert report["candidate"]["labelled"] >= 200 and report["candidate"]["auc"] is not None
-    distance = report["prediction_distance"]
-    assert distance < 0.05 if expected == "promote" else distance > 0.2
+    # Every logged trip found its label, and only its own.
+    assert report["labels_matched"] == 800 * 16
+    assert report["candidate"]["labelled"] == 16 * report["candidate"]["requests"]
+    loss = report["tests"]["loss"]
+    if expected == "promote":
+        assert report["prediction_distance"] < 0.05 and loss["upper"] < 0.1
+    else:
+        assert report["prediction_distance"] > 0.2 and loss["lower"] > 0
     entry = version_labels.model_entry(version_labels.read_config(config), MODEL_NAME)
     assert dict(entry.version_labels) == labels_after
     assert dict(mlflow.get_registered_model(MODEL_NAME).aliases) == {
         "champion": registry[labels_after["stable"]]}, report["tracking"]
     assert report["tracking"][-1] == (f"tracking: alias 'challenger' removed (was version "
                                       f"{registry[canary]})")
+
+
+def test_rollout_analyze_joins_on_features_only_when_asked_and_says_so(
+        configure, own_gateway, store, serialized_examples, taxi_rows, tmp_path):
+    configure({MODEL_NAME: {"stable": 1, "canary": 2}, DOOMED: {"stable": 1}})
+    own_gateway.gateway.router.reload()
+    _labelled_traffic(own_gateway, serialized_examples, taxi_rows, 100, "features",
+                      tmp_path / "ids.csv")
+    logger = own_gateway.gateway.forwarder.loggers[MODEL_NAME]
+    logger.flush()
+    trips = tmp_path / "trips.csv"
+    header, rows = taxi_rows
+    import csv
+
+    with trips.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows[:600])
+    command = [sys.executable, "-m", "ctpipe.cli", "rollout", "analyze", "--model-config",
+               str(store / "models.config"), "--logs", logger.prefix, "--labels", str(trips),
+               "--min-requests", "5"]
+    refused = subprocess.run(command, cwd=WORKTREE, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"ctpipe: {trips} has no 'request_id' column: labels are joined to logged answers by "
+        "the request id the gateway returned (x-request-id); for data without one, "
+        "--join-on-features joins by feature values")
+    joined = subprocess.run(command + ["--join-on-features"], cwd=WORKTREE, capture_output=True,
+                            text=True, timeout=120)
+    assert joined.returncode == 0, joined.stderr
+    assert "labels joined by feature values" in joined.stdout
+    assert "fallback --join-on-features: equal trips collide" in joined.stdout
+
+
+def test_request_ids_are_returned_logged_and_assigned_when_missing(
+        configure, own_gateway, serialized_examples):
+    configure({MODEL_NAME: {"stable": 1}, DOOMED: {"stable": 1}})
+    own_gateway.gateway.router.reload()
+    with PredictionClient(f"127.0.0.1:{own_gateway.port}", MODEL_NAME) as client:
+        mine = client.predict(serialized_examples[:2], request_id="trip-42")
+        assigned = [client.predict(serialized_examples[:1]).request_id for _ in range(3)]
+        with pytest.raises(ClientError, match="NOT_FOUND"):
+            client.predict(serialized_examples[:1], version=9, request_id="lost-1")
+    assert mine.request_id == "trip-42"
+    assert len(set(assigned)) == 3 and all(len(a) == 32 for a in assigned)
+    # An error answer carries its id too.
+    with grpc.insecure_channel(f"127.0.0.1:{own_gateway.port}") as channel:
+        call = channel.unary_unary("/tensorflow.serving.PredictionService/Predict",
+                                   request_serializer=protos.PredictRequest.SerializeToString,
+                                   response_deserializer=protos.PredictResponse.FromString)
+        request = protos.PredictRequest()
+        request.model_spec.name = MODEL_NAME
+        request.model_spec.version.value = 9
+        with pytest.raises(grpc.RpcError) as failed:
+            call(request, metadata=(("x-request-id", "lost-2"),), timeout=10)
+    assert ("x-request-id", "lost-2") in tuple(failed.value.trailing_metadata())
+    logger = own_gateway.gateway.forwarder.loggers[MODEL_NAME]
+    logger.flush()
+    from serving.prediction_log import request_id
+
+    logged = {request_id(r): list(r.predict_log.request.inputs["examples"].string_val)
+              for r in read_logs(logger.prefix)}
+    assert logged == {"trip-42": serialized_examples[:2],
+                      **{a: serialized_examples[:1] for a in assigned}}
 
 
 def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
@@ -373,7 +473,7 @@ def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
         assert figures.requests >= 10 and figures.errors == 0
         assert 0 < figures.p99_seconds < 10 and figures.histogram is not None
     assert verdict.recommendation == "rollback"
-    assert any("prediction distribution moved" in reason for reason in verdict.reasons)
+    assert any("mean probability moved by" in reason for reason in verdict.reasons)
 
 
 def test_ctpipe_gateway_runs_as_its_own_process(backend, store, configure, serialized_examples,

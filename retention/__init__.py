@@ -1,0 +1,1 @@
+"""Retention: what the workspace may forget (retention/gc.py)."""
