@@ -53,9 +53,10 @@ def _cmd_submit(args: argparse.Namespace) -> None:
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)
+    root = package.run_pipeline_root(args.pipeline_root)
     run_name = args.run_name or f"{package.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    run_id = _client(args).submit(package, args.experiment, run_name, params)
-    print(f"run {run_id} ({run_name})")
+    run_id = _client(args).submit(package, args.experiment, run_name, params, root)
+    print(f"run {run_id} ({run_name}), artifacts under {root}")
     print(f"{args.host.rstrip('/')}/#/runs/details/{run_id}")
 
 
@@ -64,11 +65,12 @@ def _cmd_schedule(args: argparse.Namespace) -> None:
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)
+    root = package.run_pipeline_root(args.pipeline_root)
     cron = kfp_cron(args.cron)
     name = args.run_name or f"{package.name}-continuous-training"
-    recurring_id = _client(args).schedule(package, args.experiment, name, cron, params)
+    recurring_id = _client(args).schedule(package, args.experiment, name, cron, params, root)
     print(f"recurring run {recurring_id} ({name}): cron '{cron}', "
-          f"one run at a time, no catch-up")
+          f"one run at a time, no catch-up, artifacts under {root}")
     print(f"{args.host.rstrip('/')}/#/recurringrun/details/{recurring_id}")
 
 
@@ -159,6 +161,10 @@ def _add_submission_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-name")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="runtime parameter: data_root, train_args, or train_steps=N")
+    parser.add_argument("--pipeline-root", metavar="URI",
+                        help="where the run writes its artifacts (default: the root the file "
+                             "was compiled for; the span store and checkpoints stay where "
+                             "the compile put them)")
 
 
 def register(commands) -> None:
