@@ -17,7 +17,7 @@ from pathlib import Path
 from ctpipe.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_PACKAGE = "build/pipeline.json"
+DEFAULT_PACKAGE = "build/pipeline.yaml"
 DEFAULT_EXPERIMENT = "taxi-big-tipper"
 BUILD_FILE = REPO / "build.yaml"
 
@@ -33,6 +33,18 @@ def _cmd_compile(args: argparse.Namespace) -> None:
     print(f"Compiled {spec['pipelineInfo']['name']} for image {args.image} to {args.output}")
     for name, definition in sorted(parameters.items()):
         print(f"  runtime parameter {name} = {definition['defaultValue']}")
+    if config.kubernetes is None:
+        print("  no Kubernetes platform config (Vertex AI, or open-source KFP without "
+              "'kubernetes' settings)")
+    elif config.kubernetes.pod_defaults:
+        print("  Kubernetes platform config: the steps' pod label only; endpoint, credentials "
+              "and volumes from Kubeflow PodDefaults (deploy/kfp-pod-defaults.yaml)")
+    else:
+        settings = config.kubernetes
+        print(f"  Kubernetes platform config (open-source KFP only): Secrets "
+              f"{', '.join(settings.secret_env) or 'none'}; volumes "
+              f"{', '.join(f'{c} at {m}' for c, m in settings.volumes.items()) or 'none'}; "
+              f"S3 endpoint {settings.s3_endpoint or 'AWS'}")
 
 
 # --- the KFP API (pipeline/kfp_client.py) ------------------------------------------------

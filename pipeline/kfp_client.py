@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,11 +41,15 @@ class Package:
     def read(cls, path: Path) -> "Package":
         if not path.is_file():
             raise KfpClientError(f"pipeline file not found: {path} (run `ctpipe compile` first)")
+        import yaml
+
+        from pipeline.kubeflow_runner import read_pipeline_file
+
         content = path.read_bytes()
         try:
-            spec = json.loads(content)
+            spec, _ = read_pipeline_file(path)
             name = spec["pipelineInfo"]["name"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, yaml.YAMLError, KeyError, TypeError):
             raise KfpClientError(f"{path} is not a pipeline file written by `ctpipe compile`") \
                 from None
         parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})

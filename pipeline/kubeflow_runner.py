@@ -7,12 +7,15 @@ The same `create_pipeline` as the local runner. What differs on a cluster lives 
   schedule without recompiling;
 - the steps that read state outside the artifact store (the data folder, the serving folder)
   are not cached: no custom driver runs on a cluster to put that state into their cache key;
-- Beam runs multi-process inside the step's pod by default, and the Trainer's container asks
-  for the configured CPU and memory.
+- Beam runs multi-process inside the step's pod by default; steps' containers ask for the
+  configured CPU and memory, and on open-source KFP their pods get the configured endpoint,
+  credentials (by Secret name), volumes and scratch space (pipeline/kfp_platform.py).
 
 The file written is a KFP v2 pipeline (a PipelineSpec, schema 2.1) with only `container`
 executors and no lifecycle hooks, which open-source KFP 2.x, its local orchestrator and Vertex
-AI Pipelines all run; `ctpipe submit` uploads it as it is.
+AI Pipelines all run; with `kubernetes` settings, a second YAML document holds KFP's Kubernetes
+platform spec (as kfp's compiler writes it), which only open-source KFP reads. `ctpipe submit`
+uploads the file as it is.
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ctpipe.files import write_atomically
-from pipeline import storage
+from pipeline import kfp_platform, storage
 from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
@@ -36,7 +41,6 @@ CLUSTER_BEAM_ARGS: tuple[str, ...] = (
 ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
 TRAIN_ARGS_PARAMETER = "train_args"
-TRAINER_ID = "Trainer"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
 # jobs are refused when a run is created.
 RUNNABLE_EXECUTORS = ("container", "importer")
@@ -71,7 +75,6 @@ def train_args_json(train_steps: int) -> str:
 
 def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
-    from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.orchestration import data_types
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
@@ -87,21 +90,48 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     parameters = RunParameters(**{
         name: data_types.RuntimeParameter(name=name, ptype=str, default=value)
         for name, value in defaults.items()})
+    output = Path(output)
+    if output.suffix not in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"--output {output}: a pipeline file ends in .yaml (or .json)")
+    if output.suffix == ".json" and config.kubernetes is not None:
+        raise ConfigError(f"--output {output}: the Kubernetes platform config ('kubernetes' "
+                          "settings) needs a YAML file, as with kfp's compiler")
     pipeline = create_pipeline(config, run_parameters=parameters)
-    if config.trainer_cpu_limit or config.trainer_memory_limit_gib:
-        trainer = next(node for node in pipeline.components if node.id == TRAINER_ID)
-        trainer.with_platform_config(
-            pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
-                cpu_limit=config.trainer_cpu_limit,
-                memory_limit=config.trainer_memory_limit_gib))
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
             use_pipeline_spec_2_1=True))
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     spec = pipeline_file(job, defaults)
-    write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
+    kfp_platform.apply_container_settings(spec, config.step_resources, config.kubernetes)
+    documents = [spec]
+    if config.kubernetes is not None:
+        documents.append(kfp_platform.platform_spec(spec, config.kubernetes,
+                                                    config.pipeline_root))
+    write_atomically(str(output), pipeline_file_text(documents, output))
     return spec
+
+
+def pipeline_file_text(documents: list[dict[str, Any]], path: Path) -> str:
+    """The file as kfp's compiler writes it (kfp/compiler/pipeline_spec_builder.py
+    write_pipeline_spec_to_file): YAML documents, the PipelineSpec first, then the platform
+    spec; JSON holds the PipelineSpec alone (what Vertex AI and older tools read)."""
+    if path.suffix == ".json":
+        (spec,) = documents
+        return json.dumps(spec, indent=2, sort_keys=True) + "\n"
+    return yaml.safe_dump_all(documents, sort_keys=True)
+
+
+def read_pipeline_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(PipelineSpec, platform spec or None) of a file `pipeline_file_text` wrote (or kfp's
+    compiler: a first document that is a PipelineJob is unwrapped to its spec)."""
+    text = Path(path).read_text()
+    documents = ([json.loads(text)] if str(path).endswith(".json")
+                 else [d for d in yaml.safe_load_all(text) if d is not None])
+    if not documents or not isinstance(documents[0], dict):
+        raise ValueError(f"{path} holds no pipeline")
+    spec = documents[0].get("pipelineSpec", documents[0])
+    return spec, (documents[1] if len(documents) > 1 else None)
 
 
 def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:

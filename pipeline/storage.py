@@ -13,13 +13,16 @@ Two ways to reach a bucket, and which one a place uses:
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import posixpath
+import re
 import sys
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 MIRRORED_SCHEMES = {"gs": "gcs", "minio": "minio", "s3": "s3"}
+_LOCATION = re.compile(r"([a-z][a-z0-9+.-]*://|/)[^\n]*")
 
 
 def scheme(uri: str) -> str:
@@ -58,6 +61,29 @@ def remote_uri(path: str, root: str = "/") -> str | None:
         if head == mirror and rest:
             return f"{uri_scheme}://{rest}"
     return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in `value`, and in strings that hold JSON (a step's custom_config)."""
+    if isinstance(value, str):
+        yield value
+        if value[:1] in ("{", "["):
+            try:
+                yield from _strings(json.loads(value))
+            except ValueError:
+                pass
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def locations_in(value: Any) -> list[str]:
+    """The URIs and absolute paths among the strings of `value`, nested JSON included (the
+    Trainer's checkpoint root sits inside its custom_config)."""
+    return sorted({text for text in _strings(value) if _LOCATION.fullmatch(text)})
 
 
 def register_filesystems(uris: Iterable[str]) -> None:

@@ -184,6 +184,29 @@ def test_submit_uploads_the_compiled_file_and_runs_it_with_the_given_parameters(
     assert TOKEN not in json.dumps(run)
 
 
+def test_the_platform_config_travels_in_the_uploaded_file(kfp_api, tmp_path, capsys):
+    """Compiled for standalone KFP with a models volume: the file's second YAML document is the
+    Kubernetes platform spec, which the API server reads from the upload itself (apiserver/
+    template/v2_template.go NewV2SpecTemplate); `submit` sends the file unchanged."""
+    api, host = kfp_api
+    output = tmp_path / "pipeline.yaml"
+    assert cli.main(["compile", "--image", "img:1", "--pipeline-root",
+                     "minio://mlpipeline/v2/artifacts", "--config",
+                     str(REPO / "deploy" / "kubeflow-volume.yaml"), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert ("Kubernetes platform config (open-source KFP only): Secrets "
+            "mlpipeline-minio-artifact; volumes big-tipper-models at /models; S3 endpoint "
+            "http://minio-service.kubeflow:9000") in out
+    assert _ctpipe("submit", "--host", host, "--package", str(output)) == 0
+    [upload] = api.uploads
+    assert upload["content"] == output.read_bytes()
+    spec, platform = yaml.safe_load_all(upload["content"])
+    assert spec["pipelineInfo"]["name"] == upload["query"]["name"] == "taxi-big-tipper"
+    assert "kubernetes" in platform["platforms"]
+    assert b"mlpipeline-minio-artifact" in upload["content"], "the Secret, by name only"
+    assert api.runs[0]["runtime_config"]["pipeline_root"] == "minio://mlpipeline/v2/artifacts"
+
+
 def test_a_second_submit_uploads_a_new_version_of_the_same_pipeline(kfp_api, package):
     api, host = kfp_api
     for _ in range(2):

@@ -103,6 +103,7 @@ def _pod_defaults() -> dict[str, dict]:
     ("kubeflow.yaml", "gs://bucket/root", "gs://"),
     ("kubeflow-minio.yaml", "minio://mlpipeline/v2/artifacts", "s3://"),
     ("kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
+    ("kubeflow-profile.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
 ])
 def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving):
     from pipeline.kubeflow_runner import kubeflow_config
@@ -115,11 +116,15 @@ def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving
         assert config.span_store_uri == "s3://mlpipeline/v2/artifacts/span-store"
 
 
-def test_pod_defaults_select_kfp_step_pods_and_carry_what_the_steps_read():
+def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read():
+    from pipeline.kfp_platform import STEP_LABEL
+
     defaults = _pod_defaults()
     for spec in defaults.values():
-        # backend/src/v2/compiler/argocompiler/argo.go labels every pod of a v2 run so.
-        assert spec["selector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
+        # The label the compiled file puts on the executor pods' metadata only; not
+        # pipelines.kubeflow.org/v2_component, which backend/src/v2/compiler/argocompiler/argo.go
+        # (Compile: the Workflow's spec.podMetadata) puts on every pod, drivers included.
+        assert spec["selector"] == {"matchLabels": dict([STEP_LABEL])}
     env = {item["name"] for item in defaults["ctpipe-minio"]["env"]}
     # tensorflow-io's S3 file system and Beam's (boto3) read these (pipeline/storage.py).
     assert {"S3_ENDPOINT", "S3_USE_HTTPS", "AWS_ENDPOINT_URL", "AWS_REGION",
@@ -132,7 +137,11 @@ def test_the_models_volume_is_where_the_pusher_writes_and_tf_serving_reads(manif
     spec = _pod_defaults()["ctpipe-models-volume"]
     (mount,) = spec["volumeMounts"]
     (volume,) = spec["volumes"]
+    claim = manifests["PersistentVolumeClaim"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "steps write while TF Serving reads"
+    profile = kubeflow_config(DEPLOY / "kubeflow-profile.yaml", "minio://mlpipeline/v2/artifacts")
+    assert profile.kubernetes.pod_defaults and mount["mountPath"] == profile.serving_root
+    # Without PodDefaults, the compiled file mounts the same claim at the same place.
     config = kubeflow_config(DEPLOY / "kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts")
-    assert mount["mountPath"] == config.serving_root
-    assert (volume["persistentVolumeClaim"]["claimName"]
-            == manifests["PersistentVolumeClaim"]["metadata"]["name"])
+    assert config.kubernetes.volumes == {claim["metadata"]["name"]: config.serving_root}

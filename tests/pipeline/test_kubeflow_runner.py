@@ -18,7 +18,8 @@ from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 IMAGE = "registry.example.com/ctpipe:test"
 ROOT = "minio://mlpipeline/v2/artifacts"
 SETTINGS = {"data_root": "gs://bucket/spans", "serving_root": "gs://bucket/serving",
-            "train_steps": 321, "trainer_cpu_limit": 3, "trainer_memory_limit_gib": 6}
+            "train_steps": 321,
+            "step_resources": {"Trainer": {"cpu_limit": 3, "memory_limit_gib": 6}}}
 
 
 def _compiled(tmp_path, **changes):
@@ -98,7 +99,10 @@ def test_per_run_values_are_runtime_parameters_with_the_configured_defaults(comp
 def test_cluster_settings_reach_the_file(compiled):
     config, spec, _ = compiled
     trainer = _executors(spec)["Trainer_executor"]["container"]
-    assert trainer["resources"] == {"cpuLimit": 3.0, "memoryLimit": 6.0}
+    # The quantity (drivers from 2.4) and the float in G (drivers before), as kfp writes them.
+    assert trainer["resources"] == {"cpuLimit": 3.0, "resourceCpuLimit": "3",
+                                    "memoryLimit": 6 * 2**30 / 1e9, "resourceMemoryLimit": "6Gi"}
+    assert "resources" not in _executors(spec)["Evaluator_executor"]["container"]
     assert "--direct_running_mode=multi_processing" in trainer["args"]
     tasks = spec.root.dag.tasks
     # A minio:// root: the steps open the span store through MinIO's S3 API.
