@@ -111,8 +111,8 @@ def run_local(config: PipelineConfig, workspace: str | Path,
 
     from pipeline.pipeline import create_pipeline
 
-    storage.register_filesystems([config.data_root, config.serving_root,
-                                  config.span_store_uri, config.trainer_options().checkpoints.root])
+    # Every location of the settings (the cluster-only ones aside), nested ones included.
+    storage.register_filesystems(storage.locations_in(config.model_dump(exclude={"kubernetes"})))
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(

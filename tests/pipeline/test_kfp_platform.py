@@ -25,7 +25,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import kfp_platform, storage
+from pipeline import kfp_platform
 from pipeline.config import ConfigError, KubernetesSettings, StepResources
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
 
@@ -242,11 +242,3 @@ def test_wrong_settings_are_named(compiled, tmp_path):
     with pytest.raises(ConfigError, match="needs a YAML file"):
         compile_pipeline(kubeflow_config(tmp_path / "k.yaml", ROOT), "img:1",
                          tmp_path / "pipeline.json")
-
-
-def test_locations_include_uris_inside_json_settings():
-    custom_config = json.dumps({"trainer_options": {"checkpoints": {"root": "s3://b/ckpt"}},
-                                "code_version": "abc"})
-    assert storage.locations_in({"custom_config": custom_config, "n": 3,
-                                      "serving": "/models/x", "text": "a b"}) == [
-        "/models/x", "s3://b/ckpt"]
