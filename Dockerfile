@@ -56,6 +56,7 @@ sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Pyth
 # directory. The source copy is removed; only the installed package remains.
 COPY setup.py /tmp/src/
 COPY ctpipe /tmp/src/ctpipe
+COPY dataprep /tmp/src/dataprep
 COPY pipeline /tmp/src/pipeline
 COPY components /tmp/src/components
 COPY models /tmp/src/models

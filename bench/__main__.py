@@ -91,7 +91,7 @@ def _newest(pattern: str, root: Path) -> Path:
 
 
 def bench_pipeline(work: Path) -> dict[str, float]:
-    from ctpipe import data
+    from dataprep import spans as data
     from pipeline.config import LOCAL_BEAM_ARGS
 
     train_csv, held_out = _split_source(data.bundled_source(), work)

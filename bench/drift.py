@@ -94,7 +94,7 @@ def train_rows(rows: Sequence[Row], schema) -> list[Row]:
 
 def quarters() -> list[tuple[str, list[dict[str, str]]]]:
     """The bundled trips split as `ctpipe data prepare` does: (quarter, labelled rows)."""
-    from ctpipe import data
+    from dataprep import spans as data
 
     with data.bundled_source().open(newline="") as handle:
         return data.split_into_spans(list(csv.DictReader(handle)))

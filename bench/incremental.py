@@ -80,7 +80,7 @@ def _served(workspace: Path) -> Path:
 
 def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str, float]:
     from bench.__main__ import _held_out_auc, _split_source
-    from ctpipe import data
+    from dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

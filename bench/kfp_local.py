@@ -69,7 +69,7 @@ def _kfp_local_runs(spans: Path, work: Path) -> dict[str, float]:
 
 
 def bench_kfp_local(work: Path) -> dict[str, float]:
-    from ctpipe import data
+    from dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     spans = work / "spans"

@@ -22,7 +22,7 @@ ROWS = 2_000_000
 
 
 def _trips(path: Path, rows: int) -> Path:
-    from ctpipe import data
+    from dataprep import spans as data
 
     with data.bundled_source().open(newline="") as handle:
         reader = csv.DictReader(handle)

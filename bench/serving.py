@@ -32,7 +32,7 @@ THROUGHPUT_SECONDS = 5.0
 
 
 def _examples(count: int) -> list[bytes]:
-    from ctpipe import data
+    from dataprep import spans as data
     from serving.client.examples import row_to_example
 
     with data.bundled_source().open(newline="") as handle:

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from ctpipe.data import bundled_source
+    from dataprep.spans import bundled_source
     from pipeline.config import DEFAULT_MODEL_NAME
     from serving.client.examples import read_rows
     from serving.server.process import running_server

@@ -158,7 +158,7 @@ def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
 
 
 def bench_trainer(work: Path) -> dict[str, float]:
-    from ctpipe import data
+    from dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

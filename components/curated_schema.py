@@ -1,20 +1,27 @@
-"""CuratedSchema: the curated schema (schemas/schema.pbtxt) as the pipeline's Schema artifact.
+"""ImportSchemaGen: the curated schema (schemas/schema.pbtxt) as the pipeline's Schema artifact.
 
-The schema's text is the step's parameter, not its path: TFX's cache key covers parameters, so
-editing the schema (by hand or with `ctpipe schema accept`) reaches the next run, where
-ImportSchemaGen, keyed by the path alone, would hand over the cached old schema. The text also
-travels inside a compiled Kubeflow pipeline, so no image needs the file. (No `from __future__
-import annotations`: TFX's @component reads the annotations as types.)
+TFX's ImportSchemaGen (its name, its Schema artifact), handed the schema's text besides its
+path: TFX's cache key covers parameters, so editing the schema (by hand or with `ctpipe schema
+accept`) reaches the next run, where TFX's own executor, keyed by the path alone, would hand
+over the cached old schema. The text also travels inside a compiled Kubeflow pipeline, so no
+image needs the file at the compiling machine's path.
 """
+from __future__ import annotations
+
+from typing import Any
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
+from tfx import types
+from tfx.components.schema_gen.import_schema_gen.component import \
+    ImportSchemaGen as TfxImportSchemaGen
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils
 
 SCHEMA_FILE = "schema.pbtxt"  # the file name SchemaGen and ImportSchemaGen write
+SCHEMA_TEXT_KEY = "schema_text"
 
 
 def parse_schema(text: str) -> schema_pb2.Schema:
@@ -22,8 +29,31 @@ def parse_schema(text: str) -> schema_pb2.Schema:
     return text_format.Parse(text, schema_pb2.Schema())
 
 
-@component
-def CuratedSchema(schema: OutputArtifact[standard_artifacts.Schema],
-                  schema_text: Parameter[str]) -> None:
-    parse_schema(schema_text)
-    io_utils.write_string_file(f"{schema.uri}/{SCHEMA_FILE}", schema_text)
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        text = exec_properties[SCHEMA_TEXT_KEY]
+        try:
+            parse_schema(text)
+        except text_format.ParseError as err:
+            source = exec_properties[standard_component_specs.SCHEMA_FILE_KEY]
+            raise ValueError(f"the curated schema {source} is not a valid schema: {err}") \
+                from None
+        schema = output_dict[standard_component_specs.SCHEMA_KEY][0]
+        io_utils.write_string_file(f"{schema.uri}/{SCHEMA_FILE}", text)
+
+
+class CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
+    PARAMETERS = {**standard_component_specs.ImportSchemaGenSpec.PARAMETERS,
+                  SCHEMA_TEXT_KEY: ExecutionParameter(type=str)}
+
+
+class ImportSchemaGen(TfxImportSchemaGen):
+    """The schema of `schema_text` (read from `schema_file`, which names it)."""
+
+    SPEC_CLASS = CuratedSchemaSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, schema_file: str, schema_text: str):
+        base_component.BaseComponent.__init__(self, CuratedSchemaSpec(
+            schema_file=schema_file, schema_text=schema_text,
+            schema=types.Channel(type=standard_artifacts.Schema)))

@@ -13,6 +13,14 @@ ANOMALIES_FILE = "SchemaDiff.pb"
 # Sample statistics (drift reference, training statistics) describe training splits.
 SAMPLE_SPLIT = "train"
 
+# Examples (ExampleGen): rows written per split, e.g. `rows_train`.
+ROWS_PREFIX = "rows_"
+
+
+def rows_property(split: str) -> str:
+    return f"{ROWS_PREFIX}{split}"
+
+
 # Examples (SpanWindow): TFX's span of the newest span, and ours.
 SPAN = "span"
 WINDOW_SPANS = "window_spans"  # "1-15"

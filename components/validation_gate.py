@@ -128,7 +128,7 @@ def ValidationGate(
     record_drift(drift_report, findings)
     window = WindowManifest.from_json(
         io_utils.read_string_file(os.path.join(examples.uri, MANIFEST_FILE)))
-    write_sample_statistics(window_statistics, window.files(examples.uri, properties.SAMPLE_SPLIT),
+    write_sample_statistics(window_statistics, window.files(properties.SAMPLE_SPLIT),
                             sample_statistics_examples, statistics_schema(curated),
                             f"spans {window.span_range}")
     window_statistics.split_names = artifact_utils.encode_split_names([properties.SAMPLE_SPLIT])

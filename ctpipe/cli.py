@@ -15,9 +15,10 @@ from ctpipe.errors import UserError
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
-    from ctpipe import data
+    from dataprep import spans as data
 
-    spans = data.prepare(Path(args.out), Path(args.source) if args.source else None)
+    spans = data.prepare(Path(args.out), Path(args.source) if args.source else None,
+                         span_trips=args.span_trips, file_format=args.format)
     for span in spans:
         print(f"span-{span.number}: {span.quarter}, {span.rows} trips")
     print(f"{len(spans)} spans in {args.out}")
@@ -30,7 +31,8 @@ def _load_run_config(args: argparse.Namespace):
     # otherwise (e.g. serving_root: s3://...); --data always gives the data folder.
     locations = local_locations(args.workspace, args.data)
     return load_config(args.config, {"data_root": locations.pop("data_root"),
-                                     "window": args.window, "train_steps": args.train_steps},
+                                     "window": args.window, "train_steps": args.train_steps,
+                                     "span": args.span},
                        defaults=locations)
 
 
@@ -41,13 +43,22 @@ def _print_event(event) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from pipeline.local_runner import run_local
+    from pipeline.local_runner import choose_span, run_local
 
     config = _load_run_config(args)
     if "://" not in config.data_root and not Path(config.data_root).is_dir():
         raise UserError(f"data folder not found: {config.data_root}")
-    print(f"Running {config.pipeline_name} on {config.data_root} "
-          f"(window: {config.window or 'all'} spans, {config.train_steps} train steps)")
+    choice = choose_span(config, args.workspace)
+    which = "requested" if config.span else f"the newest in {config.data_root}"
+    if choice.already_trained_by and not args.rerun:
+        print(f"Nothing new: span {choice.span} ({which}) has not changed since run "
+              f"{choice.already_trained_by} trained on it; not running. Use --rerun to run "
+              "it again.")
+        return
+    config = config.replace(span=choice.span)
+    print(f"Running {config.pipeline_name} on span {choice.span} ({which}) "
+          f"(window: {config.window or 'all'} spans, at least {config.train_steps} train "
+          f"steps, {config.trainer.epochs:g} pass(es) over the window)")
     run_local(config, args.workspace, report=_print_event)
     from ctpipe import status
 
@@ -90,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = data_commands.add_parser("prepare", help="split trips into quarterly spans")
     prepare.add_argument("--out", required=True, help="folder that receives span-N/")
     prepare.add_argument("--source", help="taxi trips CSV (default: the copy inside tfx)")
+    prepare.add_argument("--span-trips", type=int, default=0, metavar="N",
+                         help="make every span N trips, each quarter's trips repeated with "
+                              "jitter (real quarters: 1-9 M); default: as shipped")
+    prepare.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                         help="file format of the span files (default: csv)")
     prepare.set_defaults(handler=_cmd_data_prepare)
 
     run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
@@ -97,7 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workspace", required=True,
                      help="pipeline root, metadata.sqlite and serving/ go here")
     run.add_argument("--window", type=int, help="train on the latest N spans (0: all)")
-    run.add_argument("--train-steps", type=int)
+    run.add_argument("--train-steps", type=int,
+                     help="at least this many training steps (the budget is also "
+                          "trainer.epochs passes over the window)")
+    run.add_argument("--span", type=int,
+                     help="the span to ingest (default: the newest in --data); a span whose "
+                          "files are missing fails the run")
+    run.add_argument("--rerun", action="store_true",
+                     help="run even when a completed run already trained on this span's files")
     run.add_argument("--config", help="YAML or JSON file of settings (see pipeline/config.py)")
     run.set_defaults(handler=_cmd_run)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ctpipe import data, serving_demo, status
+from ctpipe import serving_demo, status
+from dataprep import spans as data
 from pipeline.config import PipelineConfig, local_config
 from pipeline.local_runner import ComponentEvent, format_event, run_local
 

@@ -10,6 +10,8 @@ import tensorflow as tf
 from models import features
 
 _TF_DTYPES = {"int64": tf.int64, "float32": tf.float32, "string": tf.string}
+# Files read at once when interleaving: every span of a usual window, within memory bounds.
+MAX_OPEN_FILES = 32
 
 
 def _raw_feature_spec(with_label: bool) -> dict[str, tf.io.VarLenFeature]:
@@ -46,8 +48,14 @@ def _list_files(file_patterns: Sequence[str]) -> list[str]:
 
 def _records(file_patterns: Sequence[str],
              replay: Sequence[tuple[str, int]]) -> tf.data.Dataset:
-    """Every record of the files, then the first `count` records of each replayed file."""
-    records = tf.data.TFRecordDataset(_list_files(file_patterns), compression_type="GZIP")
+    """Every record of the files, read as a stream interleaved across them (a window's spans
+    are mixed from the first batch, and nothing is held but the read buffers), then the first
+    `count` records of each replayed file."""
+    files = _list_files(file_patterns)
+    records = tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=min(len(files), MAX_OPEN_FILES), block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     for path, count in replay:
         records = records.concatenate(
             tf.data.TFRecordDataset(path, compression_type="GZIP").take(count))

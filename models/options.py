@@ -102,6 +102,11 @@ class TrainerOptions(Settings):
     """Everything the Trainer's run_fn needs beyond TFX's train/eval steps and files."""
 
     hparams: HParams = HParams()
+    # A full training makes this many passes over the window's training examples, or the
+    # pipeline's train_steps, whichever is more: the budget follows the data.
+    epochs: float = Field(1.0, gt=0)
+    # Validation and checkpoint cadence; raised so a long training validates at most
+    # models.training.MAX_VALIDATIONS times.
     steps_per_epoch: int = Field(100, gt=0)
     seed: int = 42
     checkpoints: CheckpointOptions = CheckpointOptions()

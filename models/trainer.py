@@ -11,7 +11,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from models.card import SERVED_VERSION_FILE, ModelCard, write_card
 from models.export import export_serving_model
 from models.options import CODE_VERSION_KEY, WarmStartOptions, from_custom_config
-from models.training import incremental_plan, train
+from models.training import incremental_plan, steps_for, train
 from models.window import MANIFEST_FILE, WindowManifest, examples_uri_of
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,22 @@ def run_fn(fn_args: FnArgs) -> None:
     examples_uri = examples_uri_of(fn_args.train_files[0])
     with tf.io.gfile.GFile(posixpath.join(examples_uri, MANIFEST_FILE)) as handle:
         window = WindowManifest.from_json(handle.read())
-    log.info("Trainer: code version %s, spans %s, %s", code_version, window.span_range, options)
-    incremental = (incremental_plan(window, examples_uri, options.incremental,
-                                    options.hparams.batch_size, fn_args.train_steps)
+    # The budget follows the data: `epochs` passes over the window, at least train_steps.
+    train_steps = steps_for(options.epochs, window.rows["train"], options.hparams.batch_size,
+                            fn_args.train_steps)
+    log.info("Trainer: code version %s, spans %s (%d training examples), %d steps, %s",
+             code_version, window.span_range, window.rows["train"], train_steps, options)
+    incremental = (incremental_plan(window, options.incremental, options.hparams.batch_size,
+                                    train_steps)
                    if options.training == "incremental" else None)
     result = train(
-        window.files(examples_uri, "train"), window.files(examples_uri, "eval"),
-        train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps,
+        window.files("train"), window.files("eval"),
+        train_steps=train_steps, eval_steps=fn_args.eval_steps,
         hparams=options.hparams, steps_per_epoch=options.steps_per_epoch, seed=options.seed,
         checkpoints=options.checkpoints,
         warm_start=_warm_start(options.warm_start, fn_args.base_model),
         transfer=options.transfer,
-        newest_files=window.files(examples_uri, "train", [window.newest]),
+        newest_files=window.files("train", [window.newest]),
         staleness=options.staleness, incremental=incremental)
     export_serving_model(result.model, fn_args.serving_model_dir)
     write_card(fn_args.serving_model_dir, ModelCard(

@@ -22,6 +22,15 @@ from models.window import WindowManifest
 
 log = logging.getLogger(__name__)
 
+# A training validates (and may checkpoint-export) at most this many times: at real size a
+# fixed cadence of 100 steps would spend as long validating as training.
+MAX_VALIDATIONS = 20
+
+
+def steps_for(epochs: float, examples: int, batch_size: int, floor: int) -> int:
+    """Steps of `epochs` passes over `examples`, at least `floor`."""
+    return max(floor, math.ceil(epochs * examples / batch_size))
+
 
 @dataclasses.dataclass(frozen=True)
 class Incremental:
@@ -53,7 +62,7 @@ class TrainingResult:
     incremental: bool = False
 
 
-def incremental_plan(window: WindowManifest, examples_uri: str, options: IncrementalOptions,
+def incremental_plan(window: WindowManifest, options: IncrementalOptions,
                      batch_size: int, max_steps: int) -> Incremental | None:
     """The newest span, `replay_examples` spread evenly over the older spans (the first
     examples of each, so the read cost does not grow with the history), and enough steps for
@@ -62,15 +71,14 @@ def incremental_plan(window: WindowManifest, examples_uri: str, options: Increme
     if not older:
         return None
     quota = math.ceil(options.replay_examples / len(older)) if options.replay_examples else 0
-    replay = tuple((path, min(quota, entry.rows["train"])) for path, entry in
-                   zip(window.files(examples_uri, "train", older), older) if quota)
+    replay = tuple((entry.paths("train")[0], min(quota, entry.rows["train"]))
+                   for entry in older if quota and entry.files["train"])
     examples = window.newest.rows["train"] + sum(count for _, count in replay)
-    steps = min(max(math.ceil(options.epochs * examples / batch_size), options.min_steps),
-                max_steps)
+    steps = min(steps_for(options.epochs, examples, batch_size, options.min_steps), max_steps)
     replayed = sum(count for _, count in replay)
     return Incremental(
-        train_files=tuple(window.files(examples_uri, "train", [window.newest])),
-        eval_files=tuple(window.files(examples_uri, "eval", [window.newest])),
+        train_files=tuple(window.files("train", [window.newest])),
+        eval_files=tuple(window.files("eval", [window.newest])),
         replay=replay, steps=steps,
         description=(f"span {window.newest.span} + {replayed} replayed examples of spans "
                      f"{older[0].span}-{older[-1].span}"))
@@ -168,7 +176,8 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
         replay, train_steps, data = incremental.replay, incremental.steps, incremental.description
     else:
         replay, data = (), f"{len(train_files)} training file(s)"
-    steps_per_epoch = min(steps_per_epoch, train_steps)
+    steps_per_epoch = min(max(steps_per_epoch, math.ceil(train_steps / MAX_VALIDATIONS)),
+                          train_steps)
     total_steps = _rounded(train_steps, steps_per_epoch)
     model = start.model
 

@@ -1,10 +1,11 @@
-"""The training window as the Trainer receives it: one file per span and split, and a manifest.
+"""The training window as the Trainer receives it: a manifest of where each span's files are.
 
-An Examples artifact made by the pipeline's SpanWindow step holds
-`Split-<split>/span-<N>.tfrecord.gz` for every span of the window and `window.json`, this
-manifest. It tells the Trainer which examples belong to the newest span (incremental training
-continues on them plus a replay sample of the others) and identifies the data a model was
-trained on (its digest goes into the model card). TensorFlow-free: the pipeline writes it too.
+Each span's examples stay where they were written once (the ExampleGen artifact that ingested
+it); the pipeline's SpanWindow step writes `window.json`, this manifest, into an otherwise
+empty Examples artifact, so a run copies nothing of the older spans. The manifest tells the
+Trainer which files belong to which span (incremental training continues on the newest plus
+a replay sample of the others) and identifies the data a model was trained on (its digest
+goes into the model card). TensorFlow-free: the pipeline writes it too.
 """
 from __future__ import annotations
 
@@ -18,16 +19,18 @@ MANIFEST_FILE = "window.json"
 SPLITS = ("train", "eval")
 
 
-def span_file_name(span: int) -> str:
-    return f"span-{span:05d}.tfrecord.gz"
-
-
 @dataclasses.dataclass(frozen=True)
 class SpanEntry:
     span: int
     # The fingerprint of the span's input files when it was ingested (TFX's file fingerprint).
     fingerprint: str
     rows: dict[str, int]
+    # The Examples artifact (or stored copy) holding the span: `<uri>/Split-<split>/<file>`.
+    uri: str
+    files: dict[str, list[str]]
+
+    def paths(self, split: str) -> list[str]:
+        return [posixpath.join(self.uri, f"Split-{split}", name) for name in self.files[split]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +61,14 @@ class WindowManifest:
         canonical = json.dumps([[s.span, s.fingerprint] for s in self.spans])
         return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
-    def files(self, examples_uri: str, split: str,
-              spans: Sequence[SpanEntry] | None = None) -> list[str]:
+    @property
+    def rows(self) -> dict[str, int]:
+        return {split: sum(entry.rows[split] for entry in self.spans) for split in SPLITS}
+
+    def files(self, split: str, spans: Sequence[SpanEntry] | None = None) -> list[str]:
         """The files of `split` for `spans` (default: all), in window order."""
-        return [posixpath.join(examples_uri, f"Split-{split}", span_file_name(entry.span))
-                for entry in (self.spans if spans is None else spans)]
+        return [path for entry in (self.spans if spans is None else spans)
+                for path in entry.paths(split)]
 
     def to_json(self) -> str:
         return json.dumps({"spans": [dataclasses.asdict(s) for s in self.spans]}, indent=1)

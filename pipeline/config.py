@@ -136,12 +136,20 @@ class PipelineConfig(Settings):
     data_root: str = Field(min_length=1)
     # Push destination: versions are written to `<serving_root>/<model_name>/<version>/`.
     serving_root: str = Field(min_length=1)
-    # Per-span examples and statistics, reused by later runs; empty: under the pipeline root.
-    span_store: str = ""
+    # The span each run ingests: 0 is the newest span in data_root; N fails the run until span
+    # N's files are there (late data is loud). `ctpipe run --span N` sets it.
+    span: int = Field(0, ge=0)
+    # Span folders hold CSV files (`span-N/*.csv`) or Parquet files (`span-N/*.parquet`).
+    data_format: Literal["csv", "parquet"] = "csv"
+    # Where each ingested span's examples are, read and written by the steps themselves;
+    # empty: under the pipeline root.
+    span_index: str = ""
     # Curated schema (its content travels in the pipeline); empty: SchemaGen infers one.
     schema_path: str = DEFAULT_SCHEMA
     # Rolling window: train on the latest `window` spans; 0 means every span available.
     window: int = Field(0, ge=0)
+    # The Trainer's floor in steps; a full training also makes `trainer.epochs` passes over
+    # the window's training examples, whichever is more.
     train_steps: int = Field(600, gt=0)
     eval_steps: int = Field(50, gt=0)
     # The Evaluator sees the newest span's eval split plus this many eval examples sampled
@@ -196,11 +204,11 @@ class PipelineConfig(Settings):
         return storage.join(self.serving_root, self.model_name)
 
     @property
-    def span_store_uri(self) -> str:
+    def span_index_uri(self) -> str:
         """Read and written directly by the components, so a `minio://` pipeline root becomes
         the same bucket over MinIO's S3 API."""
-        return self.span_store or storage.join(storage.direct_uri(self.pipeline_root),
-                                               "span-store")
+        return self.span_index or storage.join(storage.direct_uri(self.pipeline_root),
+                                               "span-index")
 
     def trainer_options(self) -> TrainerOptions:
         """The Trainer's options with the checkpoint root defaulted under the pipeline root

@@ -58,7 +58,7 @@ def kubeflow_config(config_file: str | Path | None, pipeline_root: str) -> Pipel
     """The configuration for a cluster: cluster defaults, the file's settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
-    for name in ("data_root", "serving_root", "span_store"):
+    for name in ("data_root", "serving_root", "span_index"):
         if storage.scheme(getattr(config, name)) == "minio":
             raise ConfigError(
                 f"config: '{name}' is read and written by the steps themselves, which cannot "

@@ -101,6 +101,62 @@ def _arguments_hidden_from_tfx() -> Iterator[None]:
         sys.argv = arguments
 
 
+@dataclasses.dataclass(frozen=True)
+class SpanChoice:
+    """The span a local run ingests, and whether a completed run already trained on it."""
+
+    span: int
+    fingerprint: str
+    already_trained_by: str | None  # the pipeline run that did, if any
+
+
+def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | None:
+    """(span, input fingerprint, run id) of the newest run whose Pusher finished, from the
+    workspace's ML Metadata."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    path = metadata_path(workspace)
+    if not path.is_file():
+        return None
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    node_of = {execution.id: context.name.split(".", 1)[-1]
+               for context in store.get_contexts_by_type("node")
+               for execution in store.get_executions_by_context(context.id)}
+    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    for run in sorted(store.get_contexts_by_type("pipeline_run"),
+                      key=lambda c: (c.create_time_since_epoch, c.id), reverse=True):
+        executions = {node_of.get(e.id): e for e in store.get_executions_by_context(run.id)}
+        pusher, example_gen = executions.get("Pusher"), executions.get("ExampleGen")
+        if not (pusher and example_gen and pusher.last_known_state in done):
+            continue
+        outputs = [e.artifact_id for e in store.get_events_by_execution_ids([example_gen.id])
+                   if e.type == metadata_store_pb2.Event.OUTPUT]
+        for artifact in store.get_artifacts_by_id(outputs):
+            return (artifact.custom_properties["span"].int_value,
+                    artifact.custom_properties["input_fingerprint"].string_value, run.name)
+    return None
+
+
+def choose_span(config: PipelineConfig, workspace: str | Path) -> SpanChoice:
+    """The span `config` asks for (0: the newest in the data folder), resolved as ExampleGen
+    will, and the run that already trained on exactly those files, if one did."""
+    from components.example_gen.component import input_config
+    from components.example_gen.executor import SpanNotFound, resolve_span
+
+    try:
+        span, fingerprint = resolve_span(config.data_root, input_config(config.data_format),
+                                         config.span)
+    except SpanNotFound as err:
+        raise UserError(str(err)) from None
+    previous = last_completed_ingestion(workspace)
+    trained_by = previous[2] if previous and previous[:2] == (span, fingerprint) else None
+    return SpanChoice(span, fingerprint, trained_by)
+
+
 def run_local(config: PipelineConfig, workspace: str | Path,
               report: Callable[[ComponentEvent], None] = lambda event: None,
               ) -> list[ComponentEvent]:

@@ -1,9 +1,10 @@
 """The continuous-training pipeline, defined once for every orchestrator.
 
-Every step is a container step on Kubeflow: no TFX Resolver (open-source KFP cannot run them)
-and no ExampleGen driver hook. Earlier work is found where every orchestrator can reach it: the
-span store (per-span examples and statistics) and the serving folder (the served model, the
-baseline and warm-start base).
+ExampleGen ingests one span per run, StatisticsGen profiles it, the curated schema
+(ImportSchemaGen) or an inferred one (SchemaGen) validates it. Every step is a container step
+on Kubeflow: no TFX Resolver (open-source KFP cannot run them) and no ExampleGen driver hook.
+Earlier work is found where every orchestrator can reach it: the span index (where each span's
+examples are) and the serving folder (the served model, the baseline and warm-start base).
 """
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from tfx.proto import trainer_pb2
 
 import models
 from components.concept_drift import ConceptDrift
-from components.curated_schema import CuratedSchema
+from components.curated_schema import ImportSchemaGen
 from components.evaluator import ServedBaselineEvaluator
+from components.example_gen.component import SPAN_FOLDER_PATTERN, ExampleGen
 from components.infra_validation import InfraValidation
 from components.pusher import Pusher
 from components.served_model import ServedModel
-from components.span_window import SpanWindow
+from components.span_window.component import SpanWindow
+from components.statistics_gen.component import StatisticsGen
 from components.validation_gate import ValidationGate
 from models import features
 from models.options import to_custom_config
@@ -38,7 +41,7 @@ SLICE_FEATURES = ("payment_type", "trip_start_hour")
 # Steps that read state outside the artifact store (data folder, serving folder): their cache
 # key holds a snapshot of it with LocalDagRunner; orchestrators without custom drivers must not
 # cache them (pipeline/kubeflow_runner.py).
-OUTSIDE_STATE_STEPS = ("SpanWindow", "ServedModel")
+OUTSIDE_STATE_STEPS = ("ExampleGen", "SpanWindow", "ServedModel")
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -74,6 +77,8 @@ class RunParameters:
     orchestrator such as Kubeflow); None takes the value from the configuration."""
 
     data_root: data_types.RuntimeParameter | None = None
+    # The span this run ingests (0: the newest present).
+    span: data_types.RuntimeParameter | None = None
     # A JSON TrainArgs, e.g. {"num_steps": 600}: TFX passes train_args to the Trainer whole.
     train_args: data_types.RuntimeParameter | None = None
 
@@ -83,37 +88,48 @@ def create_pipeline(
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     run_parameters: RunParameters = RunParameters(),
 ) -> tfx_pipeline.Pipeline:
-    """SpanWindow -> schema validation (stops bad data) -> Trainer (warm start from the served
-    model) -> Evaluator (vs. the served model) + infra validation -> Pusher."""
-    span_window = SpanWindow(
-        data_root=run_parameters.data_root or config.data_root,
-        span_store=config.span_store_uri, curated_schema=config.curated_schema,
-        window=config.window, eval_sample_examples=config.eval_sample_examples,
-        sample_statistics_examples=config.statistics_sample_examples).with_id("SpanWindow")
+    """ExampleGen (one span) -> StatisticsGen -> schema validation (stops bad data) ->
+    SpanWindow -> Trainer (warm start from the served model) -> Evaluator (vs. the served
+    model) + infra validation -> Pusher."""
+    data_root = run_parameters.data_root or config.data_root
+    example_gen = ExampleGen(input_base=data_root,
+                             span=run_parameters.span or config.span,
+                             file_format=config.data_format).with_id("ExampleGen")
     if config.schema_path:
-        schema_gen = CuratedSchema(schema_text=config.curated_schema).with_id("CuratedSchema")
+        schema_gen = ImportSchemaGen(schema_file=config.schema_path,
+                                     schema_text=config.curated_schema)
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"],
+                                       schema=schema_gen.outputs["schema"])
     else:
-        schema_gen = SchemaGen(statistics=span_window.outputs["statistics"],
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                infer_feature_shape=True)
     example_validator = ExampleValidator(
-        statistics=span_window.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    span_window = SpanWindow(
+        examples=example_gen.outputs["examples"], data_root=data_root,
+        span_pattern=f"{SPAN_FOLDER_PATTERN}/*.{config.data_format}",
+        file_format=config.data_format, span_index=config.span_index_uri,
+        curated_schema=config.curated_schema, window=config.window,
+        eval_sample_examples=config.eval_sample_examples,
+        sample_statistics_examples=config.statistics_sample_examples).with_id("SpanWindow")
     validation_gate = ValidationGate(
-        examples=span_window.outputs["examples"],
+        examples=span_window.outputs["window_examples"],
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
-        statistics=span_window.outputs["statistics"],
+        statistics=statistics_gen.outputs["statistics"],
         reference_statistics=span_window.outputs["reference_statistics"],
         drift_policy=config.drift_policy,
         sample_statistics_examples=config.statistics_sample_examples)
-    served_model = ServedModel(examples=span_window.outputs["examples"],
+    served_model = ServedModel(examples=span_window.outputs["window_examples"],
                                serving_model_dir=config.serving_model_dir).with_id("ServedModel")
     # Before training on it: how the served model does on the newly arrived span.
     concept_drift = ConceptDrift(model=served_model.outputs["model"],
-                                 examples=span_window.outputs["examples"],
+                                 examples=span_window.outputs["window_examples"],
                                  drift_report=validation_gate.outputs["drift_report"],
                                  max_auc_drop=config.concept_drift_max_auc_drop)
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=span_window.outputs["examples"],
+        examples=span_window.outputs["window_examples"],
         schema=validation_gate.outputs["validated_schema"],
         base_model=served_model.outputs["model"],
         train_args=(run_parameters.train_args
@@ -144,8 +160,9 @@ def create_pipeline(
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[span_window, schema_gen, example_validator, validation_gate, served_model,
-                    concept_drift, trainer, evaluator, infra_validation, pusher],
+        components=[example_gen, schema_gen, statistics_gen, example_validator, span_window,
+                    validation_gate, served_model, concept_drift, trainer, evaluator,
+                    infra_validation, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ctpipe import data  # noqa: E402
+from dataprep import spans as data  # noqa: E402
 
 
 def write_csv(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:

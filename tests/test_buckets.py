@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ctpipe import data
+from dataprep import spans as data
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def _keys(client, prefix: str) -> list[str]:
 def _run(tmp: Path, s3: dict, data_root: Path) -> subprocess.CompletedProcess:
     settings = tmp / "buckets.yaml"
     settings.write_text(
-        f"serving_root: s3://{BUCKET}/serving\nspan_store: s3://{BUCKET}/span-store\n"
+        f"serving_root: s3://{BUCKET}/serving\nspan_index: s3://{BUCKET}/span-index\n"
         "train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
         f"trainer: {{steps_per_epoch: 40, checkpoints: {{root: s3://{BUCKET}/checkpoints}}}}\n")
     return subprocess.run(
@@ -43,7 +43,7 @@ def _run(tmp: Path, s3: dict, data_root: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=900, env={**os.environ, **s3["environment"]})
 
 
-def test_span_store_checkpoints_and_served_models_in_a_bucket(s3, tmp_path, small_source):
+def test_span_index_checkpoints_and_served_models_in_a_bucket(s3, tmp_path, small_source):
     data.prepare(tmp_path / "all", small_source)
     incoming = tmp_path / "incoming"
     for span in (1, 2, 3, 4):

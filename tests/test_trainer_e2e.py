@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ctpipe import data
+from dataprep import spans as data
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
 

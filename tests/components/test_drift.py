@@ -11,7 +11,7 @@ from bench.drift import read_schema, serialized_examples, statistics_of
 from components.drift import (DriftError, ValueRates, drift_findings, format_finding,
                               prediction_summary, skew_findings, statistics_of_examples,
                               value_rates)
-from ctpipe import data
+from dataprep import spans as data
 
 SAMPLE_ROWS = 200  # about one 2016 quarter: the smallest spans the thresholds are set for
 

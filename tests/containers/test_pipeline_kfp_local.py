@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ctpipe import data
+from dataprep import spans as data
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 from serving.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE
 

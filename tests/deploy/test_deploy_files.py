@@ -113,7 +113,7 @@ def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving
     assert "--runner=FnApiRunner" in config.beam_args
     if root.startswith("minio://"):
         # What the steps open themselves goes through MinIO's S3 API.
-        assert config.span_store_uri == "s3://mlpipeline/v2/artifacts/span-store"
+        assert config.span_index_uri == "s3://mlpipeline/v2/artifacts/span-index"
 
 
 def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read():

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from ctpipe import data
+from dataprep import spans as data
 from models import features
 from models.checkpoints import FINISHED_FILE, STATE_FILE, prune_job_folders
 from models.export import export_serving_model

@@ -14,7 +14,7 @@ def test_defaults_are_valid_once_locations_are_set(tmp_path):
     assert isinstance(config, PipelineConfig)
     assert config.serving_model_dir == str((tmp_path / "ws" / "serving" / "big_tipper").resolve())
     assert config.pipeline_root.startswith(str((tmp_path / "ws").resolve()))
-    assert config.span_store_uri == f"{config.pipeline_root}/span-store"
+    assert config.span_index_uri == f"{config.pipeline_root}/span-index"
     assert config.trainer_options().checkpoints.root == f"{config.pipeline_root}/checkpoints"
 
 

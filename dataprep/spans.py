@@ -3,6 +3,10 @@
 `DIR/span-N/data.csv` holds the trips of the N-th quarter (1 = the oldest present), ordered by
 `trip_start_timestamp`, with every raw column plus the label column. The output is written to a
 temporary folder and swapped in whole, so a failure never leaves a half-written DIR.
+
+Real quarters hold 1-9 M trips; the shipped file holds 15 k in all. `span_trips=N` makes spans
+of real size from it (dataprep/scale.py): each quarter's trips repeated to N, jittered. The
+`parquet` format writes `data.parquet` instead, as a table export would.
 """
 from __future__ import annotations
 
@@ -27,8 +31,10 @@ log = logging.getLogger(__name__)
 SPAN_DIR_PREFIX = "span-"
 SPAN_FILE = "data.csv"
 MANIFEST = "manifest.json"
+PARQUET_FILE = "data.parquet"
+FILE_FORMATS = ("csv", "parquet")
 # Bump when the output format changes, so that re-running rewrites older outputs.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class DataPreparationError(UserError, ValueError):
@@ -122,13 +128,23 @@ def read_manifest(out_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def prepare(out_dir: Path, source: Path | None = None) -> list[Span]:
-    """Writes the spans of `source` to `out_dir`; a no-op when they are already there."""
+def prepare(out_dir: Path, source: Path | None = None, span_trips: int = 0,
+            file_format: str = "csv") -> list[Span]:
+    """Writes the spans of `source` to `out_dir` (0 `span_trips`: each quarter's trips as
+    they are; N: repeated to N trips, jittered) in `file_format`; a no-op when they are
+    already there."""
+    if span_trips < 0:
+        raise DataPreparationError(f"span trips must be 0 (as shipped) or positive, "
+                                   f"got {span_trips}")
+    if file_format not in FILE_FORMATS:
+        raise DataPreparationError(f"file format must be one of {', '.join(FILE_FORMATS)}, "
+                                   f"got {file_format!r}")
     source = Path(source) if source else bundled_source()
     source_hash = _sha256(source) if source.is_file() else None
     manifest = read_manifest(out_dir) if out_dir.is_dir() else None
     if (manifest and manifest.get("source_sha256") == source_hash
-            and manifest.get("format_version") == FORMAT_VERSION):
+            and manifest.get("format_version") == FORMAT_VERSION
+            and manifest.get("span_trips") == span_trips and manifest.get("file_format") == file_format):
         log.info("spans in %s are up to date with %s", out_dir, source)
         return [Span(**s) for s in manifest["spans"]]
     if out_dir.exists() and any(out_dir.iterdir()) and manifest is None:
@@ -146,22 +162,34 @@ def prepare(out_dir: Path, source: Path | None = None) -> list[Span]:
         for number, (quarter, span_rows) in enumerate(spans, start=1):
             span_dir = staging / f"{SPAN_DIR_PREFIX}{number}"
             span_dir.mkdir()
-            with (span_dir / SPAN_FILE).open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(span_rows)
-            written.append(Span(number, quarter, len(span_rows)))
+            if not span_trips and file_format == "csv":
+                with (span_dir / SPAN_FILE).open("w", newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+                    writer.writeheader()
+                    writer.writerows(span_rows)
+                trips = len(span_rows)
+            else:
+                from dataprep import scale as scaling  # pyarrow: only for these outputs
+
+                trips = scaling.write_span(span_rows, columns, span_trips or len(span_rows),
+                                           number,
+                                           span_dir / (SPAN_FILE if file_format == "csv"
+                                                       else PARQUET_FILE))
+            written.append(Span(number, quarter, trips))
         (staging / MANIFEST).write_text(json.dumps({
             "format_version": FORMAT_VERSION,
             "source": str(source),
             "source_sha256": source_hash,
+            "span_trips": span_trips,
+            "file_format": file_format,
             "spans": [dataclasses.asdict(s) for s in written],
         }, indent=2) + "\n")
         _swap_in(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log.info("wrote %d spans (%d trips) to %s", len(written), len(rows), out_dir)
+    log.info("wrote %d spans (%d trips) to %s", len(written), sum(s.rows for s in written),
+             out_dir)
     return written
 
 

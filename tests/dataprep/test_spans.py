@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ctpipe import data
+from dataprep import spans as data
 from models import features
 
 

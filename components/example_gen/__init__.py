@@ -1,0 +1,1 @@
+"""ExampleGen: TFX's file-based ExampleGen, one explicit span per run, on Arrow."""

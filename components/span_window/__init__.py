@@ -1,0 +1,1 @@
+"""SpanWindow: the training window as references to stored spans, and bounded samples."""
