@@ -219,6 +219,18 @@ class PipelineConfig(Settings):
         checkpoints = self.trainer.checkpoints.model_copy(update={"root": root})
         return self.trainer.model_copy(update={"checkpoints": checkpoints})
 
+    def opened_locations(self) -> dict[str, str]:
+        """What the steps open themselves rather than through artifacts, by setting: data,
+        span index, checkpoints, pretrained model, serving folder and its model config."""
+        options = self.trainer_options()
+        found = {"data_root": self.data_root, "span_index": self.span_index_uri,
+                 "trainer.checkpoints.root": options.checkpoints.root,
+                 "trainer.transfer.pretrained_model":
+                     options.transfer.pretrained_model if options.transfer else "",
+                 "serving_root": self.serving_root,
+                 "serving_model_config": self.serving_model_config}
+        return {name: location for name, location in found.items() if location}
+
     @functools.cached_property
     def curated_schema(self) -> str:
         """The curated schema's text, which becomes a pipeline parameter: editing the file

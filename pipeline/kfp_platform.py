@@ -30,7 +30,7 @@ import posixpath
 from typing import Any, Iterable
 
 from pipeline import storage
-from pipeline.config import ConfigError, KubernetesSettings, StepResources
+from pipeline.config import ConfigError, KubernetesSettings, PipelineConfig, StepResources
 
 # The label every step's pod carries (deploy/kfp-pod-defaults.yaml selects on it). One value for
 # every step: up to KFP 2.4 at least, all container tasks share one executor template, whose pod
@@ -154,27 +154,27 @@ def executor_config(settings: KubernetesSettings, task: str, locations: list[str
     return json_format.MessageToDict(config)
 
 
-def _check_volumes(settings: KubernetesSettings, locations: dict[str, list[str]]) -> None:
-    """Every local path a step opens lies on a volume, and every volume is some step's:
+def _check_volumes(config: PipelineConfig, locations: dict[str, list[str]]) -> None:
+    """Every local path the steps open lies on a volume, and every volume is some step's:
     otherwise a step would write into its own pod's disk, lost when the pod ends."""
+    settings = config.kubernetes
     if settings.pod_defaults:
         return
-    unmounted = sorted(f"{task} opens {path}" for task, paths in locations.items()
-                       for path in paths if path.startswith("/") and not any(
-                           _under(path, mount) for mount in settings.volumes.values()))
+    unmounted = [f"'{name}' {path}" for name, path in config.opened_locations().items()
+                 if path.startswith("/") and not any(
+                     _under(path, mount) for mount in settings.volumes.values())]
     if unmounted:
         raise ConfigError(
-            f"config: paths in the steps' own pods, lost when they end: {'; '.join(unmounted)}. "
-            "Mount a volume there (kubernetes.volumes: {CLAIM: PATH}), use a bucket, or set "
-            "kubernetes.pod_defaults where Kubeflow PodDefaults mount it")
+            f"config: {', '.join(unmounted)}: a path in the steps' own pods, lost when they "
+            "end. Mount a volume there (kubernetes.volumes: {CLAIM: PATH}), use a bucket, or "
+            "set kubernetes.pod_defaults where Kubeflow PodDefaults mount it")
     for claim, mount in settings.volumes.items():
         if not any(_under(path, mount) for paths in locations.values() for path in paths):
             raise ConfigError(f"config: volume {claim} at {mount}: no step's settings point "
                               "into it")
 
 
-def platform_spec(spec: dict[str, Any], settings: KubernetesSettings,
-                  pipeline_root: str) -> dict[str, Any]:
+def platform_spec(spec: dict[str, Any], config: PipelineConfig) -> dict[str, Any]:
     """The file's Kubernetes platform spec (a PlatformSpec), one executor config per step.
 
     The scratch volume is mounted where the launcher keeps the copies of this pipeline root's
@@ -184,15 +184,16 @@ def platform_spec(spec: dict[str, Any], settings: KubernetesSettings,
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
+    settings = config.kubernetes
     labels = task_executor_labels(spec)
     _check_steps("kubernetes.artifact_scratch_gib", settings.artifact_scratch_gib, labels)
-    scratch_path = storage.local_mirror(pipeline_root.split("?")[0])
+    scratch_path = storage.local_mirror(config.pipeline_root.split("?")[0])
     if settings.artifact_scratch_gib and scratch_path is None:
         raise ConfigError(f"config: 'kubernetes.artifact_scratch_gib' needs a pipeline root "
                           f"KFP's launcher copies artifacts from (gs://, s3://, minio://), got "
-                          f"{pipeline_root}")
+                          f"{config.pipeline_root}")
     locations = {task: step_locations(spec, task) for task in labels}
-    _check_volumes(settings, locations)
+    _check_volumes(config, locations)
     platform = pipeline_spec_pb2.PlatformSpec()
     executors = platform.platforms["kubernetes"].deployment_spec.executors
     for task, label in labels.items():

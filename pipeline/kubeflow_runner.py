@@ -3,8 +3,10 @@
 The same `create_pipeline` as the local runner. What differs on a cluster lives here:
 - every step runs in the project's image (`Dockerfile`), started through our entry point
   (pipeline/kfp_entrypoint.py), which adapts what open-source KFP's launcher hands over;
-- the data root and the Trainer's `train_args` are KFP runtime parameters, set per run or per
-  schedule without recompiling;
+- the data root, the span to ingest (0: the newest) and the Trainer's `train_args` are KFP
+  runtime parameters, set per run or per schedule without recompiling;
+- TFX gives ExampleGen a driver hook that only Vertex AI runs; it is dropped, and ExampleGen's
+  executor resolves the span itself on every orchestrator;
 - the steps that read state outside the artifact store (the data folder, the serving folder)
   are not cached: no custom driver runs on a cluster to put that state into their cache key;
 - Beam runs multi-process inside the step's pod by default; steps' containers ask for the
@@ -40,6 +42,7 @@ CLUSTER_BEAM_ARGS: tuple[str, ...] = (
 )
 ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
+SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
 # jobs are refused when a run is created.
@@ -86,9 +89,10 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
         config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
-                TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps)}
+                TRAIN_ARGS_PARAMETER: train_args_json(config.train_steps),
+                SPAN_PARAMETER: config.span}
     parameters = RunParameters(**{
-        name: data_types.RuntimeParameter(name=name, ptype=str, default=value)
+        name: data_types.RuntimeParameter(name=name, ptype=type(value), default=value)
         for name, value in defaults.items()})
     output = Path(output)
     if output.suffix not in (".yaml", ".yml", ".json"):
@@ -106,8 +110,7 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     kfp_platform.apply_container_settings(spec, config.step_resources, config.kubernetes)
     documents = [spec]
     if config.kubernetes is not None:
-        documents.append(kfp_platform.platform_spec(spec, config.kubernetes,
-                                                    config.pipeline_root))
+        documents.append(kfp_platform.platform_spec(spec, config))
     write_atomically(str(output), pipeline_file_text(documents, output))
     return spec
 
@@ -143,6 +146,9 @@ def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, An
 
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
+    for executor in spec["deploymentSpec"]["executors"].values():
+        # TFX's Vertex-only span driver (FileBasedExampleGen); our executor resolves the span.
+        executor.get("container", {}).pop("lifecycle", None)
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value

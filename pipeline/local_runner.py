@@ -167,8 +167,7 @@ def run_local(config: PipelineConfig, workspace: str | Path,
 
     from pipeline.pipeline import create_pipeline
 
-    # Every location of the settings (the cluster-only ones aside), nested ones included.
-    storage.register_filesystems(storage.locations_in(config.model_dump(exclude={"kubernetes"})))
+    storage.register_filesystems(config.opened_locations().values())
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(

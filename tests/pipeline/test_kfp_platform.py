@@ -26,7 +26,8 @@ from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import kfp_platform
-from pipeline.config import ConfigError, KubernetesSettings, StepResources
+from pipeline.config import (ConfigError, KubernetesSettings, PipelineConfig, StepResources,
+                             build_config)
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
 
 ROOT = "minio://mlpipeline/v2/artifacts"
@@ -202,9 +203,14 @@ def _settings(**changes) -> KubernetesSettings:
     return KubernetesSettings.model_validate({**KUBERNETES, **changes})
 
 
+def _config(settings: KubernetesSettings, root: str = ROOT, **changes) -> PipelineConfig:
+    return build_config({**SETTINGS, "pipeline_root": root, **changes,
+                         "kubernetes": settings.model_dump()})
+
+
 @pytest.mark.parametrize("changes, message", [
-    ({"volumes": {}}, "paths in the steps' own pods, lost when they end: Pusher opens "
-                      "/models/big_tipper; ServedModel opens /models/big_tipper. Mount a volume"),
+    ({"volumes": {}}, "config: 'serving_root' /models: a path in the steps' own pods, lost "
+                      "when they end. Mount a volume there"),
     ({"volumes": {"big-tipper-models": "/models", "spare": "/spare"}},
      "volume spare at /spare: no step's settings point into it"),
     ({"artifact_scratch_gib": {"Trainr": 5}},
@@ -213,13 +219,13 @@ def _settings(**changes) -> KubernetesSettings:
 def test_settings_that_would_not_work_on_a_cluster_are_refused(compiled, changes, message):
     spec, _ = _documents(compiled)
     with pytest.raises(ConfigError, match=message):
-        kfp_platform.platform_spec(spec, _settings(**changes), ROOT)
+        kfp_platform.platform_spec(spec, _config(_settings(**changes)))
 
 
 def test_pod_defaults_leave_the_pods_to_kubeflow_and_label_them(compiled):
     spec, _ = _documents(compiled)
     settings = KubernetesSettings(pod_defaults=True)
-    platform = kfp_platform.platform_spec(spec, settings, ROOT)
+    platform = kfp_platform.platform_spec(spec, _config(settings))
     assert all(config == {"podMetadata": {"labels": dict([kfp_platform.STEP_LABEL])}}
                for config in _executor_configs(platform).values())
     assert kfp_platform.object_store_env(settings) == []
@@ -233,7 +239,7 @@ def test_wrong_settings_are_named(compiled, tmp_path):
         kfp_platform.apply_container_settings(spec, {"Traner": StepResources(cpu_limit=1)},
                                               None)
     with pytest.raises(ConfigError, match="artifact_scratch_gib' needs a pipeline root"):
-        kfp_platform.platform_spec(spec, _settings(), str(tmp_path / "root"))
+        kfp_platform.platform_spec(spec, _config(_settings(), str(tmp_path / "root")))
     for bad in ({"volumes": {"models": "/minio/models"}}, {"volumes": {"Models": "/models"}},
                 {"secret_env": {"s": {"key": "1BAD"}}}, {"s3_endpoint": "minio:9000"}):
         with pytest.raises(ValueError):

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline.config import ConfigError
-from pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, ENTRYPOINT_COMMAND,
+from pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, SPAN_PARAMETER, ENTRYPOINT_COMMAND,
                                       TRAIN_ARGS_PARAMETER, compile_pipeline, kubeflow_config,
                                       unrunnable_executors)
 from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
@@ -88,9 +88,13 @@ def test_per_run_values_are_runtime_parameters_with_the_configured_defaults(comp
     assert parameters[DATA_ROOT_PARAMETER].default_value.string_value == "gs://bucket/spans"
     assert json.loads(parameters[TRAIN_ARGS_PARAMETER].default_value.string_value) == {
         "num_steps": 321}
+    assert parameters[SPAN_PARAMETER].default_value.number_value == 0
     tasks = spec.root.dag.tasks
-    assert (tasks["SpanWindow"].inputs.parameters["data_root"].component_input_parameter
-            == DATA_ROOT_PARAMETER)
+    for task, parameter in (("ExampleGen", "input_base"), ("SpanWindow", "data_root")):
+        assert (tasks[task].inputs.parameters[parameter].component_input_parameter
+                == DATA_ROOT_PARAMETER), task
+    assert (tasks["ExampleGen"].inputs.parameters["requested_span"].component_input_parameter
+            == SPAN_PARAMETER)
     assert (tasks["Trainer"].inputs.parameters["train_args"].component_input_parameter
             == TRAIN_ARGS_PARAMETER)
     assert spec.default_pipeline_root == ROOT
@@ -105,11 +109,11 @@ def test_cluster_settings_reach_the_file(compiled):
     assert "resources" not in _executors(spec)["Evaluator_executor"]["container"]
     assert "--direct_running_mode=multi_processing" in trainer["args"]
     tasks = spec.root.dag.tasks
-    # A minio:// root: the steps open the span store through MinIO's S3 API.
-    span_window = tasks["SpanWindow"].inputs.parameters["span_store"]
-    assert span_window.runtime_value.constant.string_value == "s3://mlpipeline/v2/artifacts/span-store"
+    # A minio:// root: the steps open the span index through MinIO's S3 API.
+    span_window = tasks["SpanWindow"].inputs.parameters["span_index"]
+    assert span_window.runtime_value.constant.string_value == "s3://mlpipeline/v2/artifacts/span-index"
     # The curated schema travels in the file: no path inside the image is needed.
-    schema = tasks["CuratedSchema"].inputs.parameters["schema_text"]
+    schema = tasks["ImportSchemaGen"].inputs.parameters["schema_text"]
     assert schema.runtime_value.constant.string_value == config.curated_schema
 
 
