@@ -386,9 +386,9 @@ def read_workspace(workspace: Path) -> WorkspaceReport:
     runs, pushes = [], []
     for summary in summaries:
         outputs = status.run_outputs(summary.context_id)
-        examples = outputs.get(("SpanWindow", "examples"))
+        examples = outputs.get(("SpanWindow", "window_examples"))
         found = examples is not None
-        statistics = outputs.get(("SpanWindow", "statistics"))
+        statistics = outputs.get(("StatisticsGen", "statistics"))
         reference = outputs.get(("SpanWindow", "reference_statistics"))
         if reference is not None and not _split_names(reference):
             reference = None  # the first span: nothing to compare with

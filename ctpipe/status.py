@@ -124,8 +124,11 @@ class WorkspaceStatus:
         by_type = {}
         for artifact in self._artifacts([e.id for e in executions], _OUTPUT_EVENTS):
             by_type.setdefault(artifact.type, []).append(artifact)
-        spans = ", ".join(sorted({custom_str(a, "window_spans") or str(custom_int(a, "span"))
-                                  for a in by_type.get("Examples", [])})) or "-"
+        examples = by_type.get("Examples", [])
+        # The window when the run got that far, else the span its ExampleGen ingested.
+        spans = ", ".join(sorted({custom_str(a, "window_spans") for a in examples
+                                  if custom_str(a, "window_spans")})
+                          or sorted({str(custom_int(a, "span")) for a in examples})) or "-"
         pushed = [a for a in by_type.get("PushedModel", []) if custom_int(a, "pushed") == 1]
         blessings = by_type.get("ModelBlessing", [])
         return RunSummary(

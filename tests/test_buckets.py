@@ -58,12 +58,16 @@ def test_span_index_checkpoints_and_served_models_in_a_bucket(s3, tmp_path, smal
     pushed = _keys(client, f"serving/big_tipper/{version}/")
     assert f"serving/big_tipper/{version}/saved_model.pb" in pushed
     assert f"serving/big_tipper/{version}/assets.extra/ctpipe/push.json" in pushed
-    assert any(key.endswith("/Split-train/data.gz") for key in _keys(client, "span-store/span-4/"))
+    index = _keys(client, "span-index/")
+    assert {f"span-index/span-{span}.json" for span in (1, 2, 3, 4)} <= set(index)
+    # Spans 1-3 were caught up into the bucket; span 4 is ExampleGen's artifact.
+    assert any(key.startswith("span-index/store/span-3/") and "/Split-train/" in key
+               for key in index)
     assert any("FINISHED.json" in key for key in _keys(client, "checkpoints/"))
 
     shutil.copytree(tmp_path / "all" / "span-5", incoming / "span-5")
     second = _run(tmp_path, s3, incoming)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "ingested and profiled 5, reused 1,2,3,4" in second.stdout
+    assert "new span 5; referred to 1,2,3,4 where they are stored" in second.stdout
     assert f"Trainer: warm start from served version {version}" in second.stdout
     assert "served model" in second.stdout, "the Evaluator's baseline came from the bucket"

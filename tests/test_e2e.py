@@ -2,7 +2,8 @@
 
 One module-scoped workspace, runs in order: the first run trains and pushes; an unchanged re-run
 is fully cached; a new span costs only its own ingestion and is evaluated against, and
-warm-started from, the served model; a rewritten old span is ingested again; an anomalous span
+warm-started from, the served model, while the older spans are referred to where they are
+stored; a rewritten old span is ingested again; an anomalous span
 stops the run before the Trainer (nothing pushed); accepting it into the schema as the README
 says lets the next run through. Last, `ctpipe report` on all those runs opens in headless
 Chromium with every plot drawn.
@@ -53,6 +54,14 @@ def _notes(events, component: str) -> list[str]:
     return [e.message for e in events if e.state == "note" and e.component == component]
 
 
+def _window_note(events) -> tuple[str, ...]:
+    """SpanWindow's note as (spans, what was ingested, what was referred to)."""
+    (note,) = _notes(events, "SpanWindow")
+    spans, _, rest = note.removeprefix("SpanWindow: spans ").partition(" (")
+    ingested, _, referred = rest.partition("); ")[2].partition("; ")
+    return spans, ingested, referred
+
+
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -79,8 +88,9 @@ def _served_versions(config) -> list[Path]:
 def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     config, events = workspace["config"], workspace["events"]
     assert set(_states(events).values()) == {"executed"}
-    assert _notes(events, "SpanWindow") == [
-        "SpanWindow: spans 1-4; ingested and profiled 1,2,3,4, reused none"]
+    assert _notes(events, "ExampleGen")[0].startswith("ExampleGen: span 4, ")
+    assert _window_note(events) == ("1-4", "new span 4, caught up 1,2,3",
+                                    "referred to none where they are stored")
     versions = _served_versions(config)
     assert len(versions) == 1 and (versions[0] / "saved_model.pb").is_file()
     assert not [p for p in Path(config.serving_model_dir).iterdir() if p.name.startswith(".")]
@@ -108,7 +118,8 @@ def test_second_identical_run_is_fully_cached(workspace):
     before = _tree_digest(Path(config.serving_root))
     states = _states(run_local(config, workspace["root"] / "ws"))
     assert set(states.values()) == {"cached"}, states
-    assert {"SpanWindow", "ServedModel", "Trainer", "Evaluator", "Pusher"} <= set(states)
+    assert {"ExampleGen", "StatisticsGen", "SpanWindow", "ServedModel", "Trainer", "Evaluator",
+            "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before
 
 
@@ -118,10 +129,13 @@ def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(works
     shutil.copytree(root / "all-spans" / "span-5", root / "incoming" / "span-5")
     events = run_local(config, root / "ws")
     states = _states(events)
-    assert states.pop("CuratedSchema") == "cached"
+    assert states.pop("ImportSchemaGen") == "cached"
     assert set(states.values()) == {"executed"}, states
-    assert _notes(events, "SpanWindow") == [
-        "SpanWindow: spans 1-5; ingested and profiled 5, reused 1,2,3,4"]
+    assert _window_note(events) == ("1-5", "new span 5",
+                                    "referred to 1,2,3,4 where they are stored")
+    # The window's examples artifact holds the manifest only: nothing of spans 1-4 is copied.
+    window = status.latest_output(root / "ws", "Examples", "window_examples")
+    assert sorted(p.name for p in Path(window.uri).rglob("*") if p.is_file()) == ["window.json"]
     assert _notes(events, "ServedModel")[0].startswith(f"ServedModel: version {served} "
                                                        "(trained on spans 1-4")
     assert _notes(events, "Trainer")[0].startswith(f"Trainer: warm start from served version "
@@ -137,8 +151,9 @@ def test_a_rewritten_span_is_ingested_again(workspace):
     write_csv(span_file, header, rows[: len(rows) * 3 // 4])  # a quarter of the trips withdrawn
     os.utime(span_file, (1.6e9, 1.6e9))
     events = run_local(config, root / "ws")
-    assert _notes(events, "SpanWindow") == [
-        "SpanWindow: spans 1-5; ingested and profiled 2, reused 1,3,4,5"]
+    assert _states(events)["ExampleGen"] == "cached"
+    assert _window_note(events) == ("1-5", "new span 5, caught up 2",
+                                    "referred to 1,3,4 where they are stored")
 
 
 def test_anomalous_span_stops_the_run_before_training(workspace, capsys):

@@ -126,6 +126,8 @@ def record_batches(chunk: Chunk) -> Iterator[pa.RecordBatch]:
             io.BytesIO(text), read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
             convert_options=pa_csv.ConvertOptions(timestamp_parsers=[],
                                                   strings_can_be_null=True))
+        if not reader.schema.names:  # decoding the names fails first on a binary file
+            raise IngestionError(f"{chunk.path}: a CSV file without a header line")
         for batch in reader:
             yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:

@@ -63,7 +63,7 @@ def test_a_small_window_pushes_a_model(cluster):
     cluster["kfp"].run_pipeline(cluster["package"])
     (version,) = _versions(cluster["config"])
     assert (version / "saved_model.pb").is_file()
-    (manifest,) = _newest_run(cluster["root"]).glob("*/examples/window.json")
+    (manifest,) = _newest_run(cluster["root"]).glob("*/window_examples/window.json")
     assert [s["span"] for s in json.loads(manifest.read_text())["spans"]] == [1, 2, 3, 4], \
         "the window of 4 spans, assembled from per-span artifacts"
 

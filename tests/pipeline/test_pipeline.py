@@ -5,7 +5,7 @@ import json
 import pytest
 
 import models
-from components.span_window import SpanWindowError, window_spans
+from components.span_window.executor import SpanWindowError, window_spans
 from models.options import from_custom_config
 from pipeline.config import PipelineConfig, local_config
 from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
@@ -26,12 +26,19 @@ def _upstream(node) -> set[str]:
 
 def test_every_step_consumes_what_the_step_before_it_produces(config):
     nodes = _nodes(create_pipeline(config))
-    assert set(nodes) == {"SpanWindow", "CuratedSchema", "ExampleValidator", "ValidationGate",
-                          "ServedModel", "ConceptDrift", "Trainer", "Evaluator",
-                          "InfraValidation", "Pusher"}
+    assert set(nodes) == {"ExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator",
+                          "SpanWindow", "ValidationGate", "ServedModel", "ConceptDrift",
+                          "Trainer", "Evaluator", "InfraValidation", "Pusher"}
+    # TFX's ingestion, profiling and schema steps, by their names and artifact types.
+    assert _upstream(nodes["StatisticsGen"]) == {"ExampleGen", "ImportSchemaGen"}
+    assert nodes["ExampleGen"].outputs["examples"].type_name == "Examples"
+    assert nodes["StatisticsGen"].outputs["statistics"].type_name == "ExampleStatistics"
+    assert nodes["ImportSchemaGen"].outputs["schema"].type_name == "Schema"
+    assert _upstream(nodes["SpanWindow"]) == {"ExampleGen"}
     assert _upstream(nodes["ConceptDrift"]) == {"SpanWindow", "ServedModel", "ValidationGate"}
-    assert _upstream(nodes["ExampleValidator"]) == {"SpanWindow", "CuratedSchema"}
-    assert "ExampleValidator" in _upstream(nodes["ValidationGate"])
+    assert _upstream(nodes["ExampleValidator"]) == {"StatisticsGen", "ImportSchemaGen"}
+    assert {"ExampleValidator", "SpanWindow", "StatisticsGen"} <= _upstream(
+        nodes["ValidationGate"])
     # The gate's output feeds the Trainer: no training on data that failed validation.
     assert {"SpanWindow", "ValidationGate", "ServedModel"} <= _upstream(nodes["Trainer"])
     assert {"Trainer", "ServedModel", "SpanWindow"} <= _upstream(nodes["Evaluator"])
@@ -50,14 +57,26 @@ def test_evaluator_sees_the_bounded_eval_set_and_the_served_baseline(config):
 
 def test_bootstrap_mode_infers_the_schema(config):
     nodes = _nodes(create_pipeline(config.replace(schema_path="")))
-    assert "SchemaGen" in nodes and "CuratedSchema" not in nodes
+    assert "SchemaGen" in nodes and "ImportSchemaGen" not in nodes
+    assert _upstream(nodes["SchemaGen"]) == {"StatisticsGen"}
 
 
 def test_the_curated_schema_text_is_the_parameter(config, tmp_path):
     schema = tmp_path / "schema.pbtxt"
     schema.write_text('feature { name: "fare" type: FLOAT }\n')
-    node = _nodes(create_pipeline(config.replace(schema_path=str(schema))))["CuratedSchema"]
+    node = _nodes(create_pipeline(config.replace(schema_path=str(schema))))["ImportSchemaGen"]
     assert node.exec_properties["schema_text"] == schema.read_text()
+    assert node.exec_properties["schema_file"] == str(schema)
+
+
+def test_the_span_is_explicit_and_bounds_the_drivers_search(config):
+    example_gen = _nodes(create_pipeline(config.replace(span=7)))["ExampleGen"]
+    assert example_gen.exec_properties["requested_span"] == 7
+    assert json.loads(example_gen.exec_properties["range_config"])["static_range"] == {
+        "start_span_number": 7, "end_span_number": 7}
+    newest = _nodes(create_pipeline(config))["ExampleGen"]
+    assert newest.exec_properties["requested_span"] == 0
+    assert newest.exec_properties["range_config"] is None
 
 
 def test_trainer_cache_key_holds_code_version_and_settings(config):
@@ -78,18 +97,19 @@ def test_push_and_lookup_use_the_serving_model_dir(config):
 def test_outside_state_steps_have_a_snapshot_driver(config):
     nodes = _nodes(create_pipeline(config))
     for step in OUTSIDE_STATE_STEPS:
-        assert nodes[step].driver_class.__name__ == "Driver", step
+        assert nodes[step].driver_class.__name__ in ("Driver", "FileBasedDriver"), step
 
 
-@pytest.mark.parametrize("newest, window, existing, expected", [
-    (5, 0, [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]),
-    (5, 2, [1, 2, 3, 4, 5], [4, 5]),
-    (3, 10, [2, 3], None),
-    (4, 0, [2, 3, 4], [2, 3, 4]),
+@pytest.mark.parametrize("newest, window, available, expected", [
+    (5, 0, {1, 2, 3, 4, 5}, [1, 2, 3, 4, 5]),
+    (5, 2, {1, 2, 3, 4, 5}, [4, 5]),
+    (3, 10, {2, 3}, None),
+    (4, 0, {2, 3, 4}, [2, 3, 4]),
+    (4, 0, {2, 3}, [2, 3, 4]),  # the newest comes from ExampleGen, not the folder
 ])
-def test_window_spans(newest, window, existing, expected):
+def test_window_spans(newest, window, available, expected):
     if expected is None:
         with pytest.raises(SpanWindowError, match=r"spans missing inside the window 1..3: \[1\]"):
-            window_spans(newest, window, existing)
+            window_spans(newest, window, available)
     else:
-        assert window_spans(newest, window, existing) == expected
+        assert window_spans(newest, window, available) == expected
