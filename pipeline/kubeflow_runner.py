@@ -7,8 +7,11 @@ The same `create_pipeline` as the local runner. What differs on a cluster lives 
   runtime parameters, set per run or per schedule without recompiling;
 - TFX gives ExampleGen a driver hook that only Vertex AI runs; it is dropped, and ExampleGen's
   executor resolves the span itself on every orchestrator;
-- the steps that read state outside the artifact store (the data folder, the serving folder)
-  are not cached: no custom driver runs on a cluster to put that state into their cache key;
+- the steps that read state outside the artifact store (data folder, span index, serving
+  folder) get a snapshot step ahead of them, uncached, whose description of that state becomes
+  their `snapshot` parameter: no custom driver runs on a cluster to put it into their cache
+  key, so without it they could not be cached, nor anything after them
+  (components/outside_state.py);
 - Beam runs multi-process inside the step's pod by default; steps' containers ask for the
   configured CPU and memory, and on open-source KFP their pods get the configured endpoint,
   credentials (by Secret name), volumes and scratch space (pipeline/kfp_platform.py).
@@ -101,12 +104,13 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
         raise ConfigError(f"--output {output}: the Kubernetes platform config ('kubernetes' "
                           "settings) needs a YAML file, as with kfp's compiler")
     pipeline = create_pipeline(config, run_parameters=parameters)
+    snapshot_steps = add_snapshot_steps(pipeline)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
             use_pipeline_spec_2_1=True))
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    spec = pipeline_file(job, defaults)
+    spec = pipeline_file(job, defaults, snapshot_steps)
     kfp_platform.apply_container_settings(spec, config.step_resources, config.kubernetes)
     documents = [spec]
     if config.kubernetes is not None:
@@ -137,13 +141,66 @@ def read_pipeline_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     return spec, (documents[1] if len(documents) > 1 else None)
 
 
-def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
+def add_snapshot_steps(pipeline) -> list[str]:
+    """Puts a snapshot step (components/outside_state.py) ahead of every step that reads
+    outside state, its output the step's `snapshot` parameter; returns their ids."""
+    from tfx.dsl.context_managers import dsl_context_registry
+
+    from components.snapshot import SNAPSHOT_KEY
+    from pipeline.pipeline import OUTSIDE_STATE_STEPS
+
+    snapshots: dict[str, Any] = {}
+    with dsl_context_registry.use_registry(pipeline.dsl_context_registry):
+        for node in pipeline.components:  # upstream steps first
+            snapshot = _snapshot_step(node, snapshots)
+            if snapshot is not None:
+                snapshots[node.id] = snapshot.with_id(f"{node.id}Snapshot")
+                node.exec_properties[SNAPSHOT_KEY] = _value(snapshots[node.id])
+    unsnapshotted = set(OUTSIDE_STATE_STEPS) - set(snapshots)
+    if unsnapshotted:
+        raise ConfigError(f"steps reading outside state without a snapshot step: "
+                          f"{', '.join(sorted(unsnapshotted))} (components/outside_state.py)")
+    pipeline.components = [*pipeline.components, *snapshots.values()]
+    return [snapshot.id for snapshot in snapshots.values()]
+
+
+def _value(snapshot_step):
+    """The snapshot step's output as a parameter of another step (an output parameter in the
+    compiled file)."""
+    return snapshot_step.outputs["snapshot"].future()[0].value
+
+
+def _snapshot_step(node, snapshots: dict[str, Any]):
+    """The snapshot step of `node`, or None for a step that reads only its artifacts;
+    `snapshots` holds those of the steps upstream of it."""
+    from components import outside_state
+    from components.example_gen.component import ExampleGen
+    from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
+    from components.served_model import ServedModel
+    from components.span_window.component import SpanWindow
+
+    settings = node.exec_properties
+    if isinstance(node, ExampleGen):
+        return outside_state.ExampleGenSnapshot(
+            input_base=settings["input_base"], requested_span=settings[REQUESTED_SPAN_KEY],
+            file_format=settings[FILE_FORMAT_KEY])
+    if isinstance(node, SpanWindow):
+        ingested = snapshots[node.inputs["examples"].producer_component_id]
+        return outside_state.SpanWindowSnapshot(
+            ingested=_value(ingested), **{key: settings[key] for key in (
+                "data_root", "span_pattern", "span_index", "window")})
+    if isinstance(node, ServedModel):
+        return outside_state.ServedModelSnapshot(
+            examples=node.inputs["examples"], serving_model_dir=settings["serving_model_dir"])
+    return None
+
+
+def pipeline_file(job: dict[str, Any], defaults: dict[str, str],
+                  uncached: list[str]) -> dict[str, Any]:
     """The PipelineSpec inside TFX's PipelineJob, made self-contained for any KFP backend: the
     pipeline root and the runtime parameters' defaults move into the spec, where KFP's upload
     reads them (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the
-    steps reading outside state are not cached. Refuses a spec open-source KFP cannot run."""
-    from pipeline.pipeline import OUTSIDE_STATE_STEPS
-
+    `uncached` steps are never cached. Refuses a spec open-source KFP cannot run."""
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
     for executor in spec["deploymentSpec"]["executors"].values():
@@ -153,8 +210,16 @@ def pipeline_file(job: dict[str, Any], defaults: dict[str, str]) -> dict[str, An
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
         parameters[name]["isOptional"] = True
-    for task in OUTSIDE_STATE_STEPS:
-        spec["root"]["dag"]["tasks"][task]["cachingOptions"] = {"enableCache": False}
+    tasks = spec["root"]["dag"]["tasks"]
+    for task in uncached:
+        tasks[task]["cachingOptions"] = {"enableCache": False}
+    for task in tasks.values():
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            producer = parameter.get("taskOutputParameter", {})
+            # TFX 1.16 names the producer `<id>_task` (kubeflow/v2/step_builder.py, exec
+            # properties that are placeholders); its task is `<id>`.
+            if producer and producer["producerTask"] not in tasks:
+                producer["producerTask"] = producer["producerTask"].removesuffix("_task")
     problems = unrunnable_executors(spec)
     if problems:
         raise ConfigError("the compiled pipeline would not run on open-source Kubeflow "

@@ -46,20 +46,9 @@ def csv_writer():
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """A real S3 API on loopback (moto's server): its `endpoint`, a boto3 `client`, and the
-    `environment` both TensorFlow's (tensorflow-io) and Beam's (boto3) S3 file systems read.
-    Tests make buckets of their own names."""
-    import boto3
-    from moto.server import ThreadedMotoServer
+    """A real S3 API on loopback (containers/oss_launcher.py s3_api): `endpoint`, `client`,
+    `environment`. Tests make buckets of their own names."""
+    from containers.oss_launcher import s3_api
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    environment = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                   "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                   "S3_ENDPOINT": endpoint, "S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0"}
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    yield {"endpoint": endpoint, "environment": environment, "client": client}
-    server.stop()
+    with s3_api() as server:
+        yield server

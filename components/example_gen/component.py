@@ -24,6 +24,7 @@ from tfx.types.component_spec import ExecutionParameter
 
 from components.example_gen import ingest
 from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor
+from components.snapshot import SNAPSHOT_KEY
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"
 
@@ -33,6 +34,9 @@ class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         REQUESTED_SPAN_KEY: ExecutionParameter(type=int),
         FILE_FORMAT_KEY: ExecutionParameter(type=str),
+        # Kubeflow: the span and fingerprint a snapshot step found, for KFP's cache key
+        # (components/outside_state.py); the executor does not read it.
+        SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
     }
 
 

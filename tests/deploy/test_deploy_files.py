@@ -104,6 +104,7 @@ def _pod_defaults() -> dict[str, dict]:
     ("kubeflow-minio.yaml", "minio://mlpipeline/v2/artifacts", "s3://"),
     ("kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
     ("kubeflow-profile.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
+    ("kubeflow-s3.yaml", "s3://bucket/ctpipe/root", "s3://"),
 ])
 def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving):
     from pipeline.kubeflow_runner import kubeflow_config
@@ -145,3 +146,24 @@ def test_the_models_volume_is_where_the_pusher_writes_and_tf_serving_reads(manif
     # Without PodDefaults, the compiled file mounts the same claim at the same place.
     config = kubeflow_config(DEPLOY / "kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts")
     assert config.kubernetes.volumes == {claim["metadata"]["name"]: config.serving_root}
+
+
+def test_the_launcher_and_the_steps_open_s3_with_the_same_secret():
+    """deploy/kfp-launcher-s3.yaml as KFP's launcher reads it: ConfigMap `kfp-launcher`, its
+    `providers` with the JSON names of backend/src/v2/config/s3.go (S3ProviderDefault,
+    S3Credentials, S3SecretRef)."""
+    from pipeline.kubeflow_runner import kubeflow_config
+
+    config_map = yaml.safe_load((DEPLOY / "kfp-launcher-s3.yaml").read_text())
+    assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"] == "kfp-launcher"
+    default = yaml.safe_load(config_map["data"]["providers"])["s3"]["default"]
+    assert set(default) <= {"endpoint", "credentials", "region", "disableSSL", "forcePathStyle"}
+    credentials = default["credentials"]
+    assert set(credentials) <= {"fromEnv", "secretRef"} and credentials["fromEnv"] is False
+    reference = credentials["secretRef"]
+    assert set(reference) == {"secretName", "accessKeyKey", "secretKeyKey"}
+    settings = kubeflow_config(DEPLOY / "kubeflow-s3.yaml", config_map["data"][
+        "defaultPipelineRoot"]).kubernetes
+    keys = settings.secret_env[reference["secretName"]]
+    assert {reference["accessKeyKey"], reference["secretKeyKey"]} == set(keys)
+    assert settings.s3_region == default["region"]

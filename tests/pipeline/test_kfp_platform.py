@@ -118,7 +118,7 @@ def test_the_models_volume_only_where_the_serving_folder_is_opened(compiled):
     configs = _executor_configs(platform)
     mounted = {task for task, label in kfp_platform.task_executor_labels(spec).items()
                if "pvcMount" in configs[label]}
-    assert mounted == {"ServedModel", "Pusher"}
+    assert mounted == {"ServedModelSnapshot", "ServedModel", "Pusher"}
     (mount,) = configs["Pusher_executor"]["pvcMount"]
     assert (mount["constant"], mount["mountPath"]) == ("big-tipper-models", "/models")
 

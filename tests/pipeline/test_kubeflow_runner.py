@@ -64,7 +64,10 @@ def test_every_component_is_a_task_with_its_upstream_edges(compiled):
     tasks = spec.root.dag.tasks
     for node in create_pipeline(config).components:
         assert node.id in tasks
-        assert set(tasks[node.id].dependent_tasks) == {u.id for u in node.upstream_nodes}, node.id
+        # The outside-state steps also wait for their snapshot steps.
+        snapshot = {f"{node.id}Snapshot"} if node.id in OUTSIDE_STATE_STEPS else set()
+        assert set(tasks[node.id].dependent_tasks) == {u.id for u in node.upstream_nodes} | \
+            snapshot, node.id
     assert "ValidationGate" in tasks["Trainer"].dependent_tasks
     assert {"Evaluator", "InfraValidation"} <= set(tasks["Pusher"].dependent_tasks)
 
@@ -117,13 +120,35 @@ def test_cluster_settings_reach_the_file(compiled):
     assert schema.runtime_value.constant.string_value == config.curated_schema
 
 
-def test_outside_state_steps_are_never_cached_the_others_follow_the_configuration(tmp_path,
-                                                                                   compiled):
+def test_snapshot_steps_are_never_cached_the_others_follow_the_configuration(tmp_path,
+                                                                              compiled):
+    snapshots = {f"{step}Snapshot" for step in OUTSIDE_STATE_STEPS}
     for (_, spec, _), cached in ((compiled, True), (_compiled(tmp_path, enable_cache=False)[:3],
                                                     False)):
+        assert snapshots <= set(spec.root.dag.tasks)
         for name, task in spec.root.dag.tasks.items():
-            expected = cached and name not in OUTSIDE_STATE_STEPS
+            expected = cached and name not in snapshots
             assert task.caching_options.enable_cache == expected, name
+
+
+def test_outside_state_reaches_the_cache_key_as_a_parameter(compiled):
+    """KFP's cache key holds input parameter values (backend/src/v2/cacheutils/cache.go
+    GenerateCacheKey): each outside-state step takes its snapshot step's output parameter, by
+    the producer's task name (the driver resolves it so: driver.go resolveInputs)."""
+    _, spec, _ = compiled
+    tasks = spec.root.dag.tasks
+    for step in OUTSIDE_STATE_STEPS:
+        snapshot = tasks[step].inputs.parameters["snapshot"].task_output_parameter
+        assert (snapshot.producer_task, snapshot.output_parameter_key) == (
+            f"{step}Snapshot", "snapshot"), step
+        producer = spec.components[tasks[snapshot.producer_task].component_ref.name]
+        assert "snapshot" in producer.output_definitions.parameters
+    # The window's snapshot takes the span ExampleGen will ingest as a parameter, not its
+    # examples, which the launcher would download whole.
+    window = tasks["SpanWindowSnapshot"]
+    assert not window.inputs.artifacts
+    assert window.inputs.parameters["ingested"].task_output_parameter.producer_task == \
+        "ExampleGenSnapshot"
 
 
 def test_minio_is_refused_where_the_steps_open_files_themselves(tmp_path):
