@@ -55,13 +55,18 @@ sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Pyth
 # The project, installed (not editable) so that `python -m <module>` of it works from any
 # directory. The source copy is removed; only the installed package remains.
 COPY setup.py /tmp/src/
+COPY common /tmp/src/common
 COPY ctpipe /tmp/src/ctpipe
 COPY dataprep /tmp/src/dataprep
 COPY pipeline /tmp/src/pipeline
 COPY components /tmp/src/components
+COPY validation /tmp/src/validation
 COPY models /tmp/src/models
 COPY schemas /tmp/src/schemas
 COPY serving /tmp/src/serving
+COPY scoring /tmp/src/scoring
+COPY monitoring /tmp/src/monitoring
+COPY reporting /tmp/src/reporting
 RUN set -eu; \
     python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation /tmp/src; \
     rm -rf /tmp/src /root/.cache
@@ -75,7 +80,8 @@ RUN python -m serving.client.generate_protos
 # line, serving) or TFX's v2 container entrypoint cannot be imported from outside a source tree.
 WORKDIR /
 RUN python -c "import importlib, pkgutil; \
-[importlib.import_module(m.name) for p in ('ctpipe', 'pipeline', 'components', 'models', 'serving') \
+[importlib.import_module(m.name) for p in ('common', 'ctpipe', 'pipeline', 'components', 'validation', \
+                                           'models', 'schemas', 'serving', 'scoring', 'monitoring', 'reporting') \
  for m in pkgutil.walk_packages(importlib.import_module(p).__path__, p + '.') \
  if not m.name.endswith('__main__')]; \
 import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"

@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLIENT_PROTOS := serving/client/tf_serving_protos.binpb
 
-.PHONY: venv test test-all demo bench lint clean image base-image test-containers
+.PHONY: venv test test-all demo bench lint clean image base-image test-containers system-venv \
+	system-test
 
 # The pipeline image (Dockerfile). ENGINE: podman when installed, else docker.
 IMAGE ?= localhost/ctpipe:dev
@@ -25,12 +26,26 @@ HOST_CA ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 UV_CACHE ?= $(HOME)/.cache/uv
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 BASE_ROOTFS := build/base-rootfs
-NO_ENGINE := no container engine: install podman (Debian: apt-get install -y podman runc; \
-	.ci/run shows the settings /etc/containers/containers.conf needs) or docker
+NO_ENGINE := no container engine: install podman (Debian: scripts/setup-system.sh test installs \
+	it with the settings /etc/containers/containers.conf needs) or docker
 
 venv: $(STAMP) $(CLIENT_PROTOS)
 
-$(STAMP): requirements.lock requirements-nodeps.lock setup.py
+# What the machine needs, installed when missing (Debian packages, podman's settings; a no-op
+# when present; scripts/setup-system.sh): python3.11 with venv for every target; for the tests
+# also chromium and, unless CONTAINER_TESTS=no, podman, runc, debootstrap and the pipeline
+# image's base (`base-image`).
+system-venv:
+	@scripts/setup-system.sh venv
+
+system-test:
+	@scripts/setup-system.sh tests
+ifneq ($(CONTAINER_TESTS),no)
+	@scripts/setup-system.sh containers
+	@$(MAKE) --no-print-directory base-image
+endif
+
+$(STAMP): requirements.lock requirements-nodeps.lock setup.py | system-venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
@@ -43,9 +58,12 @@ $(STAMP): requirements.lock requirements-nodeps.lock setup.py
 $(CLIENT_PROTOS): $(STAMP) serving/client/generate_protos.py
 	$(BIN)/python -m serving.client.generate_protos --out $@
 
-# PYTEST_ARGS: e.g. '-m "not containers"' where no podman can run (Cloud Build's test step).
-test: venv
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# CONTAINER_TESTS=no where no podman can run (Cloud Build's test step): the tests marked
+# `containers` are left out and nothing of podman is installed. PYTEST_ARGS: more pytest flags.
+CONTAINER_TESTS ?= yes
+test: system-test venv
+	$(BIN)/python -m pytest -q $(if $(filter no,$(CONTAINER_TESTS)),-m "not containers") \
+		$(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/ctpipe demo --workspace build/demo
@@ -109,5 +127,5 @@ base-image:
 	fi
 
 # Only the tests that run containers (they build $(IMAGE) first).
-test-containers: venv
+test-containers: system-test venv
 	$(BIN)/python -m pytest -q -m containers

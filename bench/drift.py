@@ -5,7 +5,7 @@ spans are, and how many real quarters the schema's thresholds flag (written up i
 
 Every span (a quarter of `ctpipe data prepare`) is reduced to its `train` split, the 4 of 5
 hash buckets of each serialized tf.Example that ExampleGen keeps for training, because that is
-the split components.drift compares. Statistics are TFDV's, computed with the curated schema.
+the split validation.drift compares. Statistics are TFDV's, computed with the curated schema.
 
 - Real transitions: span N (2..16) against (a) span N-1 and (b) spans 1..N-1 pooled.
 - No-shift noise: bootstrap samples of span N's size drawn from the reference's own rows,
@@ -81,7 +81,7 @@ def serialized_examples(rows: Iterable[Row], schema, serving: bool = False) -> l
 
 
 def statistics_of(rows: Sequence[Row], schema, serving: bool = False) -> Statistics:
-    from components.drift import statistics_of_examples
+    from validation.drift import statistics_of_examples
 
     return statistics_of_examples(serialized_examples(rows, schema, serving), schema)
 
@@ -101,8 +101,8 @@ def quarters() -> list[tuple[str, list[dict[str, str]]]]:
 
 
 def distances(statistics: Statistics, reference: Statistics, schema) -> tuple[Distances, list]:
-    """Every distance components.drift measures, and its crossed findings."""
-    from components.drift import drift_findings
+    """Every distance validation.drift measures, and its crossed findings."""
+    from validation.drift import drift_findings
 
     findings = drift_findings({"train": statistics}, {"train": reference}, schema)
     return ({(f.feature, f.presence is not None): f.distance for f in findings},
@@ -142,7 +142,7 @@ def load_spans(schema) -> Spans:
 
 @dataclasses.dataclass(frozen=True)
 class Draw:
-    """One no-shift comparison: the two statistics and what components.drift measured."""
+    """One no-shift comparison: the two statistics and what validation.drift measured."""
 
     statistics: Statistics
     reference: Statistics
@@ -258,7 +258,7 @@ CLEAR_SHIFTS: dict[Key, tuple[str, Callable[[int, dict[str, str]], None]]] = {
 
 def bench_drift(draws: int = 40, reference_draws: int = 8, large_draws: int = 3,
                 seed: int = 0) -> dict[str, float]:
-    from components.drift import format_finding, skew_findings
+    from validation.drift import format_finding, skew_findings
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     started = time.perf_counter()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench import arguments, report
+from bench.trips import held_out_auc, split_source
 
 POINTS = (16, 32, 48, 64)
 QUARTERS = 16
@@ -79,12 +80,11 @@ def _served(workspace: Path) -> Path:
 
 
 def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str, float]:
-    from bench.__main__ import _held_out_auc, _split_source
     from dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    train_csv, held_out = _split_source(data.bundled_source(), work)
+    train_csv, held_out = split_source(data.bundled_source(), work)
     all_spans = work / "spans"
     data.prepare(all_spans, train_csv)
     replicate_spans(all_spans, max(points))
@@ -100,7 +100,7 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
             results[f"{training}_drift_steps_share_at_{point}_spans_pct"] = round(
                 100 * drift / seconds, 1)
             results[f"{training}_held_out_auc_at_{point}_spans"] = round(
-                _held_out_auc(_served(workspace), held_out), 4)
+                held_out_auc(_served(workspace), held_out), 4)
             print(f"  {training:<11} span {point} arrived: {seconds:6.1f} s", flush=True)
     for point in sorted({points[0], points[-1]}):
         incoming = work / f"data-fresh-{point}"

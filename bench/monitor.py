@@ -96,8 +96,8 @@ def stage_version(model_dir: Path, base_path: Path, version: int, train_rows: Se
     """Pushes `model_dir` as `base_path/version` with what the pipeline stores beside it
     (assets.extra/ctpipe/): statistics of a fixed-size sample of the training rows, the push
     record with the eval split's prediction summary, and the model card."""
-    from components.drift import prediction_summary
-    from serving.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+    from common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+    from validation.drift import prediction_summary
 
     target = base_path / str(version)
     shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("saved_model.pb"))
@@ -137,7 +137,8 @@ def send_logged_requests(base_path: Path, prefix: Path, examples: Sequence[bytes
 
 def bench_monitor(work: Path, requests: int = 5000, copies: int = 10) -> dict[str, float]:
     """Logged requests read per second by `monitor()` after start-up, over real logs."""
-    from ctpipe.monitor import log_files, monitor, read_window
+    from monitoring.logs import log_files, read_window
+    from monitoring.summary import monitor
     from pipeline.config import DEFAULT_SCHEMA
 
     work.mkdir(parents=True, exist_ok=True)
@@ -176,8 +177,8 @@ def bench_output_noise(work: Path, draws: int = 600, seed: int = 0) -> dict[str,
     """No-shift and shifted output distances; the threshold the rule gives."""
     import numpy as np
 
-    from components.drift import prediction_summary
-    from ctpipe.monitor import OUTPUT_DISTANCE_THRESHOLD, OUTPUT_TOLERANCE, output_distance
+    from monitoring.summary import OUTPUT_DISTANCE_THRESHOLD, OUTPUT_TOLERANCE, output_distance
+    from validation.drift import prediction_summary
 
     work.mkdir(parents=True, exist_ok=True)
     schema = read_schema()

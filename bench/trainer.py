@@ -41,7 +41,7 @@ def _rows(spans_dir: Path, numbers) -> list[dict[str, str]]:
 
 def _split(rows, folder: Path) -> tuple[list[str], list[str], int]:
     """(train files, held-out files, held-out count): every fifth trip is held out."""
-    from models.inputs import write_examples
+    from bench.trips import write_examples
 
     held_out = rows[::5]
     train = [row for index, row in enumerate(rows) if index % 5]
@@ -87,8 +87,8 @@ def bench_warm_start(spans_dir: Path, work: Path) -> dict[str, float]:
 
 
 def bench_transfer(spans_dir: Path, work: Path) -> dict[str, float]:
+    from bench.trips import write_examples
     from models.export import export_serving_model
-    from models.inputs import write_examples
     from models.model import HParams
     from models.options import TransferOptions
     from models.training import train

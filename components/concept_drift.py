@@ -19,9 +19,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from components import properties
+from common import progress, properties
 from components.served_model import push_record
-from ctpipe import progress
 from models.window import MANIFEST_FILE, WindowManifest
 
 RESULT_FILE = "concept_drift.json"

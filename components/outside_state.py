@@ -21,7 +21,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputDict
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components import properties
+from common import properties
 
 
 @component

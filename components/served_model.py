@@ -32,12 +32,10 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils, path_utils
 
-from components import properties
-from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
-from components.specs import parameters
-from ctpipe import progress
+from common import layout, progress, properties
+from common.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from common.specs import parameters
 from models.card import SERVED_VERSION_FILE, ModelCard, read_card
-from serving import layout
 
 log = logging.getLogger(__name__)
 

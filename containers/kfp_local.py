@@ -74,23 +74,22 @@ class KfpDocker:
 def load_pipeline_file(path: str | Path):
     """(PipelineSpec, runtime parameter values) from a compiled pipeline file.
 
-    Reads what `ctpipe compile` writes (YAML documents, the PipelineSpec first; a platform spec
-    after it, which kfp.local does not apply) and a PipelineJob JSON as TFX's
-    KubeflowV2DagRunner writes it (`pipelineSpec` plus `runtimeConfig.parameterValues`, which
-    become the arguments). The PipelineJob's `gcsOutputDirectory` is not used: kfp.local
+    Reads what `ctpipe compile` writes (YAML documents, the PipelineSpec first; a Kubernetes
+    platform spec may follow, which kfp.local does not apply; or JSON) and a PipelineJob JSON as
+    TFX's KubeflowV2DagRunner writes it (`pipelineSpec` plus `runtimeConfig.parameterValues`,
+    which become the arguments). The PipelineJob's `gcsOutputDirectory` is not used: kfp.local
     writes under the pipeline root given to `kfp.local.init`.
     """
+    import yaml
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    from pipeline.kubeflow_runner import read_pipeline_file
-
-    arguments: dict[str, Any] = {}
-    if str(path).endswith(".json"):
-        job = json.loads(Path(path).read_text())
-        arguments = dict(job.get("runtimeConfig", {}).get("parameterValues", {}))
+    text = Path(path).read_text()
+    document = (json.loads(text) if str(path).endswith(".json")
+                else next(d for d in yaml.safe_load_all(text) if d is not None))
+    arguments: dict[str, Any] = dict(document.get("runtimeConfig", {}).get("parameterValues", {}))
     spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(read_pipeline_file(path)[0], spec)
+    json_format.ParseDict(document.get("pipelineSpec", document), spec)
     return spec, arguments
 
 

@@ -23,9 +23,9 @@ DEFAULT_IMAGE = "localhost/ctpipe:dev"
 IMAGE_ENV = "CTPIPE_IMAGE"
 # "0" skips `make image` (use the image as it is, e.g. when CI built it in an earlier step).
 BUILD_ENV = "CTPIPE_IMAGE_BUILD"
-INSTALL_HINT = ("install it (Debian: apt-get install -y podman runc) and give it the settings "
-                "of .ci/run (/etc/containers/containers.conf: default_ulimits = [], "
-                "runtime = \"runc\")")
+INSTALL_HINT = ("install it with its settings: scripts/setup-system.sh containers (Debian: podman, "
+                "runc; /etc/containers/containers.conf: default_ulimits = [], "
+                "runtime = \"runc\"); `make test` runs it")
 
 
 class ContainerSetupError(RuntimeError):

@@ -23,7 +23,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from ctpipe.errors import UserError
+from common.errors import UserError
+from common.policies import DATA_FORMATS
 from models import features
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ SPAN_DIR_PREFIX = "span-"
 SPAN_FILE = "data.csv"
 MANIFEST = "manifest.json"
 PARQUET_FILE = "data.parquet"
-FILE_FORMATS = ("csv", "parquet")
 # Bump when the output format changes, so that re-running rewrites older outputs.
 FORMAT_VERSION = 2
 
@@ -66,7 +66,7 @@ def _optional_float(text: str) -> float | None:
     return float(text) if text.strip() else None
 
 
-def _read_source(source: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_source(source: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not source.is_file():
         raise DataPreparationError(f"source file not found: {source}")
     with source.open(newline="") as handle:
@@ -136,8 +136,8 @@ def prepare(out_dir: Path, source: Path | None = None, span_trips: int = 0,
     if span_trips < 0:
         raise DataPreparationError(f"span trips must be 0 (as shipped) or positive, "
                                    f"got {span_trips}")
-    if file_format not in FILE_FORMATS:
-        raise DataPreparationError(f"file format must be one of {', '.join(FILE_FORMATS)}, "
+    if file_format not in DATA_FORMATS:
+        raise DataPreparationError(f"file format must be one of {', '.join(DATA_FORMATS)}, "
                                    f"got {file_format!r}")
     source = Path(source) if source else bundled_source()
     source_hash = _sha256(source) if source.is_file() else None
@@ -151,7 +151,7 @@ def prepare(out_dir: Path, source: Path | None = None, span_trips: int = 0,
         raise DataPreparationError(
             f"{out_dir} is not empty and holds no {MANIFEST}: refusing to overwrite it")
 
-    header, rows = _read_source(source)
+    header, rows = read_source(source)
     spans = split_into_spans(rows)
     columns = header + [features.LABEL]
 

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import keras
 import tensorflow as tf
 
-from ctpipe.files import write_atomically
+from common.files import write_atomically
 from models.options import CheckpointOptions
 
 log = logging.getLogger(__name__)

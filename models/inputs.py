@@ -1,8 +1,7 @@
 """tf.data input pipelines over the gzipped TFRecords of tf.Examples that ExampleGen writes."""
 from __future__ import annotations
 
-import os
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -98,23 +97,3 @@ def load_columns(file_patterns: Sequence[str], limit: int = 200_000,
             columns[name].append(values)
         columns[features.LABEL].append(label[:, 0])
     return {name: np.concatenate(parts) if parts else np.array([]) for name, parts in columns.items()}
-
-
-def example_from_row(row: Mapping[str, str], with_label: bool = True) -> tf.train.Example:
-    """A CSV row as CsvExampleGen writes it: typed features, an empty cell as an empty list
-    (built by the serving client's row conversion, the one place that knows the layout)."""
-    from serving.client.examples import row_to_example  # not needed by the Trainer itself
-
-    return tf.train.Example.FromString(
-        row_to_example(row, with_label=with_label, empty_lists=True))
-
-
-def write_examples(rows: Iterable[Mapping[str, str]], path: str) -> str:
-    """Writes labelled CSV rows as a gzipped TFRecord file of tf.Examples (the Trainer's input)."""
-    from serving.client.examples import row_to_example
-
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for row in rows:
-            writer.write(row_to_example(row, with_label=True, empty_lists=True))
-    return path

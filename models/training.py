@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import keras
 
 import models
-from ctpipe import progress
+from common import progress
 from models.checkpoints import CheckpointCallback, JobCheckpoints, file_fingerprints
 from models.inputs import load_columns, make_dataset
 from models.model import Phase, apply_phase, build_model, fit_feature_stats

@@ -10,14 +10,15 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Mapping, Sequence
 
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from ctpipe.errors import UserError
+from common import storage
+from common.errors import UserError
+from common.policies import DataFormat, DriftPolicy, Rollout
 from models.options import Settings, TrainerOptions
-from pipeline import storage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
@@ -140,7 +141,7 @@ class PipelineConfig(Settings):
     # N's files are there (late data is loud). `ctpipe run --span N` sets it.
     span: int = Field(0, ge=0)
     # Span folders hold CSV files (`span-N/*.csv`) or Parquet files (`span-N/*.parquet`).
-    data_format: Literal["csv", "parquet"] = "csv"
+    data_format: DataFormat = "csv"
     # Where each ingested span's examples are, read and written by the steps themselves;
     # empty: under the pipeline root.
     span_index: str = ""
@@ -152,8 +153,10 @@ class PipelineConfig(Settings):
     # the window's training examples, whichever is more.
     train_steps: int = Field(600, gt=0)
     eval_steps: int = Field(50, gt=0)
-    # The Evaluator sees the newest span's eval split plus this many eval examples sampled
-    # from the older spans of the window, so its cost does not grow with the history.
+    # The Evaluator sees this many of the newest span's eval examples (an AUC within about
+    # ±0.005) plus `eval_sample_examples` sampled from the older spans of the window, so its
+    # cost follows neither the history nor the span's size.
+    eval_newest_examples: int = Field(20000, gt=0)
     eval_sample_examples: int = Field(1000, ge=0)
     # The candidate must reach min_auc and lose at most max_auc_regression against the
     # served model.
@@ -172,7 +175,7 @@ class PipelineConfig(Settings):
     kubernetes: KubernetesSettings | None = None
     # Data validation: a drifted feature warns (the run goes on: retraining is CT's answer to
     # drift) or stops the run before the Trainer.
-    drift_policy: Literal["warn", "stop"] = "warn"
+    drift_policy: DriftPolicy = "warn"
     # A window's pooled statistics (the drift reference, and the training statistics kept with
     # a pushed model for skew monitoring) come from this many of its training examples, spread
     # over its spans: their cost stays flat as the history grows.
@@ -181,7 +184,7 @@ class PipelineConfig(Settings):
     # labelled `canary` / `shadow` for `ctpipe gateway` while `stable` stays (`ctpipe rollout
     # analyze --apply` promotes or rolls back). Labels live in TF Serving's model config file,
     # `serving_model_config` (a local or mounted path; empty: no labels are written).
-    rollout: Literal["direct", "canary", "shadow"] = "direct"
+    rollout: Rollout = "direct"
     serving_model_config: str = ""
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
@@ -292,11 +295,20 @@ def build_config(values: Mapping[str, Any],
         raise ConfigError("config: " + "; ".join(problems)) from None
 
 
-def read_config_file(path: str | Path | None) -> dict[str, Any]:
-    """The settings of a YAML or JSON file (an empty mapping without a file)."""
-    if path is None:
+def read_config_file(paths: str | Path | Sequence[str | Path] | None) -> dict[str, Any]:
+    """The settings of YAML or JSON files, a later file's settings replacing an earlier's (an
+    empty mapping without a file)."""
+    if paths is None:
         return {}
-    path = Path(path)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    values: dict[str, Any] = {}
+    for path in map(Path, paths):
+        values.update(_read_one_file(path))
+    return values
+
+
+def _read_one_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     text = path.read_text()
@@ -311,11 +323,12 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
     return dict(values)
 
 
-def load_config(path: str | Path | None, overrides: Mapping[str, Any] | None = None,
+def load_config(path: str | Path | Sequence[str | Path] | None,
+                overrides: Mapping[str, Any] | None = None,
                 hints: Mapping[str, str] | None = None,
                 defaults: Mapping[str, Any] | None = None) -> PipelineConfig:
-    """`defaults`, then a file's settings, then `overrides` (None values ignored), validated
-    once."""
+    """`defaults`, then the files' settings, then `overrides` (None values ignored),
+    validated once."""
     values = {**(defaults or {}), **read_config_file(path)}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(values, hints)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 
 # `train_steps=N` is the friendly form of the train_args runtime parameter.
 TRAIN_STEPS_ALIAS = "train_steps"

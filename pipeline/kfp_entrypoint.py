@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from pipeline import storage
+from common import storage
 
 OSS_LAUNCHER_VARIABLE = "KFP_POD_UID"
 

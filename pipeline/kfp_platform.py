@@ -29,7 +29,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Iterable
 
-from pipeline import storage
+from common import storage
 from pipeline.config import ConfigError, KubernetesSettings, PipelineConfig, StepResources
 
 # The label every step's pod carries (deploy/kfp-pod-defaults.yaml selects on it). One value for

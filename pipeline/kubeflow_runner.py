@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
-from ctpipe.files import write_atomically
-from pipeline import kfp_platform, storage
+from common import storage
+from common.files import write_atomically
+from pipeline import kfp_platform
 from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
@@ -60,8 +61,9 @@ HINTS = {
 }
 
 
-def kubeflow_config(config_file: str | Path | None, pipeline_root: str) -> PipelineConfig:
-    """The configuration for a cluster: cluster defaults, the file's settings, the root."""
+def kubeflow_config(config_file: str | Path | Sequence[str | Path] | None,
+                    pipeline_root: str) -> PipelineConfig:
+    """The configuration for a cluster: cluster defaults, the files' settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
     for name in ("data_root", "serving_root", "span_index"):
@@ -82,13 +84,10 @@ def train_args_json(train_steps: int) -> str:
 def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
     from tfx.orchestration import data_types
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipeline.pipeline import RunParameters, create_pipeline
 
-    if not image:
-        raise ConfigError("an image is required (--image): the project's image, built by "
-                          "`make image` (see Dockerfile)")
+    _require_image(image)
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
         config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
     defaults = {DATA_ROOT_PARAMETER: config.data_root,
@@ -105,18 +104,19 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
                           "settings) needs a YAML file, as with kfp's compiler")
     pipeline = create_pipeline(config, run_parameters=parameters)
     snapshot_steps = add_snapshot_steps(pipeline)
-    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
-            use_pipeline_spec_2_1=True))
-    job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    spec = pipeline_file(job, defaults, snapshot_steps)
+    spec = pipeline_spec(pipeline, image, defaults, uncached=snapshot_steps)
     kfp_platform.apply_container_settings(spec, config.step_resources, config.kubernetes)
     documents = [spec]
     if config.kubernetes is not None:
         documents.append(kfp_platform.platform_spec(spec, config))
     write_atomically(str(output), pipeline_file_text(documents, output))
     return spec
+
+
+def _require_image(image: str) -> None:
+    if not image:
+        raise ConfigError("an image is required (--image): the project's image, built by "
+                          "`make image` (see Dockerfile)")
 
 
 def pipeline_file_text(documents: list[dict[str, Any]], path: Path) -> str:
@@ -146,7 +146,7 @@ def add_snapshot_steps(pipeline) -> list[str]:
     outside state, its output the step's `snapshot` parameter; returns their ids."""
     from tfx.dsl.context_managers import dsl_context_registry
 
-    from components.snapshot import SNAPSHOT_KEY
+    from common.snapshot import SNAPSHOT_KEY
     from pipeline.pipeline import OUTSIDE_STATE_STEPS
 
     snapshots: dict[str, Any] = {}
@@ -195,12 +195,21 @@ def _snapshot_step(node, snapshots: dict[str, Any]):
     return None
 
 
-def pipeline_file(job: dict[str, Any], defaults: dict[str, str],
-                  uncached: list[str]) -> dict[str, Any]:
-    """The PipelineSpec inside TFX's PipelineJob, made self-contained for any KFP backend: the
-    pipeline root and the runtime parameters' defaults move into the spec, where KFP's upload
-    reads them (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the
-    `uncached` steps are never cached. Refuses a spec open-source KFP cannot run."""
+def pipeline_spec(pipeline, image: str, defaults: dict[str, str],
+                  uncached: Sequence[str] = ()) -> dict[str, Any]:
+    """The PipelineSpec of a TFX pipeline whose steps run in `image` through our entry point,
+    compiled by KubeflowV2DagRunner and made self-contained for any KFP backend: the pipeline
+    root and the runtime parameters' defaults move into the spec, where KFP's upload reads them
+    (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the `uncached`
+    steps (they read outside state) are not cached. Refuses a spec open-source KFP cannot run."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    _require_image(image)
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
+            default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
+            use_pipeline_spec_2_1=True))
+    job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     spec = dict(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
     for executor in spec["deploymentSpec"]["executors"].values():
@@ -222,8 +231,8 @@ def pipeline_file(job: dict[str, Any], defaults: dict[str, str],
                 producer["producerTask"] = producer["producerTask"].removesuffix("_task")
     problems = unrunnable_executors(spec)
     if problems:
-        raise ConfigError("the compiled pipeline would not run on open-source Kubeflow "
-                          "Pipelines: " + "; ".join(problems))
+        raise ConfigError(f"the compiled pipeline {spec['pipelineInfo']['name']} would not run "
+                          "on open-source Kubeflow Pipelines: " + "; ".join(problems))
     return spec
 
 

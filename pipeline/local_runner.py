@@ -14,9 +14,8 @@ from typing import Callable, Iterator
 
 from absl import logging as absl_logging
 
-from ctpipe import progress
-from ctpipe.errors import UserError
-from pipeline import storage
+from common import progress, storage
+from common.errors import UserError
 from pipeline.config import PipelineConfig
 
 METADATA_FILE = "metadata.sqlite"
@@ -43,7 +42,7 @@ class ComponentEvent:
     component: str
     state: str  # "running" | "cached" | "executed" | "failed" | "note"
     seconds: float = 0.0
-    # For "note": what the step told the user (ctpipe.progress).
+    # For "note": what the step told the user (common.progress).
     message: str = ""
 
 

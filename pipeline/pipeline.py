@@ -22,14 +22,14 @@ from tfx.proto import trainer_pb2
 import models
 from components.concept_drift import ConceptDrift
 from components.curated_schema import ImportSchemaGen
-from components.evaluator import ServedBaselineEvaluator
+from components.evaluator.component import ServedBaselineEvaluator
 from components.example_gen.component import SPAN_FOLDER_PATTERN, ExampleGen
-from components.infra_validation import InfraValidation
-from components.pusher import Pusher
+from components.infra_validation.component import InfraValidation
+from components.pusher.component import Pusher
 from components.served_model import ServedModel
 from components.span_window.component import SpanWindow
 from components.statistics_gen.component import StatisticsGen
-from components.validation_gate import ValidationGate
+from components.validation_gate.component import ValidationGate
 from models import features
 from models.options import to_custom_config
 from pipeline.config import PipelineConfig
@@ -111,6 +111,7 @@ def create_pipeline(
         span_pattern=f"{SPAN_FOLDER_PATTERN}/*.{config.data_format}",
         file_format=config.data_format, span_index=config.span_index_uri,
         curated_schema=config.curated_schema, window=config.window,
+        eval_newest_examples=config.eval_newest_examples,
         eval_sample_examples=config.eval_sample_examples,
         sample_statistics_examples=config.statistics_sample_examples).with_id("SpanWindow")
     validation_gate = ValidationGate(

@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 from models import features
 
 

@@ -29,9 +29,9 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from components.specs import parameters
-from ctpipe import progress
-from ctpipe.files import write_atomically
+from common import progress
+from common.files import write_atomically
+from common.specs import parameters
 
 INPUT_ROOT_PARAMETER = "input_root"
 RESULT_FILE = "publication.json"
@@ -109,29 +109,11 @@ def compile_scoring_pipeline(settings: ScoringSettings, image: str,
                              output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file (PipelineSpec) of the scoring pipeline in `image`;
     refuses one open-source KFP could not run, as the training pipeline's compile does."""
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+    from pipeline.kubeflow_runner import pipeline_spec
 
-    from pipeline.config import ConfigError
-    from pipeline.kubeflow_runner import ENTRYPOINT_COMMAND, unrunnable_executors
-
-    if not image:
-        raise ConfigError("an image is required (--image): the project's image (Dockerfile)")
     parameter = data_types.RuntimeParameter(name=INPUT_ROOT_PARAMETER, ptype=str,
                                             default=settings.input_root)
-    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            default_image=image, default_commands=list(ENTRYPOINT_COMMAND),
-            use_pipeline_spec_2_1=True))
-    job = runner.run(create_scoring_pipeline(settings, parameter),
-                     parameter_values={INPUT_ROOT_PARAMETER: settings.input_root},
-                     write_out=False)
-    spec = dict(job["pipelineSpec"])
-    spec["defaultPipelineRoot"] = job["runtimeConfig"]["gcsOutputDirectory"]
-    parameters = spec["root"]["inputDefinitions"]["parameters"]
-    parameters[INPUT_ROOT_PARAMETER].update(defaultValue=settings.input_root, isOptional=True)
-    problems = unrunnable_executors(spec)
-    if problems:
-        raise ConfigError("the compiled scoring pipeline would not run on open-source "
-                          "Kubeflow Pipelines: " + "; ".join(problems))
+    spec = pipeline_spec(create_scoring_pipeline(settings, parameter), image,
+                         {INPUT_ROOT_PARAMETER: settings.input_root})
     write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return spec

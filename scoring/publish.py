@@ -18,11 +18,11 @@ import shutil
 import time
 from typing import Sequence
 
-from ctpipe.files import write_atomically
+from common import layout
+from common.files import write_atomically
 from scoring import gate
 from scoring.job import (FORMATS, ModelSource, ScoringError, input_files, plan_ranges,
                          run_beam)
-from serving import layout
 
 LATEST = "LATEST"
 RUNS_PREFIX = "scores-"

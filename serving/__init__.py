@@ -8,6 +8,6 @@ Two subpackages, because they have opposite import budgets:
   It must start fast, so it never imports TensorFlow (nor the server); it speaks only TF
   Serving's wire protocol and works against real TF Serving too.
 
-`serving.layout` is the one thing both need: TF Serving's folder layout of model versions.
+Both read TF Serving's folder layout of model versions from `common.layout`.
 Importing `serving` itself loads nothing.
 """

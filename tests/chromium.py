@@ -40,7 +40,7 @@ class LoadedPage:
 def _require_chromium() -> None:
     if not Path(CHROMIUM).is_file():
         raise AssertionError(f"Chromium not found ({CHROMIUM}): install Debian's `chromium` "
-                             "package (.ci/run does on a fresh machine)")
+                             "package (`make test` does: scripts/setup-system.sh tests)")
 
 
 def _debugging_port(profile: Path, process: subprocess.Popen, timeout: float) -> int:
@@ -134,7 +134,7 @@ def load_page(path: Path, expression: str, timeout: float = 60) -> LoadedPage:
             os.killpg(process.pid, signal.SIGTERM)  # Chromium and its helper processes
             process.wait(timeout=30)
 
-# What a page drawn by ctpipe/report_page.js holds, evaluated in the loaded page: every
+# What a page drawn by reporting/page.js holds, evaluated in the loaded page: every
 # <details> is opened first, so that every plot is laid out and its marks have a size.
 DRAWN_PLOTS = """(() => {
   document.querySelectorAll("details").forEach((d) => { d.open = true; });

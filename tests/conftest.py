@@ -1,4 +1,5 @@
-"""Shared fixtures: small slices of the real Chicago taxi data, made by the tests."""
+"""Shared fixtures: small slices of the real Chicago taxi data, and a small model trained on
+them, made by the tests."""
 from __future__ import annotations
 
 import csv
@@ -42,6 +43,45 @@ def small_source(tmp_path_factory, taxi_rows) -> Path:
 def csv_writer():
     """The `write_csv(path, header, rows)` helper, for tests that build their own files."""
     return write_csv
+
+
+@pytest.fixture(scope="session")
+def serialized_examples(taxi_rows) -> list[bytes]:
+    """The first 600 trips as clients send them (serving and monitoring tests)."""
+    from serving.client.examples import row_to_example
+
+    _, rows = taxi_rows
+    return [row_to_example(r) for r in rows[:600]]
+
+
+@pytest.fixture(scope="session")
+def trained_model(serialized_examples, taxi_rows):
+    """Our Keras model, fitted on real trips for a few steps (fast, deterministic)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models import features
+    from models.inputs import parse_examples
+    from models.model import HParams, build_model, fit_feature_stats
+
+    _, rows = taxi_rows
+    columns = {k: v.numpy() for k, v in
+               parse_examples(tf.constant(serialized_examples), with_label=False).items()}
+    model = build_model(fit_feature_stats(columns, HParams()), HParams())
+    labels = np.array([[features.is_big_tipper(float(r["tips"] or 0), float(r["fare"] or 0))]
+                       for r in rows[:600]], dtype=np.float32)
+    model.fit(columns, labels, batch_size=128, epochs=1, steps_per_epoch=4, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def saved_model_dir(tmp_path_factory, trained_model) -> Path:
+    """The SavedModel our Trainer exports (`serving_default`: examples -> probability)."""
+    from models.export import export_serving_model
+
+    export_dir = tmp_path_factory.mktemp("export") / "model"
+    export_serving_model(trained_model, str(export_dir))
+    return export_dir
 
 
 @pytest.fixture(scope="session")

@@ -24,12 +24,14 @@ import pytest
 import tensorflow as tf
 
 from bench.monitor import send_logged_requests, served_examples
-from components.pusher import overall_auc
-from ctpipe import cli, data, report, report_data, status, tfma_results
-from ctpipe.monitor import EXIT_CROSSED
+from components.pusher.executor import overall_auc
+from ctpipe import cli
+from dataprep import spans as data
+from ctpipe.commands.monitor import EXIT_CROSSED
 from models import features
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from reporting import contents, page, status, tfma_results
 from serving.client.examples import rows_to_examples
 from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
@@ -121,6 +123,21 @@ def test_second_identical_run_is_fully_cached(workspace):
     assert {"ExampleGen", "StatisticsGen", "SpanWindow", "ServedModel", "Trainer", "Evaluator",
             "Pusher"} <= set(states)
     assert _tree_digest(Path(config.serving_root)) == before
+
+
+def test_ctpipe_run_with_nothing_new_says_so_and_a_missing_span_fails(workspace, capsys):
+    root = workspace["root"]
+    command = ["run", "--data", str(root / "incoming"), "--workspace", str(root / "ws"),
+               "--config", str(_config_file(root))]
+    runs = len(status.WorkspaceStatus(root / "ws").runs(100))
+    assert cli.main(command) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Nothing new: span 4 (the newest in ") and "--rerun" in out
+    assert len(status.WorkspaceStatus(root / "ws").runs(100)) == runs, "nothing ran"
+
+    assert cli.main([*command, "--span", "7"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "span 7 has no files" in err[0] and "arrived" in err[0], err
 
 
 def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(workspace):
@@ -306,7 +323,7 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     and the summary `ctpipe monitor` saved after `ctpipe serve` logged real requests."""
     ws, root = workspace["root"] / "ws", workspace["root"]
     without = tmp_path / "without-monitor.html"
-    report.write_report(ws, without)
+    page.write_report(ws, without)
     assert "No monitor summary saved" in without.read_text()
 
     state = status.WorkspaceStatus(ws)
@@ -327,19 +344,19 @@ def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0 and result["heavy"] == [], result
     assert result["seconds"] < 60, result
-    page = out.read_text()
+    html = out.read_text()
     assert out.stat().st_size < 1_000_000, f"{out.stat().st_size} bytes"
 
-    assert page.count('<details class="run"') == len(runs)
+    assert html.count('<details class="run"') == len(runs)
     for push in pushes:
-        assert push.version in page
-    assert "failed at ValidationGate" in page, "the anomalous span's run"
-    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in page
+        assert push.version in html
+    assert "failed at ValidationGate" in html, "the anomalous span's run"
+    assert f"Latest summary of <code>ctpipe monitor</code>, {monitored['created_at']}" in html
     for version in monitored["versions"]:
-        assert f"Version {version['version']}: {version['requests']} requests" in page
+        assert f"Version {version['version']}: {version['requests']} requests" in html
 
     # The Evaluator's results as TFMA reads them, against the TensorFlow-free reading.
-    read = report_data.read_workspace(ws)
+    read = contents.read_workspace(ws)
     newest = next(r for r in reversed(read.runs) if r.evaluation is not None)
     evaluation = state.run_outputs(newest.summary.context_id)[("Evaluator", "evaluation")]
     overall = tfma_results.load_metrics(evaluation.uri)[0]

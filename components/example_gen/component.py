@@ -22,9 +22,10 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
+from common.policies import DATA_FORMATS
+from common.snapshot import SNAPSHOT_KEY
 from components.example_gen import ingest
 from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor
-from components.snapshot import SNAPSHOT_KEY
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"
 
@@ -61,8 +62,8 @@ class ExampleGen(FileBasedExampleGen):
 
     def __init__(self, input_base: Union[str, data_types.RuntimeParameter],
                  span: Union[int, data_types.RuntimeParameter] = 0, file_format: str = "csv"):
-        if file_format not in ingest.FILE_FORMATS:
-            raise ValueError(f"file_format must be one of {ingest.FILE_FORMATS}, "
+        if file_format not in DATA_FORMATS:
+            raise ValueError(f"file_format must be one of {DATA_FORMATS}, "
                              f"got {file_format!r}")
         # A known span also bounds the driver's search (LocalDagRunner), so that the files'
         # fingerprint in the cache key is that span's.

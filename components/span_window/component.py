@@ -10,11 +10,11 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from components.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from common.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from common.specs import parameters
 from components.span_window.executor import (EVAL_EXAMPLES_KEY, EXAMPLES_KEY,
                                              REFERENCE_STATISTICS_KEY, WINDOW_EXAMPLES_KEY,
                                              Executor, snapshot_of)
-from components.specs import parameters
 
 
 class Driver(SnapshotDriver):
@@ -31,7 +31,8 @@ class SpanWindowSpec(ComponentSpec):
     # `curated_schema` is the schema's text: its feature types decide how statistics are made.
     PARAMETERS = parameters(
         data_root=str, span_pattern=str, file_format=str, window=int, span_index=str,
-        curated_schema=str, eval_sample_examples=int, sample_statistics_examples=int,
+        curated_schema=str, eval_newest_examples=int, eval_sample_examples=int,
+        sample_statistics_examples=int,
         optional=(SNAPSHOT_KEY,), **{SNAPSHOT_KEY: str})
     INPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {
@@ -50,11 +51,13 @@ class SpanWindow(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, data_root, span_pattern: str,
                  file_format: str, span_index: str, curated_schema: str, window: int = 0,
-                 eval_sample_examples: int = 1000, sample_statistics_examples: int = 3000):
+                 eval_newest_examples: int = 20000, eval_sample_examples: int = 1000,
+                 sample_statistics_examples: int = 3000):
         super().__init__(SpanWindowSpec(
             examples=examples, data_root=data_root, span_pattern=span_pattern,
             file_format=file_format, window=window, span_index=span_index,
-            curated_schema=curated_schema, eval_sample_examples=eval_sample_examples,
+            curated_schema=curated_schema, eval_newest_examples=eval_newest_examples,
+            eval_sample_examples=eval_sample_examples,
             sample_statistics_examples=sample_statistics_examples,
             **{WINDOW_EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
                EVAL_EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),

@@ -3,8 +3,9 @@
 The span this run's ExampleGen wrote is registered in the span index (components/span_window/
 index.py); the window's other spans are found there. What a run writes is O(the new span):
 - `examples`: only the window's manifest (models/window.py), naming each span's own files;
-- `eval_examples`: the newest span's eval split plus a fixed-size sample of the older spans'
-  eval splits, so the Evaluator's cost does not grow with the history;
+- `eval_examples`: a fixed-size sample of the newest span's eval split (all of it when the span
+  is small) plus one of the older spans' eval splits, so the Evaluator's cost follows neither
+  the history nor the span's size (TFMA took 98 s on a 500 k-trip span's 100 k eval examples);
 - `reference_statistics`: the drift reference, the previous run's window (the spans before the
   newest) pooled, profiled on a fixed-size sample of their training examples
   (components/samples.py; docs/drift.md measures why pooled); no splits on the first span.
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 from typing import Any
 
 from tfx import types
@@ -33,15 +35,13 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components import properties
+from common import progress, properties, storage
 from components.example_gen import ingest
 from components.example_gen.executor import ingest_span, read_counts
-from components.samples import first_records, write_sample_statistics
 from components.span_window import index
-from components.statistics_view import statistics_schema
-from ctpipe import progress
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
-from pipeline import storage
+from validation.samples import first_records, write_sample_statistics
+from validation.statistics_view import statistics_schema
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,6 @@ def span_pattern_of(span_pattern: str, span: int) -> str:
 def data_spans(data_root: str, span_pattern: str) -> dict[int, str]:
     """Span number -> fingerprint of its files, for every span with files in the data folder
     (TFX's fingerprint: names, sizes and modification times)."""
-    import re
-
     glob = posixpath.join(data_root, span_pattern.replace(SPAN_PLACEHOLDER, "*"))
     regex = re.compile(re.escape(posixpath.join(data_root, span_pattern))
                        .replace(re.escape(SPAN_PLACEHOLDER), r"(\d+)").replace(r"\*", r"[^/]*"))
@@ -165,6 +163,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         reused = sorted(set(spans) - set(catch_up) - {newest})
         examples.set_string_custom_property(properties.REUSED_SPANS, _span_list(reused))
         self._write_eval_examples(output_dict[EVAL_EXAMPLES_KEY][0], window,
+                                  exec_properties["eval_newest_examples"],
                                   exec_properties["eval_sample_examples"])
         self._write_reference(output_dict[REFERENCE_STATISTICS_KEY][0], window, exec_properties)
         progress.note(
@@ -203,22 +202,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     @staticmethod
     def _write_eval_examples(artifact: types.Artifact, window: WindowManifest,
-                             sample_size: int) -> None:
+                             newest_examples: int, sample_size: int) -> None:
         import tensorflow as tf
 
+        newest = first_records(window.newest.paths("eval"), newest_examples)
+        older = first_records(window.files("eval", window.older), sample_size)
         target = posixpath.join(artifact.uri, "Split-eval")
         fileio.makedirs(target)
-        for path in window.newest.paths("eval"):
-            fileio.copy(path, posixpath.join(target, f"newest-{posixpath.basename(path)}"))
-        sample = first_records(window.files("eval", window.older), sample_size)
-        with tf.io.TFRecordWriter(posixpath.join(target, "older.gz"), options="GZIP") as writer:
-            for record in sample:
-                writer.write(record)
+        for name, records in (("newest.gz", newest), ("older.gz", older)):
+            with tf.io.TFRecordWriter(posixpath.join(target, name), options="GZIP") as writer:
+                for record in records:
+                    writer.write(record)
         _mark_examples(artifact, ["eval"])
         artifact.set_int_custom_property(properties.SPAN, window.newest.span)
         artifact.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
-        log.info("SpanWindow: evaluation examples: span %d's eval split and %d sampled from "
-                 "the older spans", window.newest.span, len(sample))
+        log.info("SpanWindow: evaluation examples: %d of span %d's eval split and %d sampled "
+                 "from the older spans", len(newest), window.newest.span, len(older))
 
     @staticmethod
     def _write_reference(artifact: types.Artifact, window: WindowManifest,

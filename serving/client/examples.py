@@ -1,9 +1,10 @@
 """Raw trip rows (CSV strings or JSON values) -> serialized tf.Examples of the model's features.
 
 The one place that turns a row into a tf.Example, with the feature names and types of
-`models/features.py`: the client sends these to the server, and the training-side helpers
-(`models.inputs.example_from_row`) write the same layout the way CsvExampleGen does. Free of
-TensorFlow (the Example class comes from `serving.client.protos`).
+`models/features.py`: the client sends these to the server; with `empty_lists` it writes the
+layout CsvExampleGen writes (the training files of tests and benchmarks,
+`bench.trips.write_examples`). Free of TensorFlow (the Example class comes from
+`serving.client.protos`).
 """
 from __future__ import annotations
 

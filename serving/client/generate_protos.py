@@ -15,7 +15,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor, descriptor_pb2
 
-from ctpipe.files import write_atomically
+from common.files import write_atomically
 
 DESCRIPTOR_SET = Path(__file__).with_name("tf_serving_protos.binpb")
 

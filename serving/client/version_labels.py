@@ -3,7 +3,7 @@ side of the model config (the server reads the same file with `serving.server.co
 
 The server (real TF Serving with --model_config_file_poll_wait_seconds, or `ctpipe serve`)
 re-reads the file on its own, so moving a label needs no restart. The file is replaced
-atomically (`ctpipe.files`): a poll never reads half a config. Free of TensorFlow: the
+atomically (`common.files`): a poll never reads half a config. Free of TensorFlow: the
 config is parsed with the client's own message classes.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from serving import layout
-from ctpipe.files import write_atomically
+from common import layout
+from common.files import write_atomically
+from common.policies import ROLLOUTS
 from serving.client import protos
 from serving.client.errors import ModelConfigError
 
@@ -26,8 +27,6 @@ log = logging.getLogger(__name__)
 STABLE = "stable"
 CANARY = "canary"
 SHADOW = "shadow"
-# How a new push reaches traffic (the pipeline's `rollout` setting).
-ROLLOUTS = ("direct", CANARY, SHADOW)
 LABEL_PATTERN = re.compile(r"[a-zA-Z0-9_]+")
 
 
@@ -71,7 +70,7 @@ def model_entry(config: Any, model: str) -> Any:
 
 
 def version_directories(base_path: str) -> list[int]:
-    """Versions present under a base path, as TF Serving finds them (`serving.layout`)."""
+    """Versions present under a base path, as TF Serving finds them (`common.layout`)."""
     try:
         return sorted(layout.version_folders(base_path))
     except FileNotFoundError:

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Sequence
 
-from ctpipe.errors import UserError
+from common.errors import UserError
 
 # Our default bind address (TF Serving binds every interface).
 LOOPBACK = "127.0.0.1"

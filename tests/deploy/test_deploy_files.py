@@ -117,6 +117,25 @@ def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving
         assert config.span_index_uri == "s3://mlpipeline/v2/artifacts/span-index"
 
 
+@pytest.mark.parametrize("runner, endpoint", [
+    ("dataflow", "--runner=DataflowRunner"),
+    ("flink", "--job_endpoint=flink-jobserver:8099"),
+    ("spark", "--job_endpoint=spark-jobserver:8099"),
+])
+def test_beam_runner_files_reach_every_beam_step_with_the_image_as_sdk_container(
+        runner, endpoint, tmp_path):
+    from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+
+    config = kubeflow_config([DEPLOY / "kubeflow.yaml", DEPLOY / "beam" / f"{runner}.yaml"],
+                             "gs://bucket/root")
+    assert endpoint in config.beam_args and "--runner=FnApiRunner" not in config.beam_args
+    spec = compile_pipeline(config, "registry.example/ctpipe:1", tmp_path / "pipeline.json")
+    for step in ("ExampleGen", "StatisticsGen", "SpanWindow", "Evaluator"):
+        args = spec["deploymentSpec"]["executors"][f"{step}_executor"]["container"]["args"]
+        assert endpoint in args, step
+        assert "--sdk_container_image=registry.example/ctpipe:1" in args, step
+
+
 def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read():
     from pipeline.kfp_platform import STEP_LABEL
 
@@ -127,7 +146,7 @@ def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read()
         # (Compile: the Workflow's spec.podMetadata) puts on every pod, drivers included.
         assert spec["selector"] == {"matchLabels": dict([STEP_LABEL])}
     env = {item["name"] for item in defaults["ctpipe-minio"]["env"]}
-    # tensorflow-io's S3 file system and Beam's (boto3) read these (pipeline/storage.py).
+    # tensorflow-io's S3 file system and Beam's (boto3) read these (common/storage.py).
     assert {"S3_ENDPOINT", "S3_USE_HTTPS", "AWS_ENDPOINT_URL", "AWS_REGION",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= env
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ctpipe.cli import build_parser
-from ctpipe.monitor import EXIT_CROSSED
+from ctpipe.commands.monitor import EXIT_CROSSED
 from models import features
 from pipeline.config import DEFAULT_MODEL_NAME
 from serving.server.config_files import read_model_server_config
@@ -41,7 +41,7 @@ def test_the_job_runs_monitor_with_existing_flags_and_fails_on_alerts(manifests,
     (container,) = pod["containers"]
     args = build_parser().parse_args(container["args"])  # unknown flags exit here
 
-    assert args.command == "monitor" and args.handler.__module__ == "ctpipe.monitor"
+    assert args.command == "monitor" and args.handler.__module__ == "ctpipe.commands.monitor"
     assert all(arg.startswith("--") and "=" in arg for arg in container["args"][1:])
     assert args.model_name == DEFAULT_MODEL_NAME and args.workspace is None
     assert args.last >= 1000

@@ -11,11 +11,12 @@ import keras
 import numpy as np
 import pytest
 
+from bench.trips import write_examples
 from dataprep import spans as data
 from models import features
 from models.checkpoints import FINISHED_FILE, STATE_FILE, prune_job_folders
 from models.export import export_serving_model
-from models.inputs import load_columns, write_examples
+from models.inputs import load_columns
 from models.model import build_model, fit_feature_stats
 from models.options import CheckpointOptions, HParams, TransferOptions, WarmStartOptions
 from models.training import train

@@ -21,8 +21,9 @@ import pytest
 import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from ctpipe.errors import UserError
-from pipeline import kfp_entrypoint, storage
+from common import storage
+from common.errors import UserError
+from pipeline import kfp_entrypoint
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
 ROOT = "minio://mlpipeline/v2/artifacts"
@@ -62,7 +63,7 @@ def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
     """Real statistics (text in the numeric 'fare': a type anomaly) and the curated schema."""
     import tensorflow as tf
 
-    from components.drift import statistics_of_examples
+    from validation.drift import statistics_of_examples
 
     example = tf.train.Example()
     example.features.feature["fare"].bytes_list.value.append(b"many")
@@ -208,8 +209,8 @@ def test_kfp_local_shapes_get_their_types_but_keep_their_paths(compiled):
 OPEN_S3 = r"""
 import json, sys
 import tensorflow as tf
-from ctpipe.errors import UserError
-from pipeline import kfp_entrypoint, storage
+from common import storage
+from pipeline import kfp_entrypoint
 
 executor_input, probe = json.loads(sys.argv[1]), sys.argv[2]
 try:

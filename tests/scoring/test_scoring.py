@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from common.layout import PUSH_RECORD_FILE
 from models import features
 from scoring import gate, publish
 from scoring.encode import ExampleEncoder
 from scoring.job import ScoringError, plan_ranges, read_range
 from serving.client.examples import row_to_example
-from serving.layout import PUSH_RECORD_FILE
 
 WORKTREE = Path(__file__).resolve().parents[2]
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]

@@ -11,39 +11,9 @@ import pytest
 import tensorflow as tf
 
 from models import features
-from models.export import export_serving_model, serving_function
-from models.inputs import parse_examples
-from models.model import HParams, build_model, fit_feature_stats
-from serving.client.examples import row_to_example
+from models.export import serving_function
 
 MODEL_NAME = "big_tipper"
-
-
-@pytest.fixture(scope="session")
-def serialized_examples(taxi_rows) -> list[bytes]:
-    _, rows = taxi_rows
-    return [row_to_example(r) for r in rows[:600]]
-
-
-@pytest.fixture(scope="session")
-def trained_model(serialized_examples, taxi_rows):
-    """Our Keras model, fitted on real trips for a few steps (fast, deterministic)."""
-    _, rows = taxi_rows
-    columns = {k: v.numpy() for k, v in
-               parse_examples(tf.constant(serialized_examples), with_label=False).items()}
-    model = build_model(fit_feature_stats(columns, HParams()), HParams())
-    labels = np.array([[features.is_big_tipper(float(r["tips"] or 0), float(r["fare"] or 0))]
-                       for r in rows[:600]], dtype=np.float32)
-    model.fit(columns, labels, batch_size=128, epochs=1, steps_per_epoch=4, verbose=0)
-    return model
-
-
-@pytest.fixture(scope="session")
-def saved_model_dir(tmp_path_factory, trained_model) -> Path:
-    """The SavedModel our Trainer exports (`serving_default`: examples -> probability)."""
-    export_dir = tmp_path_factory.mktemp("export") / "model"
-    export_serving_model(trained_model, str(export_dir))
-    return export_dir
 
 
 @pytest.fixture(scope="session")

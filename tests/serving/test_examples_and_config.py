@@ -71,20 +71,22 @@ def test_bad_cells_are_named_with_row_and_column():
 
 
 def test_training_rows_become_examples_as_csv_example_gen_writes_them(taxi_rows):
-    from models.inputs import example_from_row
-
     _, rows = taxi_rows
     row = dict(rows[0], company="", trip_seconds="600", **{features.LABEL: "1"})
-    example = example_from_row(row)  # delegates to row_to_example(..., empty_lists=True)
-    feature = example.features.feature
+
+    def example(row, with_label=True):
+        return protos.Example.FromString(
+            row_to_example(row, with_label=with_label, empty_lists=True))
+
+    feature = example(row).features.feature
     assert set(feature) == set(features.FEATURE_NAMES) | {features.LABEL}
     assert feature["company"].WhichOneof("kind") == "bytes_list"
     assert list(feature["company"].bytes_list.value) == []
     assert list(feature["trip_seconds"].int64_list.value) == [600]
     assert list(feature[features.LABEL].int64_list.value) == [1]
-    assert features.LABEL not in example_from_row(row, with_label=False).features.feature
+    assert features.LABEL not in example(row, with_label=False).features.feature
     with pytest.raises(ExampleError, match="row has no column 'big_tipper'"):
-        example_from_row(rows[0])
+        example(rows[0])
 
 
 def test_json_and_csv_inputs(tmp_path, csv_writer, taxi_rows):
@@ -114,7 +116,7 @@ def test_client_import_does_not_load_tensorflow():
 def test_missing_generated_protos_are_an_error_naming_the_build_step(tmp_path):
     code = ("from pathlib import Path; import serving.client.generate_protos as build; "
             f"build.DESCRIPTOR_SET = Path({str(tmp_path / 'missing.binpb')!r}); "
-            "from ctpipe.errors import UserError\n"
+            "from common.errors import UserError\n"
             "try:\n    import serving.client.protos\n"
             "except UserError as err:\n    print(err)\n"
             "else:\n    raise SystemExit('imported without its descriptor set')")

@@ -1,0 +1,1 @@
+"""TFX's Evaluator, told that an empty baseline is no baseline."""

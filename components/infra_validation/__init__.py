@@ -1,0 +1,1 @@
+"""InfraValidation: the candidate must load and answer in a real server before the push."""

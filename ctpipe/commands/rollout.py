@@ -1,0 +1,70 @@
+"""`ctpipe rollout analyze`: compare the canary (or shadow) with stable from the gateway's
+prediction log and/or metrics, recommend promote or roll back, and with `--apply` move the
+labels in TF Serving's model config file (serving/rollout.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ctpipe.dataclass_flags import add_flags, from_flags
+
+# Exit status when the recommendation is to roll back (a CronJob's failed run alerts).
+ROLLBACK_EXIT = 3
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from serving.rollout import analysis as rollout
+    from serving.rollout.thresholds import ROLLBACK, Thresholds
+
+    thresholds = from_flags(Thresholds, args)
+    verdict = rollout.analyze(args.model_config, args.model, candidate=args.candidate,
+                              logs=args.logs, metrics=args.metrics or (),
+                              window_seconds=args.window_seconds, labels_path=args.labels,
+                              thresholds=thresholds)
+    changes = rollout.apply(verdict, args.model_config, args.model) if args.apply else []
+    if args.json:
+        print(json.dumps({**verdict.to_json(), "applied": [c.describe() for c in changes]},
+                         indent=2))
+    else:
+        print(verdict.stable.describe())
+        print(verdict.candidate.describe())
+        if verdict.distance is not None:
+            print(f"prediction distance (earth mover's): {verdict.distance:.4f}")
+        print(f"recommendation: {verdict.recommendation} ({'; '.join(verdict.reasons)})")
+        for change in changes:
+            print(f"applied: {change.describe()} (written to {args.model_config})")
+    return ROLLBACK_EXIT if verdict.recommendation == ROLLBACK else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from pipeline.config import DEFAULT_MODEL_NAME
+    from serving.rollout.thresholds import Thresholds
+
+    rollout = subparsers.add_parser("rollout", help="canary/shadow analysis and label moves")
+    commands = rollout.add_subparsers(dest="rollout_command", required=True)
+    analyze = commands.add_parser(
+        "analyze", help="compare canary (or shadow) with stable; promote or roll back",
+        description=f"Exit status 0 for promote or wait, {ROLLBACK_EXIT} for roll back.")
+    analyze.add_argument("--model-config", type=Path, required=True,
+                         help="TF Serving's model config file (labels stable, canary, shadow)")
+    analyze.add_argument("--model", default=DEFAULT_MODEL_NAME)
+    analyze.add_argument("--candidate", choices=("canary", "shadow"),
+                         help="label to judge (default: canary if present, else shadow)")
+    analyze.add_argument("--logs", help="prediction log prefix of the gateway(s): "
+                                        "DIR/<model>, a glob may stand for pod folders")
+    analyze.add_argument("--metrics", action="append", metavar="URL",
+                         help="gateway metrics URL (repeatable; a host resolving to several "
+                              "addresses is scraped at each)")
+    analyze.add_argument("--window-seconds", type=float, default=0,
+                         help="logs: records of the last N s; metrics: two scrapes N s apart "
+                              "(0: everything recorded)")
+    analyze.add_argument("--labels", type=Path,
+                         help="CSV of labelled trips (taxi columns with big_tipper, or tips "
+                              "and fare): AUC on the logged trips found in it")
+    add_flags(analyze, Thresholds, "threshold")
+    analyze.add_argument("--apply", action="store_true",
+                         help="move the labels: promote (stable := candidate) or roll back "
+                              "(candidate label removed)")
+    analyze.add_argument("--json", action="store_true", help="print the figures as JSON")
+    analyze.set_defaults(handler=_cmd_analyze)

@@ -1,0 +1,29 @@
+"""`ctpipe serve`: the local model server, with TF Serving's own command-line flags."""
+from __future__ import annotations
+
+import argparse
+
+from common.errors import UserError
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from serving.server.errors import StartupError
+    from serving.server.flags import options_from_args
+    from serving.server.model_server import serve
+
+    options = options_from_args(args)
+    try:
+        serve(options)
+    except StartupError as err:
+        raise UserError(f"Failed to start server. Error: {err}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from serving.server.flags import add_flags
+
+    parser = subparsers.add_parser(
+        "serve", allow_abbrev=False, help="serve models over TF Serving's gRPC/REST API",
+        description="A model server keeping TF Serving's contract; flags are "
+                    "tensorflow_model_server's (--flag=value or --flag value).")
+    add_flags(parser)
+    parser.set_defaults(handler=_cmd_serve)

@@ -1,0 +1,19 @@
+"""`ctpipe status`: a workspace's recent runs, pushed versions and drift per span
+(reporting/status.py reads them from ML Metadata)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_status(args: argparse.Namespace) -> None:
+    from reporting import status
+
+    print(status.format_status(Path(args.workspace), limit=args.limit))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("status", help="recent runs, pushes, blessed model")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--limit", type=int, default=10, help="runs to show")
+    parser.set_defaults(handler=_cmd_status)
