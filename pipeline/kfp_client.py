@@ -72,9 +72,11 @@ class Package:
                 "with one")
         return root
 
-    def run_parameters(self, assignments: Sequence[str]) -> dict[str, str]:
-        """`k=v` pairs checked against the pipeline's runtime parameters."""
-        values: dict[str, str] = {}
+    def run_parameters(self, assignments: Sequence[str]) -> dict[str, Any]:
+        """`k=v` pairs checked against the pipeline's runtime parameters, as values of their
+        declared types: the API server refuses a string for a number parameter
+        (backend/src/apiserver/template/v2_template.go validatePipelineJobInputs)."""
+        values: dict[str, Any] = {}
         for assignment in assignments:
             name, separator, value = assignment.partition("=")
             if not separator or not name:
@@ -90,8 +92,25 @@ class Package:
                 known = ", ".join(sorted([*self.parameters, TRAIN_STEPS_ALIAS]))
                 raise KfpClientError(f"unknown runtime parameter {name!r}; the pipeline has: "
                                      f"{known}")
-            values[name] = value
+            values[name] = _typed(name, value, self.parameters[name].get("parameterType"))
         return values
+
+
+def _typed(name: str, value: str, parameter_type: str | None) -> Any:
+    """A --param value as the runtime parameter's type wants it."""
+    try:
+        if parameter_type == "NUMBER_INTEGER":
+            return int(value)
+        if parameter_type == "NUMBER_DOUBLE":
+            return float(value)
+    except ValueError:
+        kind = "an integer" if parameter_type == "NUMBER_INTEGER" else "a number"
+        raise KfpClientError(f"--param {name} expects {kind}, got {value!r}") from None
+    if parameter_type == "BOOLEAN":
+        if value not in ("true", "false"):
+            raise KfpClientError(f"--param {name} expects true or false, got {value!r}")
+        return value == "true"
+    return value
 
 
 def _call(what: str, function, *call_args, **kwargs):

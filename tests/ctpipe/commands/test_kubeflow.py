@@ -161,15 +161,18 @@ def test_submit_uploads_the_compiled_file_and_runs_it_with_the_given_parameters(
         kfp_api, package, capsys):
     api, host = kfp_api
     status = _ctpipe("submit", "--host", host, "--package", str(package), "--existing-token",
-                     TOKEN, "--param", "data_root=gs://other/spans", "--param", "train_steps=50")
+                     TOKEN, "--param", "data_root=gs://other/spans", "--param", "train_steps=50",
+                     "--param", "span=7")
     out = capsys.readouterr().out
     assert status == 0
     [upload] = api.uploads
     assert upload["content"] == package.read_bytes()
     assert upload["query"]["name"] == "taxi-big-tipper"
     [run] = api.runs
+    # The span is an integer parameter: the API server refuses a string for it
+    # (apiserver/template/v2_template.go validatePipelineJobInputs).
     assert run["runtime_config"]["parameters"] == {
-        "data_root": "gs://other/spans", "train_args": json.dumps({"num_steps": 50})}
+        "data_root": "gs://other/spans", "train_args": json.dumps({"num_steps": 50}), "span": 7}
     # Open-source KFP's root DAG driver reads the root only from the run's runtime config
     # (backend/src/v2/driver/driver.go RootDAG, 2.2-2.4; root_dag.go today), never from the
     # file's defaultPipelineRoot: without it the run would write to the cluster's default.
@@ -276,6 +279,9 @@ def test_unknown_parameters_and_bad_cron_are_refused_before_any_request(
     assert _ctpipe("submit", "--host", host, "--package", str(package),
                    "--param", "windw=3") == 1
     assert "unknown runtime parameter 'windw'" in capsys.readouterr().err
+    assert _ctpipe("submit", "--host", host, "--package", str(package),
+                   "--param", "span=newest") == 1
+    assert "--param span expects an integer, got 'newest'" in capsys.readouterr().err
     assert _ctpipe("schedule", "--host", host, "--package", str(package),
                    "--cron", "* * *") == 1
     assert "--cron expects 5 fields" in capsys.readouterr().err
