@@ -193,8 +193,7 @@ def run_local(config: PipelineConfig, workspace: str | Path,
 
     from pipeline.pipeline import create_pipeline
 
-    storage.register_filesystems([config.data_root, config.serving_root,
-                                  config.span_index_uri, config.trainer_options().checkpoints.root])
+    storage.register_filesystems(config.opened_locations().values())
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(

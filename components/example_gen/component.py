@@ -23,6 +23,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from common.policies import DATA_FORMATS
+from common.snapshot import SNAPSHOT_KEY
 from components.example_gen import ingest
 from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor
 
@@ -34,6 +35,9 @@ class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         REQUESTED_SPAN_KEY: ExecutionParameter(type=int),
         FILE_FORMAT_KEY: ExecutionParameter(type=str),
+        # Kubeflow: the span and fingerprint a snapshot step found, for KFP's cache key
+        # (components/outside_state.py); the executor does not read it.
+        SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
     }
 
 
