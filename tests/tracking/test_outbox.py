@@ -3,6 +3,9 @@ server is reported once, and they arrive when it is back (a real `mlflow server`
 or on `ctpipe track sync`; a record the server refuses is named with the file keeping it."""
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +38,9 @@ def _start_server(port: int, folder: Path) -> subprocess.Popen:
                "--backend-store-uri", f"sqlite:///{folder / 'server.sqlite'}",
                "--artifacts-destination", str(folder / "server-artifacts")]
     log = (folder / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    # Its own process group: `mlflow server` starts uvicorn and job consumers that must go too.
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+                              start_new_session=True)
     deadline = time.monotonic() + 300  # a busy 2-core machine takes a minute or more
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -46,8 +51,18 @@ def _start_server(port: int, folder: Path) -> subprocess.Popen:
                 return server
         except OSError:
             time.sleep(1)
-    server.kill()
+    _stop(server)
     pytest.fail("mlflow server did not answer within 300 s")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Ends the server and every process it started."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the whole group has already ended
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def test_records_wait_for_an_unreachable_server_and_arrive_on_sync(tmp_path, capsys,
@@ -85,8 +100,7 @@ def test_records_wait_for_an_unreachable_server_and_arrive_on_sync(tmp_path, cap
             "champion": version.version}
         assert mlflow.list_artifacts(run.info.run_id, "saved_model"), "the SavedModel went too"
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        _stop(server)
 
 
 def test_a_refused_record_is_an_error_naming_where_it_is_kept(tmp_path, capsys, store_uri,
