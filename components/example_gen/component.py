@@ -28,6 +28,8 @@ from components.example_gen import ingest
 from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"
+# The one input split's name: TFX's file fingerprint of a span starts with it.
+INPUT_SPLIT = "single_split"
 
 
 class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -43,7 +45,7 @@ class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
 
 def input_config(file_format: str) -> example_gen_pb2.Input:
     return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-        name="single_split", pattern=f"{SPAN_FOLDER_PATTERN}/*.{file_format}")])
+        name=INPUT_SPLIT, pattern=f"{SPAN_FOLDER_PATTERN}/*.{file_format}")])
 
 
 def output_config() -> example_gen_pb2.Output:

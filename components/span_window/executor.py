@@ -37,6 +37,7 @@ from tfx.utils import io_utils
 
 from common import progress, properties, storage
 from components.example_gen import ingest
+from components.example_gen.component import INPUT_SPLIT
 from components.example_gen.executor import ingest_span, read_counts
 from components.span_window import index
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
@@ -69,8 +70,9 @@ def data_spans(data_root: str, span_pattern: str) -> dict[int, str]:
     regex = re.compile(re.escape(posixpath.join(data_root, span_pattern))
                        .replace(re.escape(SPAN_PLACEHOLDER), r"(\d+)").replace(r"\*", r"[^/]*"))
     spans = sorted({int(m.group(1)) for m in map(regex.fullmatch, fileio.glob(glob)) if m})
+    # As ExampleGen fingerprints the span it ingests, so that the two compare equal.
     return {span: io_utils.generate_fingerprint(
-        f"span-{span}", posixpath.join(data_root, span_pattern_of(span_pattern, span)))
+        INPUT_SPLIT, posixpath.join(data_root, span_pattern_of(span_pattern, span)))
         for span in spans}
 
 
