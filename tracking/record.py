@@ -130,13 +130,15 @@ def _slice_value(key) -> str:
 
 
 def drift_metrics(drift_report) -> dict[str, float]:
-    """Every compared feature's drift distance (`drift/fare/jensen_shannon_divergence`)."""
+    """Every drift comparison's score (`drift/fare/values_kolmogorov_smirnov`), as the
+    ValidationGate recorded it (validation.calibrated_drift.Finding)."""
     folder = _local(drift_report.uri)
     path = folder / properties.DRIFT_FILE if folder is not None else None
     if path is None or not path.is_file():
         return {}
-    return {metric_name("drift", finding["feature"], finding["comparator"].lower()):
-            finding["distance"] for finding in json.loads(path.read_text())}
+    return {metric_name("drift", finding["feature"],
+                        f"{finding['measure']}_{finding['statistic']}".lower()):
+            finding["score"] for finding in json.loads(path.read_text())}
 
 
 def concept_metrics(concept) -> dict[str, float]:
