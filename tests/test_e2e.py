@@ -379,7 +379,8 @@ def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
 def _config_file(root: Path) -> Path:
     path = root / "small.yaml"
     path.write_text("train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
-                    "trainer: {steps_per_epoch: 40}\ntracking: true\n")
+                    "trainer: {steps_per_epoch: 40, staleness: {max_vocabulary_gap: 0.15}}\n"
+                    "tracking: true\n")
     return path
 
 
