@@ -110,6 +110,16 @@ def step_locations(executor_input: dict[str, Any]) -> list[str]:
         [executor_input.get("inputs", {}).get("parameterValues", {}), artifacts])
 
 
+def prepare_output_parents(executor_input: dict[str, Any]) -> None:
+    """Creates the folders local output artifacts go into, as open-source KFP's launcher does
+    (component/launcher_v2.go prepareOutputFolders) and kfp.local does not: TFX writes a value
+    artifact (a snapshot step's String) as a file at its URI without creating its folder."""
+    for artifact_list in executor_input.get("outputs", {}).get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            if not storage.scheme(artifact["uri"]):
+                os.makedirs(os.path.dirname(artifact["uri"]), exist_ok=True)
+
+
 def run(argv: Sequence[str], environ: dict[str, str] | None = None,
         mirror_root: str = "/") -> None:
     """Adapts the invocation (under the OSS launcher), runs TFX's entry point, restores."""
@@ -123,6 +133,7 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
     args.json_serialized_invocation_args = json.dumps(executor_input)
     # Before TFX is imported, so that what opens the step's locations is this registration.
     storage.register_filesystems(step_locations(executor_input))
+    prepare_output_parents(executor_input)
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
     kubeflow_v2_run_executor.main((args, beam_args))

@@ -26,7 +26,7 @@ import yaml
 from containers import oss_launcher
 from dataprep import spans as data
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
-from serving.layout import MODEL_CARD_FILE
+from common.layout import MODEL_CARD_FILE
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e]
 

@@ -264,3 +264,13 @@ def test_locations_include_uris_inside_json_settings():
     assert storage.locations_in({"custom_config": custom_config, "n": 3, "text": "a b",
                                  "serving": "/models/x", "flag": "--x=/y"}) == [
         "/models/x", "s3://b/ckpt"]
+
+
+def test_the_folders_of_local_outputs_are_made_as_the_launcher_makes_them(tmp_path):
+    """kfp.local hands a value artifact's URI in a folder that does not exist yet."""
+    value = tmp_path / "run" / "leGenSnapshot" / "snapshot"
+    executor_input = {"outputs": {"artifacts": {
+        "snapshot": {"artifacts": [{"uri": str(value)}]},
+        "remote": {"artifacts": [{"uri": "gs://bucket/run/task/model"}]}}}}
+    kfp_entrypoint.prepare_output_parents(executor_input)
+    assert value.parent.is_dir() and not value.exists()
