@@ -162,14 +162,21 @@ def bench_peer(work: Path) -> dict[str, float]:
     from pipeline.config import LOCAL_BEAM_ARGS
 
     all_spans, held_out = _prepared(work, PEER_SPAN_TRIPS)
+    # The peer reads one CSV of the raw trips: its serving signature parses every column of
+    # its training file, so the label column our spans carry is left out.
     peer_data = work / "peer-data"
     peer_data.mkdir()
+    import pyarrow.csv as pa_csv
+
+    from models import features
+
     with (peer_data / "data.csv").open("wb") as combined:
         for index, span in enumerate(sorted(all_spans.glob("span-*/data.csv"))):
-            with span.open("rb") as part:
-                if index:
-                    part.readline()  # one header
-                shutil.copyfileobj(part, combined)
+            table = pa_csv.read_csv(span).drop([features.LABEL])
+            if not index:
+                combined.write((",".join(table.schema.names) + "\n").encode())
+            pa_csv.write_csv(table, combined,
+                             write_options=pa_csv.WriteOptions(include_header=False))
     ours = _ctpipe(["run", "--data", str(all_spans), "--workspace", str(work / "ours")],
                    work / "ours.log")
     start = time.perf_counter()
