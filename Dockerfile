@@ -67,6 +67,8 @@ COPY serving /tmp/src/serving
 COPY scoring /tmp/src/scoring
 COPY monitoring /tmp/src/monitoring
 COPY reporting /tmp/src/reporting
+COPY retention /tmp/src/retention
+COPY tracking /tmp/src/tracking
 RUN set -eu; \
     python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation /tmp/src; \
     rm -rf /tmp/src /root/.cache
@@ -80,8 +82,9 @@ RUN python -m serving.client.generate_protos
 # line, serving) or TFX's v2 container entrypoint cannot be imported from outside a source tree.
 WORKDIR /
 RUN python -c "import importlib, pkgutil; \
-[importlib.import_module(m.name) for p in ('common', 'ctpipe', 'pipeline', 'components', 'validation', \
-                                           'models', 'schemas', 'serving', 'scoring', 'monitoring', 'reporting') \
+[importlib.import_module(m.name) for p in ('common', 'ctpipe', 'dataprep', 'pipeline', 'components', \
+                                           'validation', 'models', 'schemas', 'serving', 'scoring', \
+                                           'monitoring', 'reporting', 'retention', 'tracking') \
  for m in pkgutil.walk_packages(importlib.import_module(p).__path__, p + '.') \
  if not m.name.endswith('__main__')]; \
 import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"

@@ -7,7 +7,10 @@ Three parts, each printed as it finishes (`python -m bench.scale --part ingest|r
   spans 1-15 (catch-up included), then span 16 arrives and a copy of that workspace runs once
   per training policy: wall time, workspace growth, held-out AUC on the other 10 %;
 - peer: the same 16 spans at 50 k trips through TFX's taxi example (bench/peer_run.py) and
-  through a full `ctpipe run`: wall-time ratio and held-out AUC.
+  through a full `ctpipe run`: wall-time ratio and held-out AUC;
+- budget: after `runs`, the Trainer's training function alone on that run's window under fixed
+  budgets (steps x batch size), each model's held-out AUC: what the replicated spans do to a
+  budget of whole passes.
 """
 from __future__ import annotations
 
@@ -186,7 +189,37 @@ def bench_peer(work: Path) -> dict[str, float]:
     return results
 
 
-PARTS = {"ingest": bench_ingest, "runs": bench_runs, "peer": bench_peer}
+BUDGETS = ((128, 600), (1024, 5_860), (4_096, 1_465))  # (batch, steps): 600 steps, 1 pass, 1 pass
+
+
+def bench_budget(work: Path) -> dict[str, float]:
+    from dataprep import spans
+    from models.export import export_serving_model
+    from models.options import HParams, WarmStartOptions
+    from models.training import train
+    from models.window import WindowManifest
+
+    manifests = sorted((work.parent / "runs" / "full").glob(
+        "pipeline_root/SpanWindow/window_examples/*/window.json"))
+    if not manifests:
+        raise SystemExit("bench.scale --part budget needs the window of --part runs first")
+    window = WindowManifest.from_json(manifests[-1].read_text())
+    _, held_out = split_source(spans.bundled_source(), work)
+    results = {"budget_window_training_examples": window.rows["train"]}
+    for batch, steps in BUDGETS:
+        trained = train(window.files("train"), window.files("eval"), train_steps=steps,
+                        eval_steps=20, hparams=HParams(batch_size=batch),
+                        steps_per_epoch=max(100, steps // 10),
+                        warm_start=WarmStartOptions(mode="off"))
+        model = work / f"model-{batch}-{steps}"
+        export_serving_model(trained.model, str(model))
+        results[f"budget_batch_{batch}_steps_{steps}_held_out_auc"] = round(
+            held_out_auc(model, held_out), 4)
+        print({k: v for k, v in results.items() if f"_{batch}_" in k}, flush=True)
+    return results
+
+
+PARTS = {"ingest": bench_ingest, "runs": bench_runs, "peer": bench_peer, "budget": bench_budget}
 
 
 def bench_scale(work: Path, parts: tuple[str, ...] = tuple(PARTS)) -> dict[str, float]:

@@ -6,7 +6,8 @@
 - Transfer learning: pretrain on spans 1-12 (2013-2015); the recent quarter, span 15 (2016-Q3),
   has only about 200 trips: half train, the other half are held out. Fine-tuning the pretrained
   trunk is compared with training from scratch on the same trips and steps, over a few seeds.
-- Checkpoint overhead: the same training with checkpoints every 100 steps and without.
+- Checkpoint and TensorBoard overhead: the same training with checkpoints every 100 steps
+  and without, and with TensorBoard logs on top.
 
 Held-out trips (every fifth trip; every second one in the small quarter) are in no training set.
 
@@ -130,6 +131,9 @@ def bench_transfer(spans_dir: Path, work: Path) -> dict[str, float]:
 
 
 def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
+    """The same training without checkpoints, with checkpoints every 100 steps, and with
+    those and TensorBoard logs (models/tensorboard.py: loss every 10 steps, metrics per
+    epoch, hparams and the serving graph, copied into the ModelRun at the end)."""
     from models.model import HParams
     from models.options import CheckpointOptions
     from models.training import train
@@ -139,21 +143,26 @@ def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
     settings = dict(train_steps=STEPS, eval_steps=_validation_steps(count, hparams.batch_size),
                     hparams=hparams)
     train(train_files, held_out, **settings)  # warm-up: graph tracing, file cache
-    seconds: dict[bool, list[float]] = {False: [], True: []}
+    seconds: dict[str, list[float]] = {"none": [], "checkpoints": [], "tensorboard": []}
     for repeat in range(TIMING_REPEATS):
-        for with_checkpoints in (False, True):
+        for variant, timings in seconds.items():
             root = work / f"checkpoints-{repeat}"
-            options = CheckpointOptions(root=str(root) if with_checkpoints else "",
+            options = CheckpointOptions(root=str(root) if variant != "none" else "",
                                         every_steps=100)
+            model_run = str(work / f"model_run-{repeat}") if variant == "tensorboard" else ""
             start = time.perf_counter()
-            train(train_files, held_out, checkpoints=options, **settings)
-            seconds[with_checkpoints].append(time.perf_counter() - start)
+            train(train_files, held_out, checkpoints=options, model_run_dir=model_run,
+                  **settings)
+            timings.append(time.perf_counter() - start)
             shutil.rmtree(root, ignore_errors=True)
-    off, on = statistics.median(seconds[False]), statistics.median(seconds[True])
+    off, on, board = (statistics.median(seconds[k]) for k in ("none", "checkpoints",
+                                                               "tensorboard"))
     return {
         "train_600_steps_no_checkpoints_s": round(off, 2),
         "train_600_steps_checkpoints_every_100_s": round(on, 2),
         "checkpoint_overhead_pct": round(100 * (on - off) / off, 1),
+        "train_600_steps_checkpoints_and_tensorboard_s": round(board, 2),
+        "tensorboard_overhead_pct": round(100 * (board - on) / on, 1),
     }
 
 

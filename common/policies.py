@@ -11,6 +11,8 @@ DRIFT_POLICIES: tuple[str, ...] = get_args(DriftPolicy)
 # `shadow` label of the gateway while `stable` stays.
 Rollout = Literal["direct", "canary", "shadow"]
 ROLLOUTS: tuple[str, ...] = get_args(Rollout)
+# TF Serving's version labels that the gateway, the rollout and the tracking registry follow.
+STABLE, CANARY, SHADOW = "stable", "canary", "shadow"
 # The files of a span folder: `span-N/*.csv` or `span-N/*.parquet`.
 DataFormat = Literal["csv", "parquet"]
 DATA_FORMATS: tuple[str, ...] = get_args(DataFormat)

@@ -13,13 +13,16 @@ Two ways to reach a bucket, and which one a place uses:
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import posixpath
+import re
 import sys
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 MIRRORED_SCHEMES = {"gs": "gcs", "minio": "minio", "s3": "s3"}
+_LOCATION = re.compile(r"([a-z][a-z0-9+.-]*://|/)[^\n]*")
 
 
 def scheme(uri: str) -> str:
@@ -60,13 +63,50 @@ def remote_uri(path: str, root: str = "/") -> str | None:
     return None
 
 
-def register_filesystems(uris: Iterable[str]) -> None:
-    """Makes TensorFlow able to open every URI given: `s3://` (and `minio://`, opened as
-    `s3://`) need tensorflow-io's S3 file system, which registers itself when imported.
-    Beam's own S3 file system (boto3) reads the same bucket; both take the endpoint and
-    credentials from the environment (README: S3_ENDPOINT, AWS_ENDPOINT_URL, AWS_*)."""
-    if any(scheme(uri) in ("s3", "minio") for uri in uris):
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in `value`, and in strings that hold JSON (a step's custom_config)."""
+    if isinstance(value, str):
+        yield value
+        if value[:1] in ("{", "["):
+            try:
+                yield from _strings(json.loads(value))
+            except ValueError:
+                pass
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def locations_in(value: Any) -> list[str]:
+    """The URIs and absolute paths among the strings of `value`, nested JSON included (the
+    Trainer's checkpoint root sits inside its custom_config)."""
+    return sorted({text for text in _strings(value) if _LOCATION.fullmatch(text)})
+
+
+def register_filesystems(locations: Iterable[str]) -> None:
+    """Makes TensorFlow able to open every location given (URIs and paths, e.g. what
+    `locations_in` finds), or says which it cannot. `s3://` (and `minio://`, opened as `s3://`)
+    needs tensorflow-io's S3 file system, which registers itself when imported: imported here
+    on purpose, not left to whatever else happens to import it (TFX's v2 entry point does
+    today, through TFMA). Beam's own S3 file system (boto3) reads the same bucket; both take the
+    endpoint and credentials from the environment (README: S3_ENDPOINT, AWS_ENDPOINT_URL,
+    AWS_*)."""
+    import tensorflow as tf
+
+    from common.errors import UserError
+
+    by_scheme: dict[str, str] = {}
+    for location in locations:
+        by_scheme.setdefault(scheme(direct_uri(location)), location)
+    if "s3" in by_scheme:
         import tensorflow_io  # noqa: F401  (registers the s3:// file system)
+    missing = sorted(set(by_scheme) - set(tf.io.gfile.get_registered_schemes()))
+    if missing:
+        raise UserError("no TensorFlow file system opens " + ", ".join(
+            f"{name}:// (e.g. {by_scheme[name]})" for name in missing))
 
 
 def exit_process(status: int) -> None:

@@ -74,23 +74,22 @@ class KfpDocker:
 def load_pipeline_file(path: str | Path):
     """(PipelineSpec, runtime parameter values) from a compiled pipeline file.
 
-    Reads both kinds: a PipelineJob JSON as TFX's KubeflowV2DagRunner writes it (`pipelineSpec`
-    plus `runtimeConfig.parameterValues`, which become the arguments) and a bare PipelineSpec
-    (JSON or YAML, as kfp's compiler writes it). The PipelineJob's `gcsOutputDirectory` is not
-    used: kfp.local writes under the pipeline root given to `kfp.local.init`.
+    Reads what `ctpipe compile` writes (YAML documents, the PipelineSpec first; a Kubernetes
+    platform spec may follow, which kfp.local does not apply; or JSON) and a PipelineJob JSON as
+    TFX's KubeflowV2DagRunner writes it (`pipelineSpec` plus `runtimeConfig.parameterValues`,
+    which become the arguments). The PipelineJob's `gcsOutputDirectory` is not used: kfp.local
+    writes under the pipeline root given to `kfp.local.init`.
     """
     import yaml
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     text = Path(path).read_text()
-    document = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    arguments: dict[str, Any] = {}
-    if "pipelineSpec" in document:
-        arguments = dict(document.get("runtimeConfig", {}).get("parameterValues", {}))
-        document = document["pipelineSpec"]
+    document = (json.loads(text) if str(path).endswith(".json")
+                else next(d for d in yaml.safe_load_all(text) if d is not None))
+    arguments: dict[str, Any] = dict(document.get("runtimeConfig", {}).get("parameterValues", {}))
     spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(document, spec)
+    json_format.ParseDict(document.get("pipelineSpec", document), spec)
     return spec, arguments
 
 

@@ -22,10 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     from ctpipe.commands import (client, data, demo, gateway, gc, kubeflow, lineage, monitor,
-                                 report, rollout, run, schema, score, serve, status)
+                                 report, rollout, run, schema, score, serve, status, track)
 
     for command in (data, run, status, lineage, gc, schema, demo, serve, monitor, report, client,
-                    kubeflow, gateway, rollout, score):
+                    kubeflow, gateway, rollout, score, track):
         command.register(commands)
     return parser
 

@@ -3,13 +3,15 @@
 A real quarter holds 1-9 M trips; the shipped sample holds 170 to 1,300 a quarter. A span of
 N trips holds its quarter's trips repeated until N: copy 0 as shipped, every other copy with the
 fare, the tips, the miles and the seconds multiplied by one factor of that copy (within
-±5 %, so the label, tips > 20 % of the fare, is kept) and the start time moved by less than a
-day. Copies are written a block at a time, so memory stays flat whatever K is.
+±5 %, so the label, tips > 20 % of the fare, is kept but for rounding at exactly 20 %) and
+the start time moved by less than a day. Copies are written a block at a time, so memory stays
+flat whatever N is.
 """
 from __future__ import annotations
 
-import io
+import contextlib
 import csv
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -68,8 +70,14 @@ def jittered_copy(table: pa.Table, copy: int, span: int) -> pa.Table:
             scaled = pc.round(scaled).cast(column.type)
         table = table.set_column(table.schema.get_field_index(name), name, scaled)
     index = table.schema.get_field_index(features.TIMESTAMP)
-    return table.set_column(index, features.TIMESTAMP,
-                            pc.add(table.column(features.TIMESTAMP), shift))
+    table = table.set_column(index, features.TIMESTAMP,
+                             pc.add(table.column(features.TIMESTAMP), shift))
+    # The label of the scaled values (features.is_big_tipper's rule): a tip of exactly a fifth
+    # of the fare may round to either side of it.
+    label = pc.fill_null(pc.greater(table.column(features.TIPS), pc.multiply(
+        table.column(features.FARE), features.BIG_TIP_FRACTION)), False)
+    index = table.schema.get_field_index(features.LABEL)
+    return table.set_column(index, features.LABEL, label.cast(pa.int64()))
 
 
 def write_span(rows: Sequence[dict[str, str]], columns: Sequence[str], trips: int, span: int,
@@ -81,12 +89,18 @@ def write_span(rows: Sequence[dict[str, str]], columns: Sequence[str], trips: in
         raise ValueError(f"span {span} has no trips to repeat")
     copies = -(-trips // table.num_rows)
     copies_per_block = max(1, BLOCK_ROWS // table.num_rows)
-    if path.suffix == ".parquet":
-        writer = pq.ParquetWriter(path, table.schema, compression="snappy")
-    else:
-        writer = pa_csv.CSVWriter(path, table.schema)
     written = 0
-    with writer:
+    with contextlib.ExitStack() as stack:
+        if path.suffix == ".parquet":
+            writer = stack.enter_context(pq.ParquetWriter(path, table.schema,
+                                                          compression="snappy"))
+        else:
+            # The header unquoted, as the shipped file has it: TFX's CsvExampleGen splits the
+            # header line on commas and would keep Arrow's quotes in the column names.
+            path.write_text(",".join(table.schema.names) + "\n")
+            sink = stack.enter_context(path.open("ab"))
+            writer = stack.enter_context(pa_csv.CSVWriter(
+                sink, table.schema, write_options=pa_csv.WriteOptions(include_header=False)))
         for first in range(0, copies, copies_per_block):
             block = pa.concat_tables([jittered_copy(table, copy, span) for copy in
                                       range(first, min(first + copies_per_block, copies))])

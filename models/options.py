@@ -109,6 +109,8 @@ class TrainerOptions(Settings):
     # models.training.MAX_VALIDATIONS times.
     steps_per_epoch: int = Field(100, gt=0)
     seed: int = 42
+    # TensorBoard: training scalars every this many steps (validation: at each epoch end).
+    summary_every_steps: int = Field(10, gt=0)
     checkpoints: CheckpointOptions = CheckpointOptions()
     # Start from the served model: auto (fall back to scratch, logged) | off | required.
     warm_start: WarmStartMode = "auto"

@@ -52,7 +52,8 @@ def run_fn(fn_args: FnArgs) -> None:
         warm_start=_warm_start(options.warm_start, fn_args.base_model),
         transfer=options.transfer,
         newest_files=window.files("train", [window.newest]),
-        staleness=options.staleness, incremental=incremental)
+        staleness=options.staleness, incremental=incremental,
+        model_run_dir=fn_args.model_run_dir, summary_every_steps=options.summary_every_steps)
     export_serving_model(result.model, fn_args.serving_model_dir)
     write_card(fn_args.serving_model_dir, ModelCard(
         window_digest=window.digest, window_spans=window.span_range,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import posixpath
 from collections import defaultdict
 from typing import Any, Sequence
 
@@ -16,6 +17,7 @@ from models.inputs import load_columns, make_dataset
 from models.model import Phase, apply_phase, build_model, fit_feature_stats
 from models.options import (CheckpointOptions, HParams, IncrementalOptions, StalenessLimits,
                             TransferOptions, WarmStartOptions)
+from models.tensorboard import JOB_EVENTS_FOLDER, TrainingBoard, copy_events
 from models.transfer import transfer_phases, transferred_model
 from models.warm_start import NewData, try_warm_start
 from models.window import WindowManifest
@@ -155,13 +157,15 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
           transfer: TransferOptions | None = None,
           newest_files: Sequence[str] = (), staleness: StalenessLimits = StalenessLimits(),
           incremental: Incremental | None = None,
-          callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingResult:
+          callbacks: Sequence[keras.callbacks.Callback] = (), model_run_dir: str = "",
+          summary_every_steps: int = 10) -> TrainingResult:
     """Trains for `train_steps` batches (rounded up to whole epochs of `steps_per_epoch`).
 
     `newest_files` (the newest span's training files) let a stale warm-start base be noticed;
     `incremental` is the data and step count used instead when the run warm-starts. With a
     checkpoint root, resumes an unfinished run of the same job from its latest checkpoint, and
-    reuses the weights of a finished one.
+    reuses the weights of a finished one. With `model_run_dir` (TFX's ModelRun), TensorBoard
+    logs go there (`models.tensorboard`: every `summary_every_steps` steps and each epoch end).
     """
     if train_steps <= 0:
         raise ValueError(f"train_steps must be positive, got {train_steps}")
@@ -193,12 +197,23 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
         })
         finished = job.finished_step()
         if finished is not None:
+            if model_run_dir:
+                copy_events(posixpath.join(job.folder, JOB_EVENTS_FOLDER), model_run_dir)
             return _reuse_finished(job, start, finished, data)
         first_step = job.open()
         log.info("checkpoints every %d steps in %s", checkpoints.every_steps, job.folder)
     log.info("training %d steps as epochs of %d steps, batch size %d, from %s, on %s",
              total_steps, steps_per_epoch, hparams.batch_size, start.origin, data)
     progress.note(_start_note(start, first_step, total_steps, data))
+    board = None
+    if model_run_dir:
+        board = TrainingBoard(posixpath.join(job.folder, JOB_EVENTS_FOLDER) if job
+                              else model_run_dir, model_run_dir, first_step, summary_every_steps,
+                              checkpoints.every_steps if job else None)
+        board.start(model, {**hparams.model_dump(mode="json"), "train_steps": total_steps,
+                            "steps_per_epoch": steps_per_epoch, "seed": seed,
+                            "start": start.origin, "incremental": start.incremental,
+                            "data": data}, trial_id=job.key if job else None)
 
     history: dict[str, list[float]] = defaultdict(list)
     phases = [dataclasses.replace(p, end=min(p.end, total_steps)) for p in start.phases]
@@ -213,7 +228,9 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
         log.info("%s: steps %d to %d at learning rate %g", phase.name, begin, phase.end,
                  phase.learning_rate)
         for first, length, epochs in _segments(begin, phase.end, steps_per_epoch):
-            fit_callbacks = list(callbacks) + ([CheckpointCallback(job, first)] if job else [])
+            # The board first: it flushes its events before a checkpoint is saved.
+            fit_callbacks = (list(callbacks) + ([board.callback(first)] if board else [])
+                             + ([CheckpointCallback(job, first)] if job else []))
             fitted = model.fit(
                 make_dataset(train_files, hparams.batch_size, shuffle=True, repeat=True,
                              seed=seed, skip_batches=first, replay=replay),
@@ -228,6 +245,8 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
         path = job.restore(model, first_step, with_optimizer=False)
         log.info("resuming from checkpoint step %d at %s: no steps left", first_step, path)
 
+    if board:
+        board.publish()
     exported_best = None
     if job:
         job.finish(model, total_steps)

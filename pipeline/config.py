@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any, Mapping, Sequence
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from common import storage
 from common.errors import UserError
 from common.policies import DataFormat, DriftPolicy, Rollout
 from models.options import Settings, TrainerOptions
+from tracking.options import EMBEDDED_ARTIFACTS_FOLDER, EMBEDDED_STORE_FILE, TrackingOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
@@ -52,6 +53,76 @@ def _probability(value: float) -> float:
 
 
 Probability = Annotated[float, AfterValidator(_probability)]
+
+# Kubernetes names: Secrets and claims are DNS subdomains; keys of a Secret's data and
+# environment variable names as Kubernetes validates them.
+K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Where KFP's launcher keeps its copies of artifacts (pipeline/storage.py MIRRORED_SCHEMES):
+# emptyDir volumes since KFP 2.3 (backend/src/v2/compiler/argocompiler/container.go), so no
+# other volume may be mounted there.
+LAUNCHER_PATHS = ("/gcs", "/s3", "/minio", "/kfp-launcher")
+
+
+class StepResources(Settings):
+    """One step's container size: CPU in cores, memory in GiB; 0 leaves it unset."""
+
+    cpu_request: float = Field(0.0, ge=0)
+    cpu_limit: float = Field(0.0, ge=0)
+    memory_request_gib: float = Field(0.0, ge=0)
+    memory_limit_gib: float = Field(0.0, ge=0)
+
+
+def _absolute_mount(path: str) -> str:
+    if not path.startswith("/") or path.rstrip("/") in ("", *LAUNCHER_PATHS) or any(
+            path.startswith(launcher + "/") for launcher in LAUNCHER_PATHS):
+        raise ValueError(f"mount path must be absolute and outside {', '.join(LAUNCHER_PATHS)} "
+                         f"(KFP's launcher's own volumes), got {path!r}")
+    return path.rstrip("/")
+
+
+class KubernetesSettings(Settings):
+    """Open-source KFP only: written into the compiled file as KFP's Kubernetes platform config
+    (the kfp-kubernetes package's), which KFP's driver applies to each step's pod. No
+    credentials: Secrets are named, their values stay in the cluster."""
+
+    # MinIO's or another S3 API's address for what the steps open themselves as s3:// (span
+    # store, checkpoints, serving folder, data); empty: AWS S3 itself.
+    s3_endpoint: str = Field("", pattern=r"^(https?://[^/\s]+)?$")
+    s3_region: str = "us-east-1"
+    s3_verify_tls: bool = True
+    # Secret name -> {key in the Secret: environment variable}, on every step, e.g.
+    # {mlpipeline-minio-artifact: {accesskey: AWS_ACCESS_KEY_ID, secretkey: AWS_SECRET_ACCESS_KEY}}.
+    secret_env: dict[Annotated[str, Field(pattern=K8S_NAME)],
+                     dict[Annotated[str, Field(pattern=SECRET_KEY)],
+                          Annotated[str, Field(pattern=ENV_NAME)]]] = {}
+    # PersistentVolumeClaim name -> mount path, mounted only on the steps whose settings point
+    # into it (e.g. the serving folder: ServedModel and the Pusher).
+    volumes: dict[Annotated[str, Field(pattern=K8S_NAME)],
+                  Annotated[str, AfterValidator(_absolute_mount)]] = {}
+    # Step id -> GiB: a volume of that size (a generic ephemeral volume of `scratch_storage_class`,
+    # made and deleted with the pod) where KFP's launcher keeps the step's copies of its input
+    # and output artifacts; unset: the node's disk, unreserved.
+    artifact_scratch_gib: dict[str, Annotated[float, Field(gt=0)]] = {}
+    scratch_storage_class: str = Field("", pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$")
+    # Full Kubeflow: the endpoint, credentials and volumes come from Kubeflow PodDefaults
+    # (deploy/kfp-pod-defaults.yaml) instead, which select the steps' pods by their label.
+    pod_defaults: bool = False
+
+    @model_validator(mode="after")
+    def _distinct_mounts(self) -> "KubernetesSettings":
+        if self.pod_defaults and (self.s3_endpoint or self.secret_env or self.volumes):
+            raise ValueError("pod_defaults: the PodDefaults give the endpoint, credentials and "
+                             "volumes; leave s3_endpoint, secret_env and volumes unset")
+        paths = list(self.volumes.values())
+        nested = [(a, b) for a in paths for b in paths if a != b and b.startswith(a + "/")]
+        if len(set(paths)) != len(paths) or nested:
+            raise ValueError(f"volumes need distinct, non-nested mount paths, got {paths}")
+        variables = [env for keys in self.secret_env.values() for env in keys.values()]
+        if len(set(variables)) != len(variables):
+            raise ValueError(f"secret_env sets an environment variable twice: {variables}")
+        return self
 
 
 class PipelineConfig(Settings):
@@ -96,10 +167,13 @@ class PipelineConfig(Settings):
     enable_cache: bool = True
     # Beam arguments of every Beam-based component (README: Dataflow, Flink, Spark).
     beam_args: tuple[str, ...] = Field(LOCAL_BEAM_ARGS, strict=False)
-    # Container limits of the Trainer where components run in containers (Kubeflow);
-    # 0 leaves the cluster's default. Local runs share this machine and ignore them.
-    trainer_cpu_limit: float = Field(0.0, ge=0)
-    trainer_memory_limit_gib: float = Field(0.0, ge=0)
+    # Container sizes of steps, by step id (e.g. Trainer), where steps run in containers
+    # (Kubeflow); unset values leave the cluster's default. Local runs ignore them.
+    step_resources: dict[str, StepResources] = {}
+    # What the steps' pods need on open-source Kubeflow Pipelines beyond the pipeline file's
+    # steps: object-store endpoint, credentials (by Secret name), volumes, scratch space. None
+    # (Vertex AI, kfp.local): the compiled file carries no Kubernetes platform config.
+    kubernetes: KubernetesSettings | None = None
     # Data validation: a drifted feature warns (the run goes on: retraining is CT's answer to
     # drift) or stops the run before the Trainer.
     drift_policy: DriftPolicy = "warn"
@@ -119,6 +193,14 @@ class PipelineConfig(Settings):
     # Concept drift: the served model's AUC on the newly arrived span may fall at most this
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
+    # Experiment tracking in MLflow (off: null). `true` logs to the workspace's embedded store,
+    # a URI to that tracking server; a mapping sets `tracking.options.TrackingOptions` fields.
+    tracking: TrackingOptions | None = None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_off(cls, value: Any) -> Any:
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _files_exist(self) -> "PipelineConfig":
@@ -143,6 +225,21 @@ class PipelineConfig(Settings):
         return self.span_index or storage.join(storage.direct_uri(self.pipeline_root),
                                                "span-index")
 
+    def tracking_uri(self, workspace: str | Path) -> str:
+        """The MLflow tracking URI of runs in `workspace` ("" when tracking is off)."""
+        if self.tracking is None:
+            return ""
+        return self.tracking.uri or f"sqlite:///{Path(workspace).resolve() / EMBEDDED_STORE_FILE}"
+
+    def tracking_artifacts(self, workspace: str | Path) -> str:
+        """Where runs logged into a database or file store keep their artifacts: the
+        workspace's `mlartifacts/` ("" for a tracking server, which decides that itself;
+        MLflow's own default would be `./mlruns` in whatever folder the command ran)."""
+        uri = self.tracking_uri(workspace)
+        if not uri or uri.split(":", 1)[0] in ("http", "https", "databricks"):
+            return ""
+        return (Path(workspace).resolve() / EMBEDDED_ARTIFACTS_FOLDER).as_uri()
+
     def trainer_options(self) -> TrainerOptions:
         """The Trainer's options with the checkpoint root defaulted under the pipeline root
         (it must outlive every Trainer execution)."""
@@ -151,6 +248,18 @@ class PipelineConfig(Settings):
         root = storage.join(storage.direct_uri(self.pipeline_root), "checkpoints")
         checkpoints = self.trainer.checkpoints.model_copy(update={"root": root})
         return self.trainer.model_copy(update={"checkpoints": checkpoints})
+
+    def opened_locations(self) -> dict[str, str]:
+        """What the steps open themselves rather than through artifacts, by setting: data,
+        span index, checkpoints, pretrained model, serving folder and its model config."""
+        options = self.trainer_options()
+        found = {"data_root": self.data_root, "span_index": self.span_index_uri,
+                 "trainer.checkpoints.root": options.checkpoints.root,
+                 "trainer.transfer.pretrained_model":
+                     options.transfer.pretrained_model if options.transfer else "",
+                 "serving_root": self.serving_root,
+                 "serving_model_config": self.serving_model_config}
+        return {name: location for name, location in found.items() if location}
 
     @functools.cached_property
     def curated_schema(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +17,9 @@ from common.errors import UserError
 
 # `train_steps=N` is the friendly form of the train_args runtime parameter.
 TRAIN_STEPS_ALIAS = "train_steps"
+# Roots KFP's launcher can store artifacts under (backend/src/v2/objectstore/config.go,
+# ParseBucketPathToConfig; `mem://` is for its own tests).
+ARTIFACT_ROOT_SCHEMES = ("gs://", "s3://", "minio://")
 
 
 class KfpClientError(UserError):
@@ -32,24 +34,49 @@ class Package:
     name: str
     digest: str
     parameters: dict[str, dict[str, Any]]
+    # The pipeline root the file was compiled for (`ctpipe compile --pipeline-root`).
+    pipeline_root: str
 
     @classmethod
     def read(cls, path: Path) -> "Package":
         if not path.is_file():
             raise KfpClientError(f"pipeline file not found: {path} (run `ctpipe compile` first)")
+        import yaml
+
+        from pipeline.kubeflow_runner import read_pipeline_file
+
         content = path.read_bytes()
         try:
-            spec = json.loads(content)
+            spec, _ = read_pipeline_file(path)
             name = spec["pipelineInfo"]["name"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, yaml.YAMLError, KeyError, TypeError):
             raise KfpClientError(f"{path} is not a pipeline file written by `ctpipe compile`") \
                 from None
         parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
-        return cls(path, name, hashlib.sha256(content).hexdigest(), parameters)
+        return cls(path, name, hashlib.sha256(content).hexdigest(), parameters,
+                   spec.get("defaultPipelineRoot", ""))
 
-    def run_parameters(self, assignments: Sequence[str]) -> dict[str, str]:
-        """`k=v` pairs checked against the pipeline's runtime parameters."""
-        values: dict[str, str] = {}
+    def run_pipeline_root(self, override: str | None) -> str:
+        """The pipeline root a run or recurring run is created with: `override`, else the
+        compiled one. Open-source KFP never reads the file's `defaultPipelineRoot`: its root
+        DAG driver takes the run's runtime config, else the `kfp-launcher` ConfigMap, else
+        `minio://mlpipeline/v2/artifacts` (backend/src/v2/driver/driver.go RootDAG in 2.2-2.4,
+        root_dag.go today; backend/src/v2/config/env.go DefaultPipelineRoot), so the root
+        must travel with every run request."""
+        root = override or self.pipeline_root
+        if not root.startswith(ARTIFACT_ROOT_SCHEMES):
+            origin = "--pipeline-root" if override else f"{self.path} was compiled for"
+            raise KfpClientError(
+                f"{origin} {root or 'no pipeline root'}: a cluster stores artifacts under a "
+                f"{', '.join(ARTIFACT_ROOT_SCHEMES)} URI; give --pipeline-root or compile "
+                "with one")
+        return root
+
+    def run_parameters(self, assignments: Sequence[str]) -> dict[str, Any]:
+        """`k=v` pairs checked against the pipeline's runtime parameters, as values of their
+        declared types: the API server refuses a string for a number parameter
+        (backend/src/apiserver/template/v2_template.go validatePipelineJobInputs)."""
+        values: dict[str, Any] = {}
         for assignment in assignments:
             name, separator, value = assignment.partition("=")
             if not separator or not name:
@@ -65,8 +92,25 @@ class Package:
                 known = ", ".join(sorted([*self.parameters, TRAIN_STEPS_ALIAS]))
                 raise KfpClientError(f"unknown runtime parameter {name!r}; the pipeline has: "
                                      f"{known}")
-            values[name] = value
+            values[name] = _typed(name, value, self.parameters[name].get("parameterType"))
         return values
+
+
+def _typed(name: str, value: str, parameter_type: str | None) -> Any:
+    """A --param value as the runtime parameter's type wants it."""
+    try:
+        if parameter_type == "NUMBER_INTEGER":
+            return int(value)
+        if parameter_type == "NUMBER_DOUBLE":
+            return float(value)
+    except ValueError:
+        kind = "an integer" if parameter_type == "NUMBER_INTEGER" else "a number"
+        raise KfpClientError(f"--param {name} expects {kind}, got {value!r}") from None
+    if parameter_type == "BOOLEAN":
+        if value not in ("true", "false"):
+            raise KfpClientError(f"--param {name} expects true or false, got {value!r}")
+        return value == "true"
+    return value
 
 
 def _call(what: str, function, *call_args, **kwargs):
@@ -134,23 +178,24 @@ class KfpClient:
         return created.experiment_id
 
     def submit(self, package: Package, experiment: str, run_name: str,
-               params: dict[str, str]) -> str:
-        """Uploads the package and starts one run; returns the run id."""
+               params: dict[str, str], pipeline_root: str) -> str:
+        """Uploads the package and starts one run writing under `pipeline_root`; returns the
+        run id."""
         pipeline_id, version_id = self.upload(package)
         run = _call("creating the run", self._client.run_pipeline,
                     self._experiment_id(experiment), run_name, pipeline_id=pipeline_id,
-                    version_id=version_id, params=params)
+                    version_id=version_id, params=params, pipeline_root=pipeline_root)
         return run.run_id
 
     def schedule(self, package: Package, experiment: str, name: str, cron: str,
-                 params: dict[str, str]) -> str:
-        """Uploads the package and creates a recurring run: one run at a time, no catch-up of
-        missed schedules; returns its id."""
+                 params: dict[str, str], pipeline_root: str) -> str:
+        """Uploads the package and creates a recurring run writing under `pipeline_root`: one
+        run at a time, no catch-up of missed schedules; returns its id."""
         pipeline_id, version_id = self.upload(package)
         recurring = _call("creating the recurring run", self._client.create_recurring_run,
                           self._experiment_id(experiment), name, cron_expression=kfp_cron(cron),
                           pipeline_id=pipeline_id, version_id=version_id, params=params,
-                          max_concurrency=1, no_catchup=True)
+                          pipeline_root=pipeline_root, max_concurrency=1, no_catchup=True)
         return recurring.recurring_run_id
 
     def runs(self, limit: int) -> list:

@@ -97,21 +97,32 @@ def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(argv)
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+def step_locations(executor_input: dict[str, Any]) -> list[str]:
+    """Every location the step opens: what its parameters point at (data, span store, serving
+    folder; inside JSON too, e.g. the checkpoint root in the Trainer's custom_config) and its
+    artifacts' URIs."""
+    artifacts = [artifact["uri"]
+                 for section in (executor_input.get("inputs", {}),
+                                 executor_input.get("outputs", {}))
+                 for artifact_list in section.get("artifacts", {}).values()
+                 for artifact in artifact_list.get("artifacts", [])]
+    return storage.locations_in(
+        [executor_input.get("inputs", {}).get("parameterValues", {}), artifacts])
+
+
+def prepare_output_parents(executor_input: dict[str, Any]) -> None:
+    """Creates the folders local output artifacts go into, as open-source KFP's launcher does
+    (component/launcher_v2.go prepareOutputFolders) and kfp.local does not: TFX writes a value
+    artifact (a snapshot step's String) as a file at its URI without creating its folder."""
+    for artifact_list in executor_input.get("outputs", {}).get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            if not storage.scheme(artifact["uri"]):
+                os.makedirs(os.path.dirname(artifact["uri"]), exist_ok=True)
 
 
 def run(argv: Sequence[str], environ: dict[str, str] | None = None,
         mirror_root: str = "/") -> None:
     """Adapts the invocation (under the OSS launcher), runs TFX's entry point, restores."""
-    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
-
     environ = os.environ if environ is None else environ
     args, beam_args = _parse(argv)
     executor_input = json.loads(args.json_serialized_invocation_args)
@@ -120,8 +131,11 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
     executor_input = adapt_executor_input(executor_input, inputs_spec,
                                           mirror_root if under_launcher else None)
     args.json_serialized_invocation_args = json.dumps(executor_input)
-    # Steps open the span store, checkpoints and the serving folder directly.
-    storage.register_filesystems(_strings(executor_input.get("inputs", {})))
+    # Before TFX is imported, so that what opens the step's locations is this registration.
+    storage.register_filesystems(step_locations(executor_input))
+    prepare_output_parents(executor_input)
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
     kubeflow_v2_run_executor.main((args, beam_args))
     output_file = executor_input["outputs"]["outputFile"]
     if under_launcher and os.path.exists(output_file):

@@ -7,14 +7,20 @@ The same `create_pipeline` as the local runner. What differs on a cluster lives 
   runtime parameters, set per run or per schedule without recompiling;
 - TFX gives ExampleGen a driver hook that only Vertex AI runs; it is dropped, and ExampleGen's
   executor resolves the span itself on every orchestrator;
-- the steps that read state outside the artifact store (the data folder, the serving folder)
-  are not cached: no custom driver runs on a cluster to put that state into their cache key;
-- Beam runs multi-process inside the step's pod by default, and the Trainer's container asks
-  for the configured CPU and memory.
+- the steps that read state outside the artifact store (data folder, span index, serving
+  folder) get a snapshot step ahead of them, uncached, whose description of that state becomes
+  their `snapshot` parameter: no custom driver runs on a cluster to put it into their cache
+  key, so without it they could not be cached, nor anything after them
+  (components/outside_state.py);
+- Beam runs multi-process inside the step's pod by default; steps' containers ask for the
+  configured CPU and memory, and on open-source KFP their pods get the configured endpoint,
+  credentials (by Secret name), volumes and scratch space (pipeline/kfp_platform.py).
 
 The file written is a KFP v2 pipeline (a PipelineSpec, schema 2.1) with only `container`
 executors and no lifecycle hooks, which open-source KFP 2.x, its local orchestrator and Vertex
-AI Pipelines all run; `ctpipe submit` uploads it as it is.
+AI Pipelines all run; with `kubernetes` settings, a second YAML document holds KFP's Kubernetes
+platform spec (as kfp's compiler writes it), which only open-source KFP reads. `ctpipe submit`
+uploads the file as it is.
 """
 from __future__ import annotations
 
@@ -22,8 +28,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import yaml
+
 from common import storage
 from common.files import write_atomically
+from pipeline import kfp_platform
 from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
@@ -39,7 +48,7 @@ ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
 SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
-TRAINER_ID = "Trainer"
+TRACK_RUN_ID = "TrackRun"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
 # jobs are refused when a run is created.
 RUNNABLE_EXECUTORS = ("container", "importer")
@@ -58,6 +67,10 @@ def kubeflow_config(config_file: str | Path | Sequence[str | Path] | None,
     """The configuration for a cluster: cluster defaults, the files' settings, the root."""
     config = build_config({"beam_args": list(CLUSTER_BEAM_ARGS), **read_config_file(config_file),
                            "pipeline_root": pipeline_root}, HINTS)
+    if config.tracking is not None and not config.tracking.uri:
+        raise ConfigError("config: 'tracking' on Kubeflow needs a tracking server the pods "
+                          "reach: set tracking: {uri: http://HOST:5000} (the embedded store "
+                          "is a local workspace's)")
     for name in ("data_root", "serving_root", "span_index"):
         if storage.scheme(getattr(config, name)) == "minio":
             raise ConfigError(
@@ -75,10 +88,9 @@ def train_args_json(train_steps: int) -> str:
 
 def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
-    from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.orchestration import data_types
 
-    from pipeline.pipeline import OUTSIDE_STATE_STEPS, RunParameters, create_pipeline
+    from pipeline.pipeline import RunParameters, create_pipeline
 
     _require_image(image)
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
@@ -89,22 +101,125 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     parameters = RunParameters(**{
         name: data_types.RuntimeParameter(name=name, ptype=type(value), default=value)
         for name, value in defaults.items()})
-    pipeline = create_pipeline(config, run_parameters=parameters)
-    if config.trainer_cpu_limit or config.trainer_memory_limit_gib:
-        trainer = next(node for node in pipeline.components if node.id == TRAINER_ID)
-        trainer.with_platform_config(
-            pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
-                cpu_limit=config.trainer_cpu_limit,
-                memory_limit=config.trainer_memory_limit_gib))
-    spec = pipeline_spec(pipeline, image, defaults, uncached=OUTSIDE_STATE_STEPS)
-    write_atomically(str(output), json.dumps(spec, indent=2, sort_keys=True) + "\n")
+    output = Path(output)
+    if output.suffix not in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"--output {output}: a pipeline file ends in .yaml (or .json)")
+    if output.suffix == ".json" and config.kubernetes is not None:
+        raise ConfigError(f"--output {output}: the Kubernetes platform config ('kubernetes' "
+                          "settings) needs a YAML file, as with kfp's compiler")
+    pipeline = create_pipeline(
+        config, run_parameters=parameters,
+        last_steps=lambda steps: [tracking_step(config, steps)] if config.tracking else [])
+    snapshot_steps = add_snapshot_steps(pipeline)
+    # A cached tracking step would log nothing.
+    uncached = (*snapshot_steps, *([TRACK_RUN_ID] if config.tracking else []))
+    spec = pipeline_spec(pipeline, image, defaults, uncached=uncached)
+    kfp_platform.apply_container_settings(spec, config.step_resources, config.kubernetes)
+    documents = [spec]
+    if config.kubernetes is not None:
+        documents.append(kfp_platform.platform_spec(spec, config))
+    write_atomically(str(output), pipeline_file_text(documents, output))
     return spec
+
+
+def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
+    """The run's MLflow record as its last step: no process outlives a cluster's steps to log
+    it afterwards, as `ctpipe run` does (components/track_run.py)."""
+    from components.track_run import INPUTS, TrackRun
+    from tracking.options import OUTBOX_FOLDER
+
+    return TrackRun(
+        pipeline_name=config.pipeline_name,
+        experiment=config.tracking.experiment or config.pipeline_name,
+        tracking_uri=config.tracking.uri, model_name=config.model_name,
+        serving_model_config=config.serving_model_config,
+        configuration=json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        outbox=storage.join(storage.direct_uri(config.pipeline_root), OUTBOX_FOLDER),
+        timeout_seconds=config.tracking.timeout_seconds,
+        **{key: steps[step].outputs[output] for key, (step, output) in INPUTS.items()},
+    ).with_id(TRACK_RUN_ID)
 
 
 def _require_image(image: str) -> None:
     if not image:
         raise ConfigError("an image is required (--image): the project's image, built by "
                           "`make image` (see Dockerfile)")
+
+
+def pipeline_file_text(documents: list[dict[str, Any]], path: Path) -> str:
+    """The file as kfp's compiler writes it (kfp/compiler/pipeline_spec_builder.py
+    write_pipeline_spec_to_file): YAML documents, the PipelineSpec first, then the platform
+    spec; JSON holds the PipelineSpec alone (what Vertex AI and older tools read)."""
+    if path.suffix == ".json":
+        (spec,) = documents
+        return json.dumps(spec, indent=2, sort_keys=True) + "\n"
+    return yaml.safe_dump_all(documents, sort_keys=True)
+
+
+def read_pipeline_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(PipelineSpec, platform spec or None) of a file `pipeline_file_text` wrote (or kfp's
+    compiler: a first document that is a PipelineJob is unwrapped to its spec)."""
+    text = Path(path).read_text()
+    documents = ([json.loads(text)] if str(path).endswith(".json")
+                 else [d for d in yaml.safe_load_all(text) if d is not None])
+    if not documents or not isinstance(documents[0], dict):
+        raise ValueError(f"{path} holds no pipeline")
+    spec = documents[0].get("pipelineSpec", documents[0])
+    return spec, (documents[1] if len(documents) > 1 else None)
+
+
+def add_snapshot_steps(pipeline) -> list[str]:
+    """Puts a snapshot step (components/outside_state.py) ahead of every step that reads
+    outside state, its output the step's `snapshot` parameter; returns their ids."""
+    from tfx.dsl.context_managers import dsl_context_registry
+
+    from common.snapshot import SNAPSHOT_KEY
+    from pipeline.pipeline import OUTSIDE_STATE_STEPS
+
+    snapshots: dict[str, Any] = {}
+    with dsl_context_registry.use_registry(pipeline.dsl_context_registry):
+        for node in pipeline.components:  # upstream steps first
+            snapshot = _snapshot_step(node, snapshots)
+            if snapshot is not None:
+                snapshots[node.id] = snapshot.with_id(f"{node.id}Snapshot")
+                node.exec_properties[SNAPSHOT_KEY] = _value(snapshots[node.id])
+    unsnapshotted = set(OUTSIDE_STATE_STEPS) - set(snapshots)
+    if unsnapshotted:
+        raise ConfigError(f"steps reading outside state without a snapshot step: "
+                          f"{', '.join(sorted(unsnapshotted))} (components/outside_state.py)")
+    pipeline.components = [*pipeline.components, *snapshots.values()]
+    return [snapshot.id for snapshot in snapshots.values()]
+
+
+def _value(snapshot_step):
+    """The snapshot step's output as a parameter of another step (an output parameter in the
+    compiled file)."""
+    return snapshot_step.outputs["snapshot"].future()[0].value
+
+
+def _snapshot_step(node, snapshots: dict[str, Any]):
+    """The snapshot step of `node`, or None for a step that reads only its artifacts;
+    `snapshots` holds those of the steps upstream of it."""
+    from components import outside_state
+    from components.example_gen.component import ExampleGen
+    from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
+    from components.served_model import ServedModel
+    from components.span_window.component import SpanWindow
+
+    settings = node.exec_properties
+    if isinstance(node, ExampleGen):
+        return outside_state.ExampleGenSnapshot(
+            input_base=settings["input_base"], requested_span=settings[REQUESTED_SPAN_KEY],
+            file_format=settings[FILE_FORMAT_KEY])
+    if isinstance(node, SpanWindow):
+        ingested = snapshots[node.inputs["examples"].producer_component_id]
+        return outside_state.SpanWindowSnapshot(
+            ingested=_value(ingested), **{key: settings[key] for key in (
+                "data_root", "span_pattern", "span_index", "window")})
+    if isinstance(node, ServedModel):
+        return outside_state.ServedModelSnapshot(
+            examples=node.inputs["examples"], serving_model_dir=settings["serving_model_dir"])
+    return None
 
 
 def pipeline_spec(pipeline, image: str, defaults: dict[str, str],
@@ -131,8 +246,16 @@ def pipeline_spec(pipeline, image: str, defaults: dict[str, str],
     for name, value in defaults.items():
         parameters[name]["defaultValue"] = value
         parameters[name]["isOptional"] = True
+    tasks = spec["root"]["dag"]["tasks"]
     for task in uncached:
-        spec["root"]["dag"]["tasks"][task]["cachingOptions"] = {"enableCache": False}
+        tasks[task]["cachingOptions"] = {"enableCache": False}
+    for task in tasks.values():
+        for parameter in task.get("inputs", {}).get("parameters", {}).values():
+            producer = parameter.get("taskOutputParameter", {})
+            # TFX 1.16 names the producer `<id>_task` (kubeflow/v2/step_builder.py, exec
+            # properties that are placeholders); its task is `<id>`.
+            if producer and producer["producerTask"] not in tasks:
+                producer["producerTask"] = producer["producerTask"].removesuffix("_task")
     problems = unrunnable_executors(spec)
     if problems:
         raise ConfigError(f"the compiled pipeline {spec['pipelineInfo']['name']} would not run "

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from absl import logging as absl_logging
 
@@ -109,9 +109,9 @@ class SpanChoice:
     already_trained_by: str | None  # the pipeline run that did, if any
 
 
-def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | None:
-    """(span, input fingerprint, run id) of the newest run whose Pusher finished, from the
-    workspace's ML Metadata."""
+def _metadata(workspace: str | Path) -> tuple[Any, dict[int, str]] | None:
+    """The workspace's ML Metadata store, read-only, and the step of every execution; None
+    before the first run."""
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -122,9 +122,20 @@ def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | No
     config.sqlite.filename_uri = str(path)
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     store = metadata_store.MetadataStore(config)
-    node_of = {execution.id: context.name.split(".", 1)[-1]
-               for context in store.get_contexts_by_type("node")
-               for execution in store.get_executions_by_context(context.id)}
+    return store, {execution.id: context.name.split(".", 1)[-1]
+                   for context in store.get_contexts_by_type("node")
+                   for execution in store.get_executions_by_context(context.id)}
+
+
+def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | None:
+    """(span, input fingerprint, run id) of the newest run whose Pusher finished, from the
+    workspace's ML Metadata."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    found = _metadata(workspace)
+    if found is None:
+        return None
+    store, node_of = found
     done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
     for run in sorted(store.get_contexts_by_type("pipeline_run"),
                       key=lambda c: (c.create_time_since_epoch, c.id), reverse=True):
@@ -138,6 +149,22 @@ def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | No
             return (artifact.custom_properties["span"].int_value,
                     artifact.custom_properties["input_fingerprint"].string_value, run.name)
     return None
+
+
+def latest_run_outputs(workspace: str | Path) -> tuple[str, dict[tuple[str, str], Any]]:
+    """The newest run's id and its steps' output artifacts by (step, output key) (a cached
+    step's are those an earlier run made: ML Metadata links them to the cached execution)."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    store, node_of = _metadata(workspace)
+    run = max(store.get_contexts_by_type("pipeline_run"),
+              key=lambda c: (c.create_time_since_epoch, c.id))
+    executions = store.get_executions_by_context(run.id)
+    events = [e for e in store.get_events_by_execution_ids([e.id for e in executions])
+              if e.type == metadata_store_pb2.Event.OUTPUT and e.path.steps]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    return run.name, {(node_of.get(e.execution_id, ""), e.path.steps[0].key):
+                      artifacts[e.artifact_id] for e in events}
 
 
 def choose_span(config: PipelineConfig, workspace: str | Path) -> SpanChoice:
@@ -166,8 +193,7 @@ def run_local(config: PipelineConfig, workspace: str | Path,
 
     from pipeline.pipeline import create_pipeline
 
-    storage.register_filesystems([config.data_root, config.serving_root,
-                                  config.span_index_uri, config.trainer_options().checkpoints.root])
+    storage.register_filesystems(config.opened_locations().values())
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(
@@ -191,15 +217,60 @@ def run_local(config: PipelineConfig, workspace: str | Path,
     previous_verbosity = absl_logging.get_verbosity()
     # absl: a higher verbosity is more verbose.
     absl_logging.set_verbosity(max(previous_verbosity, absl_logging.INFO))
+    started = time.time()
     try:
         with _arguments_hidden_from_tfx():
             LocalDagRunner().run(pipeline)
     except Exception as err:
         component = watcher.current or "pipeline"
         record(ComponentEvent(component, "failed", time.monotonic() - watcher._started))
-        raise RunFailed(component, err) from err
+        failure = RunFailed(component, err)
+    else:
+        failure = None
     finally:
         absl_logger.removeHandler(watcher)
         progress_logger.removeHandler(watcher)
         absl_logging.set_verbosity(previous_verbosity)
+    if config.tracking is not None:
+        _track(config, workspace, events, started, record, failure)
+    if failure is not None:
+        raise failure from failure.cause
     return events
+
+
+def _track(config: PipelineConfig, workspace: Path, events: list[ComponentEvent],
+           started: float, record: Callable[[ComponentEvent], None],
+           failure: RunFailed | None) -> None:
+    """Logs the run in MLflow, built from the workspace's ML Metadata (tracking.record), failed
+    and cached runs too; the tracking server's refusal of a record then does not hide why the
+    run failed."""
+    from serving.client.version_labels import labels_of
+    from tracking import outbox
+    from tracking.options import workspace_outbox
+    from tracking.record import build_record
+
+    run_id, outputs = latest_run_outputs(workspace)
+    steps = [e for e in events if e.state in ("executed", "cached", "failed")]
+    trainer = [e.message for e in events if e.state == "note" and e.component == "Trainer"]
+    run = build_record(
+        pipeline_name=config.pipeline_name, pipeline_run_id=run_id,
+        experiment=config.tracking.experiment or config.pipeline_name,
+        run_name=run_id, failed=failure is not None, start_ms=int(started * 1000),
+        end_ms=int(time.time() * 1000), config=config.model_dump(mode="json"),
+        outputs=outputs, model_name=config.model_name,
+        step_seconds={e.component: round(e.seconds, 3) for e in steps},
+        step_states={e.component: e.state for e in steps},
+        notes={"Trainer": trainer[0]} if trainer else {},
+        labels=(labels_of(config.serving_model_config, config.model_name)
+                if config.serving_model_config else None))
+    try:
+        lines = outbox.send(workspace_outbox(workspace), {
+            "kind": outbox.RUN, "tracking_uri": config.tracking_uri(workspace),
+            "artifact_location": config.tracking_artifacts(workspace),
+            "record": run.to_json()}, config.tracking.timeout_seconds)
+    except outbox.TrackingRefused as refused:
+        if failure is None:
+            raise
+        lines = [str(refused)]
+    for line in lines:
+        record(ComponentEvent("Tracking", "note", message=f"Tracking: {line}"))

@@ -9,6 +9,7 @@ examples are) and the serving folder (the served model, the baseline and warm-st
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Callable
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
@@ -87,10 +88,12 @@ def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     run_parameters: RunParameters = RunParameters(),
+    last_steps: Callable[[dict[str, Any]], list[Any]] = lambda steps: [],
 ) -> tfx_pipeline.Pipeline:
     """ExampleGen (one span) -> StatisticsGen -> schema validation (stops bad data) ->
     SpanWindow -> Trainer (warm start from the served model) -> Evaluator (vs. the served
-    model) + infra validation -> Pusher."""
+    model) + infra validation -> Pusher. `last_steps` gets the steps by id and returns steps an
+    orchestrator adds after them (Kubeflow: the tracking step)."""
     data_root = run_parameters.data_root or config.data_root
     example_gen = ExampleGen(input_base=data_root,
                              span=run_parameters.span or config.span,
@@ -156,12 +159,13 @@ def create_pipeline(
         serving_model_dir=config.serving_model_dir, model_name=config.model_name,
         rollout=config.rollout, model_config=config.serving_model_config,
     ).with_id("Pusher")
+    steps = [example_gen, schema_gen, statistics_gen, example_validator, span_window,
+             validation_gate, served_model, concept_drift, trainer, evaluator, infra_validation,
+             pusher]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[example_gen, schema_gen, statistics_gen, example_validator, span_window,
-                    validation_gate, served_model, concept_drift, trainer, evaluator,
-                    infra_validation, pusher],
+        components=steps + last_steps({step.id: step for step in steps}),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

@@ -82,3 +82,13 @@ def saved_model_dir(tmp_path_factory, trained_model) -> Path:
     export_dir = tmp_path_factory.mktemp("export") / "model"
     export_serving_model(trained_model, str(export_dir))
     return export_dir
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API on loopback (containers/oss_launcher.py s3_api): `endpoint`, `client`,
+    `environment`. Tests make buckets of their own names."""
+    from containers.oss_launcher import s3_api
+
+    with s3_api() as server:
+        yield server

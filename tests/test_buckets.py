@@ -20,24 +20,10 @@ BUCKET = "ct-bucket"
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """A loopback S3 endpoint, a bucket, and the environment both TensorFlow's (tensorflow-io)
-    and Beam's (boto3) S3 file systems read."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    environment = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                   "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                   "S3_ENDPOINT": endpoint, "S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0"}
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    client.create_bucket(Bucket=BUCKET)
-    yield {"environment": environment, "client": client}
-    server.stop()
+def s3(s3_server):
+    """The loopback S3 endpoint (tests/conftest.py) with this module's bucket."""
+    s3_server["client"].create_bucket(Bucket=BUCKET)
+    return s3_server
 
 
 def _keys(client, prefix: str) -> list[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from mlflow import MlflowClient
 
 from bench.monitor import send_logged_requests, served_examples
 from components.pusher.executor import overall_auc
@@ -35,11 +36,15 @@ from reporting import contents, page, status, tfma_results
 from serving.client.examples import rows_to_examples
 from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
+from tests.tensorboard_events import curve, hparams, read_events
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = dict(train_steps=120, eval_steps=5, min_auc=0.6, trainer={"steps_per_epoch": 40})
+# Spans of ~300 trips: their long-tailed vocabularies (census tracts) differ more by chance than
+# real quarters' do, so the staleness limit is the one tests/containers uses (docs/trainer.md).
+SMALL = dict(train_steps=120, eval_steps=5, min_auc=0.6,
+             trainer={"steps_per_epoch": 40, "staleness": {"max_vocabulary_gap": 0.15}})
 FIRST_SPANS = (1, 2, 3, 4)  # a whole year: later quarters bring no month the model lacks
 
 
@@ -78,9 +83,24 @@ def workspace(tmp_path_factory, small_source):
     incoming.mkdir()
     for span in FIRST_SPANS:
         shutil.copytree(root / "all-spans" / f"span-{span}", incoming / f"span-{span}")
-    config = local_config(root / "ws", incoming, SMALL)
+    # Tracked in the workspace's embedded MLflow store (`tracking: true`).
+    config = local_config(root / "ws", incoming, {**SMALL, "tracking": True})
     events = run_local(config, root / "ws")
     return {"root": root, "config": config, "events": events}
+
+
+def _mlflow(root: Path) -> tuple[MlflowClient, list]:
+    """The workspace's MLflow store and its runs, oldest first."""
+    mlflow = MlflowClient(tracking_uri=f"sqlite:///{root / 'ws' / 'mlflow.sqlite'}")
+    experiment = mlflow.get_experiment_by_name("taxi-big-tipper")
+    runs = mlflow.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return mlflow, runs
+
+
+def _registered(mlflow: MlflowClient) -> dict[str, str]:
+    """Serving version -> the registry's version of the pushed models."""
+    return {v.tags["serving_version"]: v.version
+            for v in mlflow.search_model_versions("name = 'big_tipper'")}
 
 
 def _served_versions(config) -> list[Path]:
@@ -110,18 +130,47 @@ def test_first_run_pushes_a_model_that_scores_serialized_examples(workspace):
     auc.update_state(np.array(labels), scores)
     assert auc.result().numpy() > 0.75, "the pushed model must rank unseen trips well"
 
+    (model_run,) = (Path(config.pipeline_root) / "Trainer" / "model_run").iterdir()
+    board = read_events(model_run)  # TensorBoard's view of the ModelRun artifact
+    assert sorted(curve(board, "train/loss")) == list(range(10, 121, 10))
+    assert sorted(curve(board, "validation/auc")) == [40, 80, 120]
+    assert hparams(board)["start"] == "scratch" and board.Graph() is not None
+
     report = status.format_status(workspace["root"] / "ws")
     assert "succeeded" in report and "spans 1-4" in report
     assert f"version {versions[0].name}" in report
+
+    # MLflow: one run with the configuration, window, figures and the TensorBoard link; the
+    # pushed model registered, its alias following the label TF Serving serves it under.
+    mlflow, (run,) = _mlflow(workspace["root"])
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["config.train_steps"] == "120" and params["window.spans"] == "1-4"
+    assert {f"span.{n}.fingerprint" for n in FIRST_SPANS} <= set(params)
+    assert params["trainer.origin"] == "scratch" and params["trainer.start"].startswith(
+        "Trainer: from scratch") and params["code_version"]
+    assert metrics["auc/candidate"] > 0.6 and "auc/candidate/payment_type:Cash" in metrics
+    assert metrics["seconds/Trainer"] > 0 and tags["ctpipe.step.Pusher"] == "executed"
+    assert tags["blessed"] == "true" and tags["pushed_version"] == versions[0].name
+    assert tags["tensorboard.logdir"] == str(model_run)
+    registered = _registered(mlflow)
+    assert list(registered) == [versions[0].name]
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {
+        "champion": registered[versions[0].name]}
+    assert _notes(events, "Tracking")[0].startswith(f"Tracking: logged MLflow run "
+                                                    f"{run.info.run_id}")
 
 
 def test_second_identical_run_is_fully_cached(workspace):
     config = workspace["config"]
     before = _tree_digest(Path(config.serving_root))
-    states = _states(run_local(config, workspace["root"] / "ws"))
+    events = run_local(config, workspace["root"] / "ws")
+    states = _states(events)
     assert set(states.values()) == {"cached"}, states
     assert {"ExampleGen", "StatisticsGen", "SpanWindow", "ServedModel", "Trainer", "Evaluator",
             "Pusher"} <= set(states)
+    mlflow, runs = _mlflow(workspace["root"])
+    assert len(runs) == 2 and runs[-1].data.tags["ctpipe.step.Trainer"] == "cached"
+    assert len(_registered(mlflow)) == 1, "the same pushed model: no new version"
     assert _tree_digest(Path(config.serving_root)) == before
 
 
@@ -161,6 +210,56 @@ def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(works
                                                    f"{served}")
     pushed = _notes(events, "Pusher")[0]
     assert "served model" in pushed, "the Evaluator compared the candidate with the served model"
+    mlflow, runs = _mlflow(root)
+    metrics = runs[-1].data.metrics
+    assert metrics["auc/baseline"] > 0.5 and "concept_drift/auc" in metrics
+    assert any(name.startswith("drift/fare/") for name in metrics), "drift scores"
+    new = _served_versions(config)[-1].name
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {
+        "champion": _registered(mlflow)[new]}
+
+
+def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_path,
+                                                               monkeypatch):
+    """TrackRun, the tracking step of a Kubeflow run, on the artifacts of the run above: the
+    same record as `ctpipe run` logged, less what only a local run knows (step timings and
+    states, the Trainer's start line)."""
+    from components.track_run import INPUT_TYPES, INPUTS, RECORD_KEY, Executor, TrackingRecord
+
+    config, root = workspace["config"], workspace["root"]
+    state = status.WorkspaceStatus(root / "ws")
+    (run,) = state.runs(1)
+    outputs = state.run_outputs(run.context_id)
+    inputs = {}
+    for key, step_output in INPUTS.items():
+        inputs[key] = [INPUT_TYPES[key]()]
+        inputs[key][0].set_mlmd_artifact(outputs[step_output])
+    record = TrackingRecord()
+    record.uri = str(tmp_path / "record")
+    monkeypatch.chdir(tmp_path)  # MLflow's own artifact folder for a database store: ./mlruns
+    uri = f"sqlite:///{tmp_path / 'kubeflow.sqlite'}"
+    Executor().Do(inputs, {RECORD_KEY: [record]}, {
+        "pipeline_name": config.pipeline_name, "experiment": "taxi-big-tipper",
+        "tracking_uri": uri, "model_name": config.model_name, "serving_model_config": "",
+        "configuration": json.dumps(config.model_dump(mode="json")),
+        "outbox": str(tmp_path / "outbox"), "timeout_seconds": 5.0})
+
+    kubeflow = MlflowClient(uri)
+    (logged,) = kubeflow.search_runs([kubeflow.get_experiment_by_name(
+        "taxi-big-tipper").experiment_id])
+    local = _mlflow(root)[1][-1]
+    local_only = lambda name: name.startswith(("seconds/", "ctpipe.step.", "trainer.start",
+                                               "ctpipe.record_id", "ctpipe.pipeline_run_id",
+                                               "mlflow.", "ctpipe.complete"))
+    for ours, theirs in ((logged.data.params, local.data.params),
+                         (logged.data.metrics, local.data.metrics),
+                         (logged.data.tags, local.data.tags)):
+        assert {k: v for k, v in ours.items() if not local_only(k)} == {
+            k: v for k, v in theirs.items() if not local_only(k)}
+    (version,) = kubeflow.search_model_versions("name = 'big_tipper'")
+    assert version.tags["serving_version"] == local.data.tags["pushed_version"]
+    assert dict(kubeflow.get_registered_model("big_tipper").aliases) == {
+        "champion": version.version}
 
 
 def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
@@ -245,6 +344,10 @@ def test_anomalous_span_stops_the_run_before_training(workspace, capsys):
     assert _tree_digest(Path(config.serving_root)) == before
     runs = status.WorkspaceStatus(root / "ws").runs(1)
     assert runs[0].state == "failed" and "Trainer" not in runs[0].nodes
+    _, tracked = _mlflow(root)  # a failed run is logged too
+    assert tracked[-1].info.status == "FAILED"
+    assert tracked[-1].data.tags["ctpipe.step.ValidationGate"] == "failed"
+    assert tracked[-1].data.tags["pushed_version"] == "none"
 
 
 def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
@@ -282,7 +385,8 @@ def test_the_readme_schema_accept_workflow(workspace, capsys, tmp_path):
 def _config_file(root: Path) -> Path:
     path = root / "small.yaml"
     path.write_text("train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
-                    "trainer: {steps_per_epoch: 40}\n")
+                    "trainer: {steps_per_epoch: 40, staleness: {max_vocabulary_gap: 0.15}}\n"
+                    "tracking: true\n")
     return path
 
 
@@ -310,10 +414,19 @@ def test_incremental_training_continues_the_served_model_and_pushes_a_canary(wor
     assert "on span 7 + " in note and "replayed examples of spans 1-6" in note
     assert _notes(events, "Pusher")[0].startswith("Pusher: pushed version"), \
         "the incremental candidate was blessed against the served model and pushed"
+    model_run = max((Path(config.pipeline_root) / "Trainer" / "model_run").iterdir(),
+                    key=lambda p: int(p.name))
+    board = read_events(model_run)
+    assert hparams(board)["incremental"] is True and curve(board, "validation/auc")
     pushed = _served_versions(config)[-1].name
     labels = version_labels.model_entry(version_labels.read_config(models_config),
                                         "big_tipper").version_labels
     assert dict(labels) == {"stable": int(served), "canary": int(pushed)}
+    # The registry's aliases follow: champion stays on stable, the canary is the challenger.
+    mlflow, _ = _mlflow(root)
+    registered = _registered(mlflow)
+    assert dict(mlflow.get_registered_model("big_tipper").aliases) == {
+        "champion": registered[served], "challenger": registered[pushed]}
 
 
 def test_drift_is_reported_and_stops_the_run_under_the_stop_policy(workspace, capsys):

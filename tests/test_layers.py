@@ -19,6 +19,7 @@ FLOORS = {
     "schemas": 2,  # the curated schema and its curation rules (models.features)
     "dataprep": 2,  # span folders from the shipped trips, of real size if asked
     "serving": 2,  # server, client, gateway, rollout (models.features)
+    "tracking": 2,  # MLflow records, their delivery and the registry's aliases
     "components": 3,  # the pipeline's steps
     "pipeline": 4,  # the pipeline definition and its runners
     "monitoring": 4,  # prediction logs against what was pushed
@@ -154,3 +155,20 @@ def test_the_check_finds_an_upward_import_and_a_circle(tmp_path):
         "common.errors (floor 0) imports models.features (floor 1)",
         "validation.drift (floor 1) imports models.features (floor 1)"]
     assert circles(graph) == [["models.features", "models.inputs"]]
+
+
+# Host tooling and benchmarks run from a checkout; everything else is installed, in the image too.
+NOT_INSTALLED = {"containers", "bench"}
+
+
+def test_every_installed_package_is_packaged_and_copied_into_the_image():
+    import re
+
+    setup = (REPO / "setup.py").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) /tmp/src/\1$", dockerfile, re.M))
+    import_check = dockerfile[dockerfile.index("pkgutil.walk_packages") - 400:]
+    for package in set(FLOORS) - NOT_INSTALLED:
+        assert f'"{package}*"' in setup, f"setup.py's packages lack {package}"
+        assert package in copied, f"the Dockerfile does not copy {package}/"
+        assert f"'{package}'" in import_check, f"the image's import check skips {package}"

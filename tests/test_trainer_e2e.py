@@ -18,6 +18,7 @@ import pytest
 from dataprep import spans as data
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from tests.tensorboard_events import curve, read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +29,7 @@ _RUN_PIPELINE = """
 import json, sys
 from pipeline.config import local_config
 from pipeline.local_runner import run_local
+from tests.tensorboard_events import curve, read_events
 workspace, data_root, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 run_local(local_config(workspace, data_root, settings), workspace)
 """
@@ -103,6 +105,14 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     assert len(pushed) == 1
     job_folders = [p.parent for p in checkpoint_root.glob("*/FINISHED.json")]
     assert len(job_folders) == 1, "the finished job is marked so that it never resumes"
+    # TensorBoard: the resumed execution's ModelRun continues the killed attempt's curves.
+    model_runs = sorted((workspace / "pipeline_root" / "Trainer" / "model_run").iterdir(),
+                        key=lambda p: int(p.name))
+    assert len(model_runs) == 2 and not list(model_runs[0].iterdir()), "killed: none published"
+    assert len(list(model_runs[1].glob("events.out.tfevents.*"))) == 2, "both attempts"
+    events = read_events(model_runs[1])
+    assert sorted(curve(events, "train/loss")) == list(range(10, 601, 10))
+    assert sorted(curve(events, "validation/auc")) == [200, 400, 600]
 
     caplog.clear()
     shutil.copytree(spans / "span-5", incoming / "span-5")

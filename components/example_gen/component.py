@@ -23,10 +23,13 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from common.policies import DATA_FORMATS
+from common.snapshot import SNAPSHOT_KEY
 from components.example_gen import ingest
 from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"
+# The one input split's name: TFX's file fingerprint of a span starts with it.
+INPUT_SPLIT = "single_split"
 
 
 class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -34,12 +37,15 @@ class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         REQUESTED_SPAN_KEY: ExecutionParameter(type=int),
         FILE_FORMAT_KEY: ExecutionParameter(type=str),
+        # Kubeflow: the span and fingerprint a snapshot step found, for KFP's cache key
+        # (components/outside_state.py); the executor does not read it.
+        SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
     }
 
 
 def input_config(file_format: str) -> example_gen_pb2.Input:
     return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-        name="single_split", pattern=f"{SPAN_FOLDER_PATTERN}/*.{file_format}")])
+        name=INPUT_SPLIT, pattern=f"{SPAN_FOLDER_PATTERN}/*.{file_format}")])
 
 
 def output_config() -> example_gen_pb2.Output:

@@ -25,9 +25,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from common import properties
+from common import progress, properties
 from components.example_gen import ingest
-from common import progress
 
 log = logging.getLogger(__name__)
 

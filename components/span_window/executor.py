@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 from typing import Any
 
 from tfx import types
@@ -34,15 +35,14 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from common import properties
+from common import progress, properties, storage
 from components.example_gen import ingest
+from components.example_gen.component import INPUT_SPLIT
 from components.example_gen.executor import ingest_span, read_counts
-from validation.samples import first_records, write_sample_statistics
 from components.span_window import index
-from validation.statistics_view import statistics_schema
-from common import progress
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
-from common import storage
+from validation.samples import first_records, write_sample_statistics
+from validation.statistics_view import statistics_schema
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,13 @@ def span_pattern_of(span_pattern: str, span: int) -> str:
 def data_spans(data_root: str, span_pattern: str) -> dict[int, str]:
     """Span number -> fingerprint of its files, for every span with files in the data folder
     (TFX's fingerprint: names, sizes and modification times)."""
-    import re
-
     glob = posixpath.join(data_root, span_pattern.replace(SPAN_PLACEHOLDER, "*"))
     regex = re.compile(re.escape(posixpath.join(data_root, span_pattern))
                        .replace(re.escape(SPAN_PLACEHOLDER), r"(\d+)").replace(r"\*", r"[^/]*"))
     spans = sorted({int(m.group(1)) for m in map(regex.fullmatch, fileio.glob(glob)) if m})
+    # As ExampleGen fingerprints the span it ingests, so that the two compare equal.
     return {span: io_utils.generate_fingerprint(
-        f"span-{span}", posixpath.join(data_root, span_pattern_of(span_pattern, span)))
+        INPUT_SPLIT, posixpath.join(data_root, span_pattern_of(span_pattern, span)))
         for span in spans}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from common.errors import UserError
+from ctpipe.commands.track import add_tracking_flags
 
 if TYPE_CHECKING:
     from serving.client.grpc_client import PredictionClient
@@ -70,8 +71,12 @@ def _apply_label_change(args: argparse.Namespace,
     from serving.client import version_labels
     from serving.client.errors import ClientError
 
+    from ctpipe.commands.track import follow_labels
+
     change = change_labels()
     print(f"{change.describe()} (written to {args.model_config})")
+    for line in follow_labels(args):
+        print(line)
     if args.server:
         with _client(args, args.model) as client:
             try:
@@ -139,4 +144,5 @@ def register(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--version", type=int,
                                 help="target version (default: the one before the current)")
         _add_connection_flags(parser, required=False)
+        add_tracking_flags(parser)
         parser.set_defaults(handler=handler)

@@ -17,7 +17,7 @@ from pathlib import Path
 from common.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_PACKAGE = "build/pipeline.json"
+DEFAULT_PACKAGE = "build/pipeline.yaml"
 DEFAULT_EXPERIMENT = "taxi-big-tipper"
 BUILD_FILE = REPO / "build.yaml"
 
@@ -33,6 +33,18 @@ def _cmd_compile(args: argparse.Namespace) -> None:
     print(f"Compiled {spec['pipelineInfo']['name']} for image {args.image} to {args.output}")
     for name, definition in sorted(parameters.items()):
         print(f"  runtime parameter {name} = {definition['defaultValue']}")
+    if config.kubernetes is None:
+        print("  no Kubernetes platform config (Vertex AI, or open-source KFP without "
+              "'kubernetes' settings)")
+    elif config.kubernetes.pod_defaults:
+        print("  Kubernetes platform config: the steps' pod label only; endpoint, credentials "
+              "and volumes from Kubeflow PodDefaults (deploy/kfp-pod-defaults.yaml)")
+    else:
+        settings = config.kubernetes
+        print(f"  Kubernetes platform config (open-source KFP only): Secrets "
+              f"{', '.join(settings.secret_env) or 'none'}; volumes "
+              f"{', '.join(f'{c} at {m}' for c, m in settings.volumes.items()) or 'none'}; "
+              f"S3 endpoint {settings.s3_endpoint or 'AWS'}")
 
 
 # --- the KFP API (pipeline/kfp_client.py) ------------------------------------------------
@@ -53,9 +65,10 @@ def _cmd_submit(args: argparse.Namespace) -> None:
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)
+    root = package.run_pipeline_root(args.pipeline_root)
     run_name = args.run_name or f"{package.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    run_id = _client(args).submit(package, args.experiment, run_name, params)
-    print(f"run {run_id} ({run_name})")
+    run_id = _client(args).submit(package, args.experiment, run_name, params, root)
+    print(f"run {run_id} ({run_name}), artifacts under {root}")
     print(f"{args.host.rstrip('/')}/#/runs/details/{run_id}")
 
 
@@ -64,11 +77,12 @@ def _cmd_schedule(args: argparse.Namespace) -> None:
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)
+    root = package.run_pipeline_root(args.pipeline_root)
     cron = kfp_cron(args.cron)
     name = args.run_name or f"{package.name}-continuous-training"
-    recurring_id = _client(args).schedule(package, args.experiment, name, cron, params)
+    recurring_id = _client(args).schedule(package, args.experiment, name, cron, params, root)
     print(f"recurring run {recurring_id} ({name}): cron '{cron}', "
-          f"one run at a time, no catch-up")
+          f"one run at a time, no catch-up, artifacts under {root}")
     print(f"{args.host.rstrip('/')}/#/recurringrun/details/{recurring_id}")
 
 
@@ -159,6 +173,10 @@ def _add_submission_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-name")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="runtime parameter: data_root, train_args, or train_steps=N")
+    parser.add_argument("--pipeline-root", metavar="URI",
+                        help="where the run writes its artifacts (default: the root the file "
+                             "was compiled for; the span store and checkpoints stay where "
+                             "the compile put them)")
 
 
 def register(commands) -> None:

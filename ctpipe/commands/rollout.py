@@ -15,6 +15,7 @@ ROLLBACK_EXIT = 3
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    from ctpipe.commands.track import follow_labels
     from serving.rollout import analysis as rollout
     from serving.rollout.thresholds import ROLLBACK, Thresholds
 
@@ -24,9 +25,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                               window_seconds=args.window_seconds, labels_path=args.labels,
                               join_on_features=args.join_on_features, thresholds=thresholds)
     changes = rollout.apply(verdict, args.model_config, args.model) if args.apply else []
+    tracked = follow_labels(args) if changes else []
     if args.json:
-        print(json.dumps({**verdict.to_json(), "applied": [c.describe() for c in changes]},
-                         indent=2))
+        print(json.dumps({**verdict.to_json(), "applied": [c.describe() for c in changes],
+                          "tracking": tracked}, indent=2))
     else:
         print(verdict.stable.describe())
         print(verdict.candidate.describe())
@@ -37,10 +39,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(f"recommendation: {verdict.recommendation} ({'; '.join(verdict.reasons)})")
         for change in changes:
             print(f"applied: {change.describe()} (written to {args.model_config})")
+        for line in tracked:
+            print(line)
     return ROLLBACK_EXIT if verdict.recommendation == ROLLBACK else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ctpipe.commands.track import add_tracking_flags
     from pipeline.config import DEFAULT_MODEL_NAME
     from serving.rollout.thresholds import Thresholds
 
@@ -76,4 +81,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="move the labels: promote (stable := candidate) or roll back "
                               "(candidate label removed)")
     analyze.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_tracking_flags(analyze)
     analyze.set_defaults(handler=_cmd_analyze)

@@ -18,15 +18,12 @@ from google.protobuf import text_format
 
 from common import layout
 from common.files import write_atomically
-from common.policies import ROLLOUTS
+from common.policies import CANARY, ROLLOUTS, SHADOW, STABLE  # noqa: F401 (re-exported)
 from serving.client import protos
 from serving.client.errors import ModelConfigError
 
 log = logging.getLogger(__name__)
 
-STABLE = "stable"
-CANARY = "canary"
-SHADOW = "shadow"
 LABEL_PATTERN = re.compile(r"[a-zA-Z0-9_]+")
 
 
@@ -54,6 +51,11 @@ def read_config(path: Path) -> Any:
     if config.WhichOneof("config") != "model_config_list":
         raise ModelConfigError(f"{path} has no model_config_list")
     return config
+
+
+def labels_of(path: str | Path, model: str) -> dict[str, int]:
+    """The labels of `model` in the config file at `path`: {label: version}."""
+    return dict(model_entry(read_config(Path(path)), model).version_labels)
 
 
 def write_config(path: Path, config: Any) -> None:

@@ -1,4 +1,5 @@
-"""The `kfp_docker` fixture: KFP's local orchestrator running every task in the pipeline image.
+"""The `kfp_docker` fixture: KFP's local orchestrator running every task in the pipeline image;
+`pipeline_image`: the image alone (containers/oss_launcher.py runs it with podman directly).
 
 Session scope: builds the image (`make image`, about 2 s when nothing changed; $CTPIPE_IMAGE_BUILD=0
 skips it), serves podman's Docker API on a private socket, points the `docker` package at it
@@ -27,3 +28,14 @@ def kfp_docker(tmp_path_factory) -> kfp_local.KfpDocker:
             yield kfp_docker
     except podman.ContainerSetupError as error:
         pytest.fail(f"containers: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pipeline_image() -> str:
+    """The pipeline image, built (`make image`) unless $CTPIPE_IMAGE_BUILD is 0."""
+    image = podman.image_name()
+    try:
+        podman.build_image(image)
+    except podman.ContainerSetupError as error:
+        pytest.fail(f"containers: {error}", pytrace=False)
+    return image

@@ -103,6 +103,8 @@ def _pod_defaults() -> dict[str, dict]:
     ("kubeflow.yaml", "gs://bucket/root", "gs://"),
     ("kubeflow-minio.yaml", "minio://mlpipeline/v2/artifacts", "s3://"),
     ("kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
+    ("kubeflow-profile.yaml", "minio://mlpipeline/v2/artifacts", "/models"),
+    ("kubeflow-s3.yaml", "s3://bucket/ctpipe/root", "s3://"),
 ])
 def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving):
     from pipeline.kubeflow_runner import kubeflow_config
@@ -134,11 +136,15 @@ def test_beam_runner_files_reach_every_beam_step_with_the_image_as_sdk_container
         assert "--sdk_container_image=registry.example/ctpipe:1" in args, step
 
 
-def test_pod_defaults_select_kfp_step_pods_and_carry_what_the_steps_read():
+def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read():
+    from pipeline.kfp_platform import STEP_LABEL
+
     defaults = _pod_defaults()
     for spec in defaults.values():
-        # backend/src/v2/compiler/argocompiler/argo.go labels every pod of a v2 run so.
-        assert spec["selector"]["matchLabels"] == {"pipelines.kubeflow.org/v2_component": "true"}
+        # The label the compiled file puts on the executor pods' metadata only; not
+        # pipelines.kubeflow.org/v2_component, which backend/src/v2/compiler/argocompiler/argo.go
+        # (Compile: the Workflow's spec.podMetadata) puts on every pod, drivers included.
+        assert spec["selector"] == {"matchLabels": dict([STEP_LABEL])}
     env = {item["name"] for item in defaults["ctpipe-minio"]["env"]}
     # tensorflow-io's S3 file system and Beam's (boto3) read these (common/storage.py).
     assert {"S3_ENDPOINT", "S3_USE_HTTPS", "AWS_ENDPOINT_URL", "AWS_REGION",
@@ -151,7 +157,32 @@ def test_the_models_volume_is_where_the_pusher_writes_and_tf_serving_reads(manif
     spec = _pod_defaults()["ctpipe-models-volume"]
     (mount,) = spec["volumeMounts"]
     (volume,) = spec["volumes"]
+    claim = manifests["PersistentVolumeClaim"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "steps write while TF Serving reads"
+    profile = kubeflow_config(DEPLOY / "kubeflow-profile.yaml", "minio://mlpipeline/v2/artifacts")
+    assert profile.kubernetes.pod_defaults and mount["mountPath"] == profile.serving_root
+    # Without PodDefaults, the compiled file mounts the same claim at the same place.
     config = kubeflow_config(DEPLOY / "kubeflow-volume.yaml", "minio://mlpipeline/v2/artifacts")
-    assert mount["mountPath"] == config.serving_root
-    assert (volume["persistentVolumeClaim"]["claimName"]
-            == manifests["PersistentVolumeClaim"]["metadata"]["name"])
+    assert config.kubernetes.volumes == {claim["metadata"]["name"]: config.serving_root}
+
+
+def test_the_launcher_and_the_steps_open_s3_with_the_same_secret():
+    """deploy/kfp-launcher-s3.yaml as KFP's launcher reads it: ConfigMap `kfp-launcher`, its
+    `providers` with the JSON names of backend/src/v2/config/s3.go (S3ProviderDefault,
+    S3Credentials, S3SecretRef)."""
+    from pipeline.kubeflow_runner import kubeflow_config
+
+    config_map = yaml.safe_load((DEPLOY / "kfp-launcher-s3.yaml").read_text())
+    assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"] == "kfp-launcher"
+    default = yaml.safe_load(config_map["data"]["providers"])["s3"]["default"]
+    assert set(default) <= {"endpoint", "credentials", "region", "disableSSL", "forcePathStyle"}
+    credentials = default["credentials"]
+    assert set(credentials) <= {"fromEnv", "secretRef"} and credentials["fromEnv"] is False
+    reference = credentials["secretRef"]
+    assert set(reference) == {"secretName", "accessKeyKey", "secretKeyKey"}
+    settings = kubeflow_config(DEPLOY / "kubeflow-s3.yaml", config_map["data"][
+        "defaultPipelineRoot"]).kubernetes
+    keys = settings.secret_env[reference["secretName"]]
+    assert {reference["accessKeyKey"], reference["secretKeyKey"]} == set(keys)
+    assert settings.s3_region == default["region"]

@@ -2,7 +2,6 @@
 transfer learning, on small slices of the real taxi data."""
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from pathlib import Path
@@ -11,8 +10,6 @@ import keras
 import numpy as np
 import pytest
 
-from bench.trips import write_examples
-from dataprep import spans as data
 from models import features
 from models.checkpoints import FINISHED_FILE, STATE_FILE, prune_job_folders
 from models.export import export_serving_model
@@ -22,25 +19,9 @@ from models.options import CheckpointOptions, HParams, TransferOptions, WarmStar
 from models.training import train
 from models.transfer import trunk_groups
 from models.warm_start import NewData, WarmStartRequiredError, try_warm_start
+from tests.models.conftest import Interrupt
 
 HPARAMS = HParams(hidden_units=(32, 16), batch_size=64)
-
-
-@pytest.fixture(scope="module")
-def splits(tmp_path_factory, small_source) -> dict[str, tuple[list[str], list[str]]]:
-    """(train files, eval files) of the older spans 1-3 and of the newer spans 4-6."""
-    root = tmp_path_factory.mktemp("training")
-    data.prepare(root / "spans", small_source)
-    result = {}
-    for name, numbers in (("old", (1, 2, 3)), ("new", (4, 5, 6))):
-        rows = []
-        for number in numbers:
-            with (root / "spans" / f"span-{number}" / "data.csv").open(newline="") as handle:
-                rows += list(csv.DictReader(handle))
-        result[name] = (
-            [write_examples([r for i, r in enumerate(rows) if i % 5], str(root / name / "train.gz"))],
-            [write_examples(rows[::5], str(root / name / "eval.gz"))])
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -62,26 +43,13 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Stands in for a crash: stops the process's training at a given global batch."""
-
-    def __init__(self, at_batch: int):
-        super().__init__()
-        self.remaining = at_batch
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.remaining -= 1
-        if self.remaining == 0:
-            raise KeyboardInterrupt("simulated crash")
-
-
 def test_resumed_training_continues_exactly_where_it_stopped(splits, tmp_path, caplog):
     options = CheckpointOptions(root=str(tmp_path / "ckpt"), every_steps=20)
     settings = dict(train_steps=80, eval_steps=3, hparams=HPARAMS, steps_per_epoch=30)
     uninterrupted = train(*splits["new"], **settings)
 
     with pytest.raises(KeyboardInterrupt):
-        train(*splits["new"], checkpoints=options, callbacks=[_Interrupt(50)], **settings)
+        train(*splits["new"], checkpoints=options, callbacks=[Interrupt(50)], **settings)
     caplog.set_level(logging.INFO, logger="models")
     resumed = train(*splits["new"], checkpoints=options, **settings)
 

@@ -11,7 +11,10 @@ under /minio/ (here: under a temporary mirror root).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from common import storage
+from common.errors import UserError
 from pipeline import kfp_entrypoint
 from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
@@ -45,9 +49,13 @@ def _inputs_spec(spec: dict, invocation: dict) -> dict:
     return json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
 
 
-def _parameters(spec: dict) -> dict:
-    task = spec["root"]["dag"]["tasks"][TASK]
-    return {name: value["runtimeValue"]["constant"]
+def _parameters(spec: dict, task_name: str = TASK) -> dict:
+    """The task's parameter values as the driver resolves them: constants, and the runtime
+    parameters' defaults."""
+    task = spec["root"]["dag"]["tasks"][task_name]
+    defaults = spec["root"]["inputDefinitions"]["parameters"]
+    return {name: (value["runtimeValue"]["constant"] if "runtimeValue" in value
+                   else defaults[value["componentInputParameter"]]["defaultValue"])
             for name, value in task["inputs"]["parameters"].items()}
 
 
@@ -193,3 +201,76 @@ def test_kfp_local_shapes_get_their_types_but_keep_their_paths(compiled):
     assert "tfx.ExampleStatistics" in statistics["type"]["instanceSchema"]
     assert statistics["uri"] == invocation["inputs"]["artifacts"]["statistics"]["artifacts"][0][
         "uri"]
+
+
+# In a fresh interpreter: open an s3:// location before and after the entry point registers the
+# step's file systems (nothing else imported: TFX's v2 entry point would load tensorflow-io as a
+# side effect, through TFMA).
+OPEN_S3 = r"""
+import json, sys
+import tensorflow as tf
+from common import storage
+from pipeline import kfp_entrypoint
+
+executor_input, probe = json.loads(sys.argv[1]), sys.argv[2]
+try:
+    tf.io.gfile.exists(probe)
+    before = "opened"
+except tf.errors.UnimplementedError as error:
+    before = str(error).splitlines()[0]
+storage.register_filesystems(kfp_entrypoint.step_locations(executor_input))
+print(json.dumps({"before": before, "after": tf.io.gfile.exists(probe)}))
+storage.exit_process(0)  # tensorflow-io's S3 file system aborts a normal exit
+"""
+
+
+def test_the_trainers_checkpoint_root_inside_its_custom_config_is_registered(
+        compiled, s3_server, tmp_path):
+    """The Trainer's only s3:// location is its checkpoint root, inside the custom_config JSON
+    parameter (the artifacts are the launcher's local mirrors)."""
+    parameters = _parameters(compiled, "Trainer")
+    root = json.loads(parameters["custom_config"])["trainer_options"]["checkpoints"]["root"]
+    assert root == "s3://mlpipeline/v2/artifacts/checkpoints"
+    assert not [v for k, v in parameters.items() if k != "custom_config" and "s3://" in str(v)]
+    s3_server["client"].create_bucket(Bucket="mlpipeline")
+    s3_server["client"].put_object(Bucket="mlpipeline", Key="v2/artifacts/checkpoints/marker",
+                                   Body=b"1")
+    executor_input = {
+        "inputs": {"parameterValues": parameters,
+                   "artifacts": {"examples": {"artifacts": [{"uri": str(tmp_path / "ex")}]}}},
+        "outputs": {"artifacts": {"model": {"artifacts": [{"uri": str(tmp_path / "model")}]}},
+                    "outputFile": str(tmp_path / "out.json")}}
+    assert kfp_entrypoint.step_locations(executor_input) == sorted(
+        [root, str(tmp_path / "ex"), str(tmp_path / "model")])
+    done = subprocess.run(
+        [sys.executable, "-c", OPEN_S3, json.dumps(executor_input), f"{root}/marker"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, **s3_server["environment"]})
+    assert done.returncode == 0, done.stderr[-3000:]
+    opened = json.loads(done.stdout.splitlines()[-1])
+    assert "scheme 's3' not implemented" in opened["before"]
+    assert opened["after"] is True
+
+
+def test_a_location_no_file_system_opens_is_named():
+    with pytest.raises(UserError, match=r"no TensorFlow file system opens "
+                                                       r"hdfs2:// \(e\.g\. hdfs2://nn/data\)"):
+        storage.register_filesystems(["/local", "hdfs2://nn/data"])
+
+
+def test_locations_include_uris_inside_json_settings():
+    custom_config = json.dumps({"trainer_options": {"checkpoints": {"root": "s3://b/ckpt"}},
+                                "code_version": "abc"})
+    assert storage.locations_in({"custom_config": custom_config, "n": 3, "text": "a b",
+                                 "serving": "/models/x", "flag": "--x=/y"}) == [
+        "/models/x", "s3://b/ckpt"]
+
+
+def test_the_folders_of_local_outputs_are_made_as_the_launcher_makes_them(tmp_path):
+    """kfp.local hands a value artifact's URI in a folder that does not exist yet."""
+    value = tmp_path / "run" / "leGenSnapshot" / "snapshot"
+    executor_input = {"outputs": {"artifacts": {
+        "snapshot": {"artifacts": [{"uri": str(value)}]},
+        "remote": {"artifacts": [{"uri": "gs://bucket/run/task/model"}]}}}}
+    kfp_entrypoint.prepare_output_parents(executor_input)
+    assert value.parent.is_dir() and not value.exists()

@@ -18,7 +18,8 @@ from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 IMAGE = "registry.example.com/ctpipe:test"
 ROOT = "minio://mlpipeline/v2/artifacts"
 SETTINGS = {"data_root": "gs://bucket/spans", "serving_root": "gs://bucket/serving",
-            "train_steps": 321, "trainer_cpu_limit": 3, "trainer_memory_limit_gib": 6}
+            "train_steps": 321,
+            "step_resources": {"Trainer": {"cpu_limit": 3, "memory_limit_gib": 6}}}
 
 
 def _compiled(tmp_path, **changes):
@@ -63,7 +64,10 @@ def test_every_component_is_a_task_with_its_upstream_edges(compiled):
     tasks = spec.root.dag.tasks
     for node in create_pipeline(config).components:
         assert node.id in tasks
-        assert set(tasks[node.id].dependent_tasks) == {u.id for u in node.upstream_nodes}, node.id
+        # The outside-state steps also wait for their snapshot steps.
+        snapshot = {f"{node.id}Snapshot"} if node.id in OUTSIDE_STATE_STEPS else set()
+        assert set(tasks[node.id].dependent_tasks) == {u.id for u in node.upstream_nodes} | \
+            snapshot, node.id
     assert "ValidationGate" in tasks["Trainer"].dependent_tasks
     assert {"Evaluator", "InfraValidation"} <= set(tasks["Pusher"].dependent_tasks)
 
@@ -102,7 +106,10 @@ def test_per_run_values_are_runtime_parameters_with_the_configured_defaults(comp
 def test_cluster_settings_reach_the_file(compiled):
     config, spec, _ = compiled
     trainer = _executors(spec)["Trainer_executor"]["container"]
-    assert trainer["resources"] == {"cpuLimit": 3.0, "memoryLimit": 6.0}
+    # The quantity (drivers from 2.4) and the float in G (drivers before), as kfp writes them.
+    assert trainer["resources"] == {"cpuLimit": 3.0, "resourceCpuLimit": "3",
+                                    "memoryLimit": 6 * 2**30 / 1e9, "resourceMemoryLimit": "6Gi"}
+    assert "resources" not in _executors(spec)["Evaluator_executor"]["container"]
     assert "--direct_running_mode=multi_processing" in trainer["args"]
     tasks = spec.root.dag.tasks
     # A minio:// root: the steps open the span index through MinIO's S3 API.
@@ -113,13 +120,35 @@ def test_cluster_settings_reach_the_file(compiled):
     assert schema.runtime_value.constant.string_value == config.curated_schema
 
 
-def test_outside_state_steps_are_never_cached_the_others_follow_the_configuration(tmp_path,
-                                                                                   compiled):
+def test_snapshot_steps_are_never_cached_the_others_follow_the_configuration(tmp_path,
+                                                                              compiled):
+    snapshots = {f"{step}Snapshot" for step in OUTSIDE_STATE_STEPS}
     for (_, spec, _), cached in ((compiled, True), (_compiled(tmp_path, enable_cache=False)[:3],
                                                     False)):
+        assert snapshots <= set(spec.root.dag.tasks)
         for name, task in spec.root.dag.tasks.items():
-            expected = cached and name not in OUTSIDE_STATE_STEPS
+            expected = cached and name not in snapshots
             assert task.caching_options.enable_cache == expected, name
+
+
+def test_outside_state_reaches_the_cache_key_as_a_parameter(compiled):
+    """KFP's cache key holds input parameter values (backend/src/v2/cacheutils/cache.go
+    GenerateCacheKey): each outside-state step takes its snapshot step's output parameter, by
+    the producer's task name (the driver resolves it so: driver.go resolveInputs)."""
+    _, spec, _ = compiled
+    tasks = spec.root.dag.tasks
+    for step in OUTSIDE_STATE_STEPS:
+        snapshot = tasks[step].inputs.parameters["snapshot"].task_output_parameter
+        assert (snapshot.producer_task, snapshot.output_parameter_key) == (
+            f"{step}Snapshot", "snapshot"), step
+        producer = spec.components[tasks[snapshot.producer_task].component_ref.name]
+        assert "snapshot" in producer.output_definitions.parameters
+    # The window's snapshot takes the span ExampleGen will ingest as a parameter, not its
+    # examples, which the launcher would download whole.
+    window = tasks["SpanWindowSnapshot"]
+    assert not window.inputs.artifacts
+    assert window.inputs.parameters["ingested"].task_output_parameter.producer_task == \
+        "ExampleGenSnapshot"
 
 
 def test_minio_is_refused_where_the_steps_open_files_themselves(tmp_path):
@@ -141,3 +170,25 @@ def test_a_failed_compile_leaves_the_previous_file(tmp_path, compiled):
     with pytest.raises(ConfigError, match="image"):
         compile_pipeline(config, "", output)
     assert output.read_text() == "previous"
+
+
+def test_tracking_is_the_last_step_never_cached_and_holds_no_credential(tmp_path):
+    _, spec, text = _compiled(tmp_path, tracking={"uri": "http://mlflow.example:5000"})
+    track = spec.root.dag.tasks["TrackRun"]
+    assert {"Pusher", "Evaluator", "Trainer", "SpanWindow", "ValidationGate",
+            "ConceptDrift"} <= set(track.dependent_tasks)
+    assert not track.caching_options.enable_cache, "a cached step would log nothing"
+    parameters = {name: value.runtime_value.constant.string_value
+                  for name, value in track.inputs.parameters.items()}
+    assert parameters["tracking_uri"] == "http://mlflow.example:5000"
+    assert parameters["outbox"] == "s3://mlpipeline/v2/artifacts/tracking-outbox"
+    assert json.loads(parameters["configuration"])["tracking"]["uri"] == parameters["tracking_uri"]
+    assert "MLFLOW_TRACKING" not in json.dumps(text), "credentials come from the pod's environment"
+    assert unrunnable_executors(text) == []
+
+
+def test_tracking_on_kubeflow_needs_a_server(tmp_path):
+    config_file = tmp_path / "kubeflow.yaml"
+    config_file.write_text(yaml.safe_dump({**SETTINGS, "tracking": True}))
+    with pytest.raises(ConfigError, match="'tracking' on Kubeflow needs a tracking server"):
+        kubeflow_config(config_file, ROOT)

@@ -353,7 +353,15 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
     confidence sequences at a 1 % false-rollback rate."""
     import json
 
+    from tests.tracking.conftest import register_versions
+    from tracking import store as tracking_store
+
     configure({MODEL_NAME: {"stable": 1, "canary": canary}, DOOMED: {"stable": 1}})
+    # The registry of an MLflow store follows the labels (`--tracking`).
+    tracking = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    registry = register_versions(tracking, store / MODEL_NAME, [1, 2, 3], tmp_path / "artifacts")
+    mlflow = tracking_store.client(tracking)
+    tracking_store.follow_labels(mlflow, MODEL_NAME, {"stable": 1, "canary": canary})
     own_gateway.gateway.router.reload()
     labels = _labelled_traffic(own_gateway, serialized_examples, taxi_rows, 800,
                                f"case{canary}", tmp_path / "labelled.csv")
@@ -363,7 +371,7 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
     result = subprocess.run(
         [sys.executable, "-m", "ctpipe.cli", "rollout", "analyze", "--model-config", str(config),
          "--logs", logger.prefix, "--labels", str(labels), "--min-requests", "40",
-         "--max-loss-increase", "0.1", "--apply", "--json"],
+         "--max-loss-increase", "0.1", "--apply", "--json", "--tracking", tracking],
         cwd=WORKTREE, capture_output=True, text=True, timeout=120)
     assert result.stdout, result.stderr
     report = json.loads(result.stdout)
@@ -381,6 +389,10 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
         assert report["prediction_distance"] > 0.2 and loss["lower"] > 0
     entry = version_labels.model_entry(version_labels.read_config(config), MODEL_NAME)
     assert dict(entry.version_labels) == labels_after
+    assert dict(mlflow.get_registered_model(MODEL_NAME).aliases) == {
+        "champion": registry[labels_after["stable"]]}, report["tracking"]
+    assert report["tracking"][-1] == (f"tracking: alias 'challenger' removed (was version "
+                                      f"{registry[canary]})")
 
 
 def test_rollout_analyze_joins_on_features_only_when_asked_and_says_so(

@@ -2,7 +2,8 @@
 
 CONTRACT TEST OF OUR CLIENT, NOT A CLUSTER: a small aiohttp app on 127.0.0.1 answers the KFP
 v2beta1 REST endpoints the `kfp` client calls and records what arrives; the tests check that
-it is exactly the compiled file, the parameters given and the credentials passed, nothing more.
+it is exactly the compiled file, the parameters given, the pipeline root and the credentials
+passed, nothing more.
 """
 from __future__ import annotations
 
@@ -160,15 +161,23 @@ def test_submit_uploads_the_compiled_file_and_runs_it_with_the_given_parameters(
         kfp_api, package, capsys):
     api, host = kfp_api
     status = _ctpipe("submit", "--host", host, "--package", str(package), "--existing-token",
-                     TOKEN, "--param", "data_root=gs://other/spans", "--param", "train_steps=50")
+                     TOKEN, "--param", "data_root=gs://other/spans", "--param", "train_steps=50",
+                     "--param", "span=7")
     out = capsys.readouterr().out
     assert status == 0
     [upload] = api.uploads
     assert upload["content"] == package.read_bytes()
     assert upload["query"]["name"] == "taxi-big-tipper"
     [run] = api.runs
+    # The span is an integer parameter: the API server refuses a string for it
+    # (apiserver/template/v2_template.go validatePipelineJobInputs).
     assert run["runtime_config"]["parameters"] == {
-        "data_root": "gs://other/spans", "train_args": json.dumps({"num_steps": 50})}
+        "data_root": "gs://other/spans", "train_args": json.dumps({"num_steps": 50}), "span": 7}
+    # Open-source KFP's root DAG driver reads the root only from the run's runtime config
+    # (backend/src/v2/driver/driver.go RootDAG, 2.2-2.4; root_dag.go today), never from the
+    # file's defaultPipelineRoot: without it the run would write to the cluster's default.
+    assert run["runtime_config"]["pipeline_root"] == "gs://bucket/root"
+    assert "artifacts under gs://bucket/root" in out
     assert run["pipeline_version_reference"] == {"pipeline_id": "pipeline-1",
                                                  "pipeline_version_id": "version-1"}
     assert api.experiments == {"experiment-1": "taxi-big-tipper"}
@@ -177,6 +186,29 @@ def test_submit_uploads_the_compiled_file_and_runs_it_with_the_given_parameters(
     assert api.authorizations == {f"Bearer {TOKEN}"}
     assert TOKEN.encode() not in upload["content"]
     assert TOKEN not in json.dumps(run)
+
+
+def test_the_platform_config_travels_in_the_uploaded_file(kfp_api, tmp_path, capsys):
+    """Compiled for standalone KFP with a models volume: the file's second YAML document is the
+    Kubernetes platform spec, which the API server reads from the upload itself (apiserver/
+    template/v2_template.go NewV2SpecTemplate); `submit` sends the file unchanged."""
+    api, host = kfp_api
+    output = tmp_path / "pipeline.yaml"
+    assert cli.main(["compile", "--image", "img:1", "--pipeline-root",
+                     "minio://mlpipeline/v2/artifacts", "--config",
+                     str(REPO / "deploy" / "kubeflow-volume.yaml"), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert ("Kubernetes platform config (open-source KFP only): Secrets "
+            "mlpipeline-minio-artifact; volumes big-tipper-models at /models; S3 endpoint "
+            "http://minio-service.kubeflow:9000") in out
+    assert _ctpipe("submit", "--host", host, "--package", str(output)) == 0
+    [upload] = api.uploads
+    assert upload["content"] == output.read_bytes()
+    spec, platform = yaml.safe_load_all(upload["content"])
+    assert spec["pipelineInfo"]["name"] == upload["query"]["name"] == "taxi-big-tipper"
+    assert "kubernetes" in platform["platforms"]
+    assert b"mlpipeline-minio-artifact" in upload["content"], "the Secret, by name only"
+    assert api.runs[0]["runtime_config"]["pipeline_root"] == "minio://mlpipeline/v2/artifacts"
 
 
 def test_a_second_submit_uploads_a_new_version_of_the_same_pipeline(kfp_api, package):
@@ -203,8 +235,33 @@ def test_schedule_creates_a_recurring_run(kfp_api, package, capsys):
     assert recurring["no_catchup"] is True
     assert recurring["runtime_config"]["parameters"] == {
         "train_args": json.dumps({"num_steps": 800})}
+    assert recurring["runtime_config"]["pipeline_root"] == "gs://bucket/root"
     assert api.experiments == {"experiment-1": "nightly"}
     assert "recurring-1" in capsys.readouterr().out
+
+
+def test_pipeline_root_overrides_the_compiled_one_for_runs_and_schedules(kfp_api, package):
+    api, host = kfp_api
+    assert _ctpipe("submit", "--host", host, "--package", str(package),
+                   "--pipeline-root", "gs://elsewhere/root") == 0
+    assert _ctpipe("schedule", "--host", host, "--package", str(package), "--cron", "0 3 * * *",
+                   "--pipeline-root", "s3://bucket/root") == 0
+    assert api.runs[0]["runtime_config"]["pipeline_root"] == "gs://elsewhere/root"
+    assert api.recurring_runs[0]["runtime_config"]["pipeline_root"] == "s3://bucket/root"
+
+
+def test_a_root_the_launcher_cannot_store_under_is_refused_before_any_request(
+        kfp_api, package, tmp_path, capsys):
+    api, host = kfp_api
+    local = tmp_path / "local.json"
+    local.write_text(json.dumps({**json.loads(package.read_text()),
+                                 "defaultPipelineRoot": str(tmp_path / "root")}))
+    assert _ctpipe("submit", "--host", host, "--package", str(local)) == 1
+    assert f"was compiled for {tmp_path / 'root'}" in capsys.readouterr().err
+    assert _ctpipe("schedule", "--host", host, "--package", str(package), "--cron", "0 3 * * *",
+                   "--pipeline-root", "/mnt/root") == 1
+    assert "--pipeline-root /mnt/root: a cluster stores artifacts under" in capsys.readouterr().err
+    assert api.requests == []
 
 
 def test_runs_lists_recent_runs_with_their_state(kfp_api, package, capsys):
@@ -222,6 +279,9 @@ def test_unknown_parameters_and_bad_cron_are_refused_before_any_request(
     assert _ctpipe("submit", "--host", host, "--package", str(package),
                    "--param", "windw=3") == 1
     assert "unknown runtime parameter 'windw'" in capsys.readouterr().err
+    assert _ctpipe("submit", "--host", host, "--package", str(package),
+                   "--param", "span=newest") == 1
+    assert "--param span expects an integer, got 'newest'" in capsys.readouterr().err
     assert _ctpipe("schedule", "--host", host, "--package", str(package),
                    "--cron", "* * *") == 1
     assert "--cron expects 5 fields" in capsys.readouterr().err

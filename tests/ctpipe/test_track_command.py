@@ -1,0 +1,50 @@
+"""The registry's aliases follow `ctpipe label` and `ctpipe rollback` given `--tracking`, as a
+user runs them (a real MLflow store in SQLite); records kept for later with a workspace's
+`ctpipe track sync`."""
+from __future__ import annotations
+
+from ctpipe import cli
+from serving.client import version_labels
+from tests.tracking.conftest import constant_model_dir, push_version  # noqa: F401
+from tests.tracking.conftest import register_versions
+from tracking import outbox, store
+from tracking.options import workspace_outbox
+
+
+def test_label_and_rollback_move_the_registry_aliases(tmp_path, capsys, constant_model_dir):
+    base = tmp_path / "big_tipper"
+    for version in (101, 102, 103):
+        push_version(constant_model_dir, base, version)
+    uri = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    registry = register_versions(uri, base, [101, 102], tmp_path / "artifacts")
+    config = tmp_path / "models.config"
+    version_labels.write_initial_config(config, "big_tipper", str(base), {"stable": 101})
+    aliases = lambda: dict(store.client(uri).get_registered_model("big_tipper").aliases)
+
+    assert cli.main(["label", "--model-config", str(config), "--label", "canary",
+                     "--version", "102", "--tracking", uri]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("big_tipper: label 'canary' unset -> 102")
+    assert f"tracking: alias 'challenger' -> version {registry[102]} (serving version 102, " \
+           "label 'canary')" in printed
+    assert aliases() == {"champion": registry[101], "challenger": registry[102]}
+
+    assert cli.main(["label", "--model-config", str(config), "--label", "stable",
+                     "--version", "102", "--tracking", uri]) == 0
+    assert aliases() == {"champion": registry[102], "challenger": registry[102]}
+    assert cli.main(["rollback", "--model-config", str(config), "--tracking", uri]) == 0
+    assert aliases() == {"champion": registry[101], "challenger": registry[102]}
+    capsys.readouterr()
+
+    # A version pushed while tracking was off: the label moves, the alias cannot; said so.
+    assert cli.main(["label", "--model-config", str(config), "--label", "canary",
+                     "--version", "103", "--tracking", uri]) == 0
+    assert "tracking: alias 'challenger' not moved: serving version 103 ('canary') is not " \
+           "registered (pushed while tracking was off?)" in capsys.readouterr().out
+    assert not outbox.pending(tmp_path / "tracking-outbox"), "every record was delivered"
+
+
+def test_track_sync_of_a_workspace_with_nothing_kept(tmp_path, capsys):
+    assert cli.main(["track", "sync", "--workspace", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == (f"nothing to send: {workspace_outbox(tmp_path)} holds "
+                                               "no tracking record")
