@@ -262,59 +262,6 @@ def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_p
         "champion": version.version}
 
 
-def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
-    """`ctpipe lineage` on the versions the two runs above pushed, read back from ML Metadata,
-    the version folders and a prediction log (no new run)."""
-    from serving.client import protos
-    from serving.prediction_log import PredictionLogger
-
-    import models
-
-    ws = workspace["root"] / "ws"
-    first, newest = (p.name for p in _served_versions(workspace["config"])[-2:])
-    config = protos.ModelServerConfig().model_config_list.config.add().logging_config
-    config.log_collector_config.filename_prefix = str(tmp_path / "big_tipper")
-    config.sampling_config.sampling_rate = 1.0
-    logger = PredictionLogger(config, max_bytes=1 << 20, max_files=2)
-    for version in (int(newest), int(newest), int(first)):
-        logger.log("Predict", protos.PredictRequest(), protos.PredictResponse(), "big_tipper",
-                   version, "serving_default", "trip-1")
-    logger.flush()
-    logger.close()
-
-    assert cli.main(["lineage", newest, "--workspace", str(ws), "--logs",
-                     str(tmp_path / "big_tipper")]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"Version {newest}: pushed ")
-    assert lines[1].startswith("Data: spans 1-5 (")
-    spans = [line for line in lines if line.startswith("  span ")]
-    assert [line.split(":")[0].strip() for line in spans] == [f"span {n}" for n in range(1, 6)]
-    assert all(": fingerprint split:" in line and "; rows eval " in line and ", train " in line
-               for line in spans)
-    text = "\n".join(lines)
-    statistics = next(line for line in lines if line.startswith("Statistics of the newest"))
-    assert Path(statistics.split(": ", 1)[1]).is_dir()
-    assert "Schema anomalies: none" in text and "(sha256 " in text
-    assert f"Code version: {models.code_version()}" in text
-    card = json.loads((Path(workspace["config"].serving_model_dir) / newest
-                       / "assets.extra/ctpipe/model_card.json").read_text())
-    assert (f"Trainer: {card['training']} training, started from {card['origin']}, "
-            f"{card['steps']} steps") in text
-    assert f"Evaluation: against served version {first}; AUC " in text
-    assert "blessed: yes, infra-validated: yes" in text
-    assert "Rollout: direct; no model config file to label" in text
-    assert f"Prediction logs: {tmp_path / 'big_tipper'}: 2 records of this version" in text
-
-    assert cli.main(["lineage", first, "--workspace", str(ws)]) == 0
-    text = capsys.readouterr().out
-    assert "Data: spans 1-4 (" in text and "started from scratch" in text
-    assert "Evaluation: against no served model (the first push)" in text
-    assert "Prediction logs: none known" in text
-    assert cli.main(["lineage", "12345", "--workspace", str(ws)]) == 1
-    assert capsys.readouterr().err.strip() == (
-        f"ctpipe: no run pushed version 12345 in this workspace (pushed: {first}, {newest})")
-
-
 def test_a_rewritten_span_is_ingested_again(workspace):
     config, root = workspace["config"], workspace["root"]
     span_file = root / "incoming" / "span-2" / "data.csv"
@@ -486,6 +433,62 @@ heavy = sorted(m for m in ("tensorflow", "tfx", "tensorflow_model_analysis", "ap
                if m in sys.modules)
 print(json.dumps({"code": code, "seconds": time.monotonic() - started, "heavy": heavy}))
 """
+
+
+def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
+    """`ctpipe lineage` on the first and the newest pushed versions of the runs above, read
+    back from ML Metadata, the version folders and a prediction log (no new run)."""
+    from serving.client import protos
+    from serving.prediction_log import PredictionLogger
+
+    import models
+
+    ws = workspace["root"] / "ws"
+    versions = [p.name for p in _served_versions(workspace["config"])]
+    first, before, newest = versions[0], versions[-2], versions[-1]
+    config = protos.ModelServerConfig().model_config_list.config.add().logging_config
+    config.log_collector_config.filename_prefix = str(tmp_path / "big_tipper")
+    config.sampling_config.sampling_rate = 1.0
+    logger = PredictionLogger(config, max_bytes=1 << 20, max_files=2)
+    for version in (int(newest), int(newest), int(first)):
+        logger.log("Predict", protos.PredictRequest(), protos.PredictResponse(), "big_tipper",
+                   version, "serving_default", "trip-1")
+    logger.flush()
+    logger.close()
+
+    assert cli.main(["lineage", newest, "--workspace", str(ws), "--logs",
+                     str(tmp_path / "big_tipper")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"Version {newest}: pushed ")
+    card = json.loads((Path(workspace["config"].serving_model_dir) / newest
+                       / "assets.extra/ctpipe/model_card.json").read_text())
+    oldest, newest_span = map(int, card["window_spans"].split("-"))
+    assert lines[1].startswith(f"Data: spans {card['window_spans']} (")
+    spans = [line for line in lines if line.startswith("  span ")]
+    assert [line.split(":")[0].strip() for line in spans] == [
+        f"span {n}" for n in range(oldest, newest_span + 1)]
+    assert all(": fingerprint split:" in line and "; rows eval " in line and ", train " in line
+               for line in spans)
+    text = "\n".join(lines)
+    statistics = next(line for line in lines if line.startswith("Statistics of the newest"))
+    assert Path(statistics.split(": ", 1)[1]).is_dir()
+    assert "Schema anomalies: none" in text and "(sha256 " in text
+    assert f"Code version: {models.code_version()}" in text
+    assert (f"Trainer: {card['training']} training, started from {card['origin']}, "
+            f"{card['steps']} steps") in text
+    assert f"Evaluation: against served version {before}; AUC " in text
+    assert "blessed: yes, infra-validated: yes" in text
+    assert "Rollout: direct; no model config file to label" in text
+    assert f"Prediction logs: {tmp_path / 'big_tipper'}: 2 records of this version" in text
+
+    assert cli.main(["lineage", first, "--workspace", str(ws)]) == 0
+    text = capsys.readouterr().out
+    assert "Data: spans 1-4 (" in text and "started from scratch" in text
+    assert "Evaluation: against no served model (the first push)" in text
+    assert "Prediction logs: none known" in text
+    assert cli.main(["lineage", "12345", "--workspace", str(ws)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ctpipe: no run pushed version 12345 in this workspace (pushed: {', '.join(versions)})")
 
 
 def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspace, tmp_path):
