@@ -4,8 +4,9 @@ years stays bounded. ML Metadata has no retention of its own.
 
 What is kept, whatever its age (the rest of the pipeline root's artifacts go):
 - every artifact of the newest `keep_runs` runs (inputs and outputs of their executions);
-- every artifact of a run that pushed a version still in the serving folder or named by a label
-  in TF Serving's model config file (so `ctpipe lineage` can tell what made it);
+- every artifact of a run that pushed the version the serving folder serves (its newest) or a
+  version a label names in TF Serving's model config file (so `ctpipe lineage` can tell what
+  made it);
 - every stored span the span index names (the windows of later runs refer to them there);
 - every artifact of an execution that has not finished (a run in progress).
 
@@ -110,11 +111,12 @@ def _span_index_uris(span_index: str) -> set[str]:
 
 
 def _served_versions(serving_model_dir: str, model_config: str, model_name: str) -> set[str]:
-    """Versions still in the serving folder, and versions a label names."""
+    """The version TF Serving serves from the folder (the newest), and versions a label
+    names."""
     from common.layout import version_folders
 
-    versions = ({str(v) for v in version_folders(serving_model_dir)}
-                if os.path.isdir(serving_model_dir) else set())
+    folders = version_folders(serving_model_dir) if os.path.isdir(serving_model_dir) else {}
+    versions = {str(max(folders))} if folders else set()
     if model_config and os.path.isfile(model_config):
         from serving.client import version_labels
 

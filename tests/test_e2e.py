@@ -191,6 +191,8 @@ def test_ctpipe_run_with_nothing_new_says_so_and_a_missing_span_fails(workspace,
 
 def test_a_new_span_costs_its_own_ingestion_and_builds_on_the_served_model(workspace):
     config, root = workspace["config"], workspace["root"]
+    for entry in Path(config.span_index_uri).glob("span-*.json"):
+        assert Path(json.loads(entry.read_text())["uri"]).is_dir(), "stored spans stay"
     served = _served_versions(config)[-1].name
     shutil.copytree(root / "all-spans" / "span-5", root / "incoming" / "span-5")
     events = run_local(config, root / "ws")
@@ -258,55 +260,6 @@ def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_p
     assert version.tags["serving_version"] == local.data.tags["pushed_version"]
     assert dict(kubeflow.get_registered_model("big_tipper").aliases) == {
         "champion": version.version}
-
-
-def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
-    """`ctpipe lineage` on the versions the two runs above pushed, read back from ML Metadata,
-    the version folders and a prediction log (no new run)."""
-    from serving.client import protos
-    from serving.prediction_log import PredictionLogger
-
-    import models
-
-    ws = workspace["root"] / "ws"
-    first, newest = (p.name for p in _served_versions(workspace["config"])[-2:])
-    config = protos.ModelServerConfig().model_config_list.config.add().logging_config
-    config.log_collector_config.filename_prefix = str(tmp_path / "big_tipper")
-    config.sampling_config.sampling_rate = 1.0
-    logger = PredictionLogger(config, max_bytes=1 << 20, max_files=2)
-    for version in (int(newest), int(newest), int(first)):
-        logger.log("Predict", protos.PredictRequest(), protos.PredictResponse(), "big_tipper",
-                   version, "serving_default", "trip-1")
-    logger.flush()
-    logger.close()
-
-    assert cli.main(["lineage", newest, "--workspace", str(ws), "--logs",
-                     str(tmp_path / "big_tipper")]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"Version {newest}: pushed ")
-    assert lines[1].startswith("Data: spans 1-5 (")
-    spans = [line for line in lines if line.startswith("  span ")]
-    assert [line.split(":")[0].strip() for line in spans] == [f"span {n}" for n in range(1, 6)]
-    assert all("fingerprint " in line and "rows train " in line for line in spans)
-    text = "\n".join(lines)
-    statistics = next(line for line in lines if line.startswith("Statistics of the newest"))
-    assert Path(statistics.split(": ", 1)[1]).is_dir()
-    assert "Schema anomalies: none" in text and "(sha256 " in text
-    assert f"Code version: {models.code_version()}" in text
-    assert f"Trainer: full training, started from warm start from served version {first}" in text
-    assert f"Evaluation: against served version {first}; AUC " in text
-    assert "blessed: yes, infra-validated: yes" in text
-    assert "Rollout: direct; no model config file to label" in text
-    assert f"Prediction logs: {tmp_path / 'big_tipper'}: 2 records of this version" in text
-
-    assert cli.main(["lineage", first, "--workspace", str(ws)]) == 0
-    text = capsys.readouterr().out
-    assert "Data: spans 1-4 (" in text and "started from scratch" in text
-    assert "Evaluation: against no served model (the first push)" in text
-    assert "Prediction logs: none known" in text
-    assert cli.main(["lineage", "12345", "--workspace", str(ws)]) == 1
-    assert capsys.readouterr().err.strip() == (
-        f"ctpipe: no run pushed version 12345 in this workspace (pushed: {first}, {newest})")
 
 
 def test_a_rewritten_span_is_ingested_again(workspace):
@@ -390,6 +343,8 @@ def test_incremental_training_continues_the_served_model_and_pushes_a_canary(wor
     from serving.client import version_labels
 
     config, root = workspace["config"], workspace["root"]
+    for entry in Path(config.span_index_uri).glob("span-*.json"):
+        assert Path(json.loads(entry.read_text())["uri"]).is_dir(), "stored spans stay"
     served = _served_versions(config)[-1].name
     models_config = root / "models.config"
     models_config.write_text(
@@ -478,6 +433,62 @@ heavy = sorted(m for m in ("tensorflow", "tfx", "tensorflow_model_analysis", "ap
                if m in sys.modules)
 print(json.dumps({"code": code, "seconds": time.monotonic() - started, "heavy": heavy}))
 """
+
+
+def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
+    """`ctpipe lineage` on the first and the newest pushed versions of the runs above, read
+    back from ML Metadata, the version folders and a prediction log (no new run)."""
+    from serving.client import protos
+    from serving.prediction_log import PredictionLogger
+
+    import models
+
+    ws = workspace["root"] / "ws"
+    versions = [p.name for p in _served_versions(workspace["config"])]
+    first, before, newest = versions[0], versions[-2], versions[-1]
+    config = protos.ModelServerConfig().model_config_list.config.add().logging_config
+    config.log_collector_config.filename_prefix = str(tmp_path / "big_tipper")
+    config.sampling_config.sampling_rate = 1.0
+    logger = PredictionLogger(config, max_bytes=1 << 20, max_files=2)
+    for version in (int(newest), int(newest), int(first)):
+        logger.log("Predict", protos.PredictRequest(), protos.PredictResponse(), "big_tipper",
+                   version, "serving_default", "trip-1")
+    logger.flush()
+    logger.close()
+
+    assert cli.main(["lineage", newest, "--workspace", str(ws), "--logs",
+                     str(tmp_path / "big_tipper")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"Version {newest}: pushed ")
+    card = json.loads((Path(workspace["config"].serving_model_dir) / newest
+                       / "assets.extra/ctpipe/model_card.json").read_text())
+    oldest, newest_span = map(int, card["window_spans"].split("-"))
+    assert lines[1].startswith(f"Data: spans {card['window_spans']} (")
+    spans = [line for line in lines if line.startswith("  span ")]
+    assert [line.split(":")[0].strip() for line in spans] == [
+        f"span {n}" for n in range(oldest, newest_span + 1)]
+    assert all(": fingerprint split:" in line and "; rows eval " in line and ", train " in line
+               for line in spans)
+    text = "\n".join(lines)
+    statistics = next(line for line in lines if line.startswith("Statistics of the newest"))
+    assert Path(statistics.split(": ", 1)[1]).is_dir()
+    assert "Schema anomalies: none" in text and "(sha256 " in text
+    assert f"Code version: {models.code_version()}" in text
+    assert (f"Trainer: {card['training']} training, started from {card['origin']}, "
+            f"{card['steps']} steps") in text
+    assert f"Evaluation: against served version {before}; AUC " in text
+    assert "blessed: yes, infra-validated: yes" in text
+    assert "Rollout: direct; no model config file to label" in text
+    assert f"Prediction logs: {tmp_path / 'big_tipper'}: 2 records of this version" in text
+
+    assert cli.main(["lineage", first, "--workspace", str(ws)]) == 0
+    text = capsys.readouterr().out
+    assert "Data: spans 1-4 (" in text and "started from scratch" in text
+    assert "Evaluation: against no served model (the first push)" in text
+    assert "Prediction logs: none known" in text
+    assert cli.main(["lineage", "12345", "--workspace", str(ws)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ctpipe: no run pushed version 12345 in this workspace (pushed: {', '.join(versions)})")
 
 
 def test_the_report_of_every_run_opens_in_chromium_with_every_plot_drawn(workspace, tmp_path):
@@ -573,20 +584,21 @@ def test_gc_keeps_what_serving_and_runs_need_and_survives_a_kill_and_a_racing_ru
     from retention import gc
 
     config, ws = workspace["config"], workspace["root"] / "ws"
-    settings = (config.pipeline_root, config.span_index_uri, config.serving_model_dir, "",
-                config.model_name)
+    # The labels the incremental test's canary push wrote (stable: an older run's version).
+    settings = (config.pipeline_root, config.span_index_uri, config.serving_model_dir,
+                str(workspace["root"] / "models.config"), config.model_name)
     before = _artifact_files(ws)
     assert cli.main(["gc", "--workspace", str(ws), "--keep-runs", "0"]) == 1
     assert "keep_runs must be at least 1" in capsys.readouterr().err
     assert cli.main(["gc", "--workspace", str(ws), "--keep-runs", "1", "--dry-run"]) == 0
     listing = capsys.readouterr().out
     assert listing.startswith("gc: would delete ") and " MB (keeping the newest 1 runs)" in listing
-    assert "kept " in listing and "a stored span the span index names" in listing
-    assert "of a run that pushed a served or labelled version" in listing
     assert _artifact_files(ws) == before, "a dry run deletes nothing"
 
     found = gc.plan(ws, *settings, 1)
     assert len(found.doomed) >= 3
+    assert {"of the newest 1 runs",
+            "of a run that pushed a served or labelled version"} <= set(found.kept), found.kept
     raced, killed_at = found.doomed[0].artifact_id, found.doomed[1].artifact_id
 
     def racing_run_then_kill(stage: str, artifact_id: int) -> None:
@@ -628,6 +640,8 @@ def test_gc_keeps_what_serving_and_runs_need_and_survives_a_kill_and_a_racing_ru
     assert not list((ws / "pipeline_root").rglob(f"*{gc.REMOVING_SUFFIX}"))
     assert sum(1 for s in states.values() if s == mlmd.Artifact.DELETED) >= 2
 
+    for entry in Path(config.span_index_uri).glob("span-*.json"):
+        assert Path(json.loads(entry.read_text())["uri"]).is_dir(), "stored spans stay"
     served = _served_versions(config)[-1].name
     assert cli.main(["lineage", served, "--workspace", str(ws)]) == 0
     assert "Data: spans " in capsys.readouterr().out

@@ -15,7 +15,8 @@ def _cmd_gc(args: argparse.Namespace) -> None:
     config = load_config(args.config, defaults=local_locations(workspace, workspace))
     found = run_gc(workspace, config.pipeline_root, config.span_index_uri,
                    config.serving_model_dir, config.serving_model_config, config.model_name,
-                   args.keep_runs or config.gc_keep_runs or 1, args.dry_run)
+                   args.keep_runs if args.keep_runs is not None else config.gc_keep_runs or 1,
+                   args.dry_run)
     print("\n".join(found.lines(args.dry_run)))
 
 

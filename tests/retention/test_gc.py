@@ -20,8 +20,8 @@ class _Killed(BaseException):
 
 def _workspace(root: Path, runs: int = 4) -> dict:
     """`runs` runs of three steps each (ExampleGen -> Trainer -> Pusher), each artifact a folder
-    with a file; run 2 pushed version 200, which is still in the serving folder; span 1's
-    examples (run 1's) are named by the span index."""
+    with a file; run 2 pushed version 200, the newest still in the serving folder (so the one
+    served); span 1's examples (run 1's) are named by the span index."""
     from ml_metadata.metadata_store import metadata_store
 
     ws = root / "ws"
