@@ -20,6 +20,9 @@ executor pod, also:
    markers that a later download would trip over.
 3. After the executor, the URIs in the executor output go back to the remote ones; the launcher
    would otherwise record the mirror paths as the artifacts' URIs.
+Everywhere: the folders of local outputs are made before TFX runs (kfp.local does not make them),
+and a value handed to another step as a parameter is listed in the executor output as that
+parameter only (kfp.local would hand over the artifact of the same name instead).
 """
 from __future__ import annotations
 
@@ -80,12 +83,24 @@ def _mirrored(uri: str, mirror_root: str | None) -> str:
 
 
 def restore_executor_output(executor_output: dict[str, Any],
-                            mirror_root: str = "/") -> dict[str, Any]:
-    """The executor output with mirror paths turned back into artifact URIs."""
+                            mirror_root: str | None) -> dict[str, Any]:
+    """The executor output as the orchestrator reads it: with a `mirror_root` (under the
+    open-source launcher), mirror paths turned back into artifact URIs; a value artifact that
+    is also an output parameter of the same name (TFX's way of handing a value to another
+    step's parameter) listed as the parameter only. kfp.local keys a task's outputs by name,
+    artifacts over parameters (kfp/local/executor_output_utils.py
+    get_outputs_from_executor_output), so the consumer would get the artifact; KFP's launcher
+    uploads and records an output artifact whether the executor output lists it or not
+    (launcher_v2.go uploadOutputArtifacts)."""
     restored = json.loads(json.dumps(executor_output))
-    for artifact_list in restored.get("artifacts", {}).values():
-        for artifact in artifact_list.get("artifacts", []):
-            artifact["uri"] = storage.remote_uri(artifact["uri"], mirror_root) or artifact["uri"]
+    artifacts = restored.get("artifacts", {})
+    for name in restored.get("parameterValues", {}):
+        artifacts.pop(name, None)
+    if mirror_root is not None:
+        for artifact_list in artifacts.values():
+            for artifact in artifact_list.get("artifacts", []):
+                artifact["uri"] = (storage.remote_uri(artifact["uri"], mirror_root)
+                                   or artifact["uri"])
     return restored
 
 
@@ -138,9 +153,10 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
 
     kubeflow_v2_run_executor.main((args, beam_args))
     output_file = executor_input["outputs"]["outputFile"]
-    if under_launcher and os.path.exists(output_file):
+    if os.path.exists(output_file):
         with open(output_file) as handle:
-            restored = restore_executor_output(json.load(handle), mirror_root)
+            restored = restore_executor_output(json.load(handle),
+                                               mirror_root if under_launcher else None)
         with open(output_file, "w") as handle:
             json.dump(restored, handle)
 

@@ -274,3 +274,16 @@ def test_the_folders_of_local_outputs_are_made_as_the_launcher_makes_them(tmp_pa
         "remote": {"artifacts": [{"uri": "gs://bucket/run/task/model"}]}}}}
     kfp_entrypoint.prepare_output_parents(executor_input)
     assert value.parent.is_dir() and not value.exists()
+
+
+def test_a_value_handed_on_as_a_parameter_is_listed_as_the_parameter_only():
+    """TFX lists a snapshot step's String both as the artifact and as the output parameter
+    `snapshot`; kfp.local would hand the consumer the artifact."""
+    written = {"artifacts": {"snapshot": {"artifacts": [{"uri": "/minio/b/run/s/snapshot"}]},
+                             "model": {"artifacts": [{"uri": "/minio/b/run/t/model"}]}},
+               "parameterValues": {"snapshot": '{"span": 4}'}}
+    for mirror_root, model_uri in ((None, "/minio/b/run/t/model"), ("/", "minio://b/run/t/model")):
+        restored = kfp_entrypoint.restore_executor_output(written, mirror_root)
+        assert set(restored["artifacts"]) == {"model"}
+        assert restored["parameterValues"] == {"snapshot": '{"span": 4}'}
+        assert restored["artifacts"]["model"]["artifacts"][0]["uri"] == model_uri
