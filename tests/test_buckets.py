@@ -36,7 +36,8 @@ def _run(tmp: Path, s3: dict, data_root: Path) -> subprocess.CompletedProcess:
     settings.write_text(
         f"serving_root: s3://{BUCKET}/serving\nspan_index: s3://{BUCKET}/span-index\n"
         "train_steps: 120\neval_steps: 5\nmin_auc: 0.6\n"
-        f"trainer: {{steps_per_epoch: 40, checkpoints: {{root: s3://{BUCKET}/checkpoints}}}}\n")
+        f"trainer: {{steps_per_epoch: 40, staleness: {{max_vocabulary_gap: 0.15}}, "
+        f"checkpoints: {{root: s3://{BUCKET}/checkpoints}}}}\n")
     return subprocess.run(
         [sys.executable, "-m", "ctpipe.cli", "run", "--data", str(data_root), "--workspace",
          str(tmp / "ws"), "--config", str(settings)],
