@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench import arguments, report
-from bench.trips import held_out_auc, split_source
+from bench.trips import held_out_auc, served_model, split_source
 
 POINTS = (16, 32, 48, 64)
 QUARTERS = 16
@@ -45,11 +45,17 @@ def replicate_spans(spans: Path, count: int) -> None:
             writer.writerows(rows)
 
 
-def arrive(all_spans: Path, data: Path, upto: int) -> None:
-    """Spans 1..upto of `all_spans` copied into `data`, those not there yet."""
+def arrive(all_spans: Path, data: Path, upto: int, link: bool = False) -> None:
+    """Spans 1..upto of `all_spans` copied (or, with `link`, symbolically linked: spans of
+    real size) into `data`, those not there yet."""
+    data.mkdir(parents=True, exist_ok=True)
     for number in range(1, upto + 1):
         target = data / f"span-{number}"
-        if not target.exists():
+        if target.exists():
+            continue
+        if link:
+            target.symlink_to(all_spans / f"span-{number}")
+        else:
             shutil.copytree(all_spans / f"span-{number}", target)
 
 
@@ -74,11 +80,6 @@ def _timed_run(workspace: Path, data: Path, training: str) -> tuple[float, float
     return seconds, drift
 
 
-def _served(workspace: Path) -> Path:
-    versions = sorted((workspace / "serving" / "big_tipper").glob("*/saved_model.pb"))
-    return versions[-1].parent
-
-
 def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str, float]:
     from dataprep import spans as data
 
@@ -100,7 +101,7 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
             results[f"{training}_drift_steps_share_at_{point}_spans_pct"] = round(
                 100 * drift / seconds, 1)
             results[f"{training}_held_out_auc_at_{point}_spans"] = round(
-                held_out_auc(_served(workspace), held_out), 4)
+                held_out_auc(served_model(workspace), held_out), 4)
             print(f"  {training:<11} span {point} arrived: {seconds:6.1f} s", flush=True)
     for point in sorted({points[0], points[-1]}):
         incoming = work / f"data-fresh-{point}"

@@ -1,6 +1,6 @@
 """Real-size spans: ingestion and profiling speed, and what a run costs as spans arrive.
 
-Three parts, each printed as it finishes (`python -m bench.scale --part ingest|runs|peer`):
+Three parts, each printed as it finishes (`python -m bench.scale --part ingest|runs|peer|budget`):
 - ingest: ExampleGen's and StatisticsGen's executors on one span of 50 k, 500 k and 2 M trips
   (a fresh interpreter each; trips/s of both steps together, and the child's peak RSS);
 - runs: 16 spans of 500 k trips made from 90 % of the shipped trips. A full `ctpipe run` on
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -24,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.trips import held_out_auc, split_source
+from bench.incremental import arrive
+from bench.trips import held_out_auc, served_model, split_source
 
 REPO = Path(__file__).resolve().parent.parent
 INGEST_SIZES = (50_000, 500_000, 2_000_000)
@@ -107,11 +107,6 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _served_model(workspace: Path) -> Path:
-    versions = sorted(workspace.glob("serving/big_tipper/*/saved_model.pb"))
-    return versions[-1].parent
-
-
 def _prepared(work: Path, span_trips: int) -> tuple[Path, list[dict[str, str]]]:
     """16 spans of `span_trips` trips from 90 % of the shipped trips; the other 10 % held out."""
     from dataprep import spans
@@ -121,24 +116,17 @@ def _prepared(work: Path, span_trips: int) -> tuple[Path, list[dict[str, str]]]:
     return work / "all", held_out
 
 
-def _arrive(all_spans: Path, data: Path, upto: int) -> None:
-    data.mkdir(exist_ok=True)
-    for span in range(1, upto + 1):
-        if not (data / f"span-{span}").exists():
-            os.symlink(all_spans / f"span-{span}", data / f"span-{span}")
-
-
 def bench_runs(work: Path) -> dict[str, float]:
     all_spans, held_out = _prepared(work, RUN_SPAN_TRIPS)
     data, first = work / "data", work / "full"
-    _arrive(all_spans, data, 15)
+    arrive(all_spans, data, 15, link=True)
     full = _ctpipe(["run", "--data", str(data), "--workspace", str(first)], work / "full.log")
     results = {"runs_span_trips": RUN_SPAN_TRIPS, "runs_full_run_15_spans_s": round(full),
                "runs_full_run_workspace_mb": round(_size(first) / 1e6),
-               "runs_full_run_held_out_auc": round(held_out_auc(_served_model(first),
+               "runs_full_run_held_out_auc": round(held_out_auc(served_model(first),
                                                                 held_out), 4)}
     print(results, flush=True)
-    _arrive(all_spans, data, 16)
+    arrive(all_spans, data, 16, link=True)
     for policy in ("full", "incremental"):
         workspace = work / f"after-{policy}"
         shutil.copytree(first, workspace, symlinks=True)
@@ -153,7 +141,7 @@ def bench_runs(work: Path) -> dict[str, float]:
             f"runs_after_new_span_{policy}_workspace_growth_pct": round(
                 100 * grown / _size(first), 1),
             f"runs_after_new_span_{policy}_held_out_auc": round(
-                held_out_auc(_served_model(workspace), held_out), 4)})
+                held_out_auc(served_model(workspace), held_out), 4)})
         print({k: v for k, v in results.items() if policy in k}, flush=True)
     return results
 
@@ -189,7 +177,7 @@ def bench_peer(work: Path) -> dict[str, float]:
         "Trainer/model/*/Format-Serving"))[-1]
     results = {"peer_trips": PEER_SPAN_TRIPS * 16, "peer_ours_full_run_s": round(ours),
                "peer_taxi_example_s": round(peer), "peer_wall_ratio": round(ours / peer, 3),
-               "peer_ours_held_out_auc": round(held_out_auc(_served_model(work / "ours"),
+               "peer_ours_held_out_auc": round(held_out_auc(served_model(work / "ours"),
                                                             held_out), 4),
                "peer_taxi_example_held_out_auc": round(held_out_auc(peer_model, held_out), 4)}
     print(results, flush=True)

@@ -28,6 +28,12 @@ def split_source(source: Path, out_dir: Path) -> tuple[Path, list[dict[str, str]
     return train_csv, held_out
 
 
+def served_model(workspace: Path) -> Path:
+    """The newest version a local workspace pushed (its TF Serving version folder)."""
+    versions = sorted((workspace / "serving" / "big_tipper").glob("*/saved_model.pb"))
+    return versions[-1].parent
+
+
 def held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
     """AUC of a SavedModel's serving_default on raw rows sent as tf.Examples: every column of
     the trips file but the label and tips, typed as the curated schema types them (the peer's

@@ -26,7 +26,7 @@ SPAN = "span"
 WINDOW_SPANS = "window_spans"  # "1-15"
 WINDOW_DIGEST = "window_digest"  # identifies the window's data (models.window)
 INGESTED_SPANS = "ingested_spans"  # spans ingested and profiled by this execution, "15,16"
-REUSED_SPANS = "reused_spans"  # spans taken from the span store
+REUSED_SPANS = "reused_spans"  # spans the window refers to where they are stored
 # ExampleStatistics of the drift reference: its spans ("" on the first span: none).
 REFERENCE_SPANS = "reference_spans"
 

@@ -6,7 +6,7 @@ Two ways to reach a bucket, and which one a place uses:
   artifact from its mirror path after it ends (`/gcs/B/K`, `/minio/B/K`, `/s3/B/K`). Steps
   there work on the mirror (`local_mirror`), which also makes `minio://` usable at all: no
   TensorFlow file system opens it.
-- What outlives a run (span store, checkpoints, served models, input data) is read and written
+- What outlives a run (span index, checkpoints, served models, input data) is read and written
   directly with TensorFlow's file systems: `gs://` natively, `s3://` through tensorflow-io's S3
   file system (`S3_ENDPOINT` and AWS credentials in the environment; MinIO is S3), so a
   `minio://B/K` location is opened as `s3://B/K` (`direct_uri`).
@@ -22,6 +22,8 @@ import sys
 from typing import Any, Iterable, Iterator
 
 MIRRORED_SCHEMES = {"gs": "gcs", "minio": "minio", "s3": "s3"}
+# Set by open-source KFP's launcher in every executor pod: a step there works on local mirrors.
+OSS_LAUNCHER_VARIABLE = "KFP_POD_UID"
 _LOCATION = re.compile(r"([a-z][a-z0-9+.-]*://|/)[^\n]*")
 
 

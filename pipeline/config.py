@@ -2,7 +2,7 @@
 
 `PipelineConfig` is valid once constructed (pydantic: unknown keys, wrong types and out-of-range
 values are rejected with the setting's name), so nothing downstream checks it again. Physical
-locations (pipeline root, data root, serving destination, span store) and the Beam arguments
+locations (pipeline root, data root, serving destination, span index) and the Beam arguments
 live here, never in the pipeline factory, so the same factory serves every orchestrator.
 """
 from __future__ import annotations

@@ -36,7 +36,6 @@ import yaml
 
 from common import storage
 
-OSS_LAUNCHER_VARIABLE = "KFP_POD_UID"
 
 
 def _title(artifact_type: dict[str, Any]) -> str:
@@ -113,7 +112,7 @@ def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def step_locations(executor_input: dict[str, Any]) -> list[str]:
-    """Every location the step opens: what its parameters point at (data, span store, serving
+    """Every location the step opens: what its parameters point at (data, span index, serving
     folder; inside JSON too, e.g. the checkpoint root in the Trainer's custom_config) and its
     artifacts' URIs."""
     artifacts = [artifact["uri"]
@@ -141,7 +140,7 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
     environ = os.environ if environ is None else environ
     args, beam_args = _parse(argv)
     executor_input = json.loads(args.json_serialized_invocation_args)
-    under_launcher = OSS_LAUNCHER_VARIABLE in environ
+    under_launcher = storage.OSS_LAUNCHER_VARIABLE in environ
     inputs_spec = json.loads(args.json_serialized_inputs_spec_args or "{}")
     executor_input = adapt_executor_input(executor_input, inputs_spec,
                                           mirror_root if under_launcher else None)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from absl import logging as absl_logging
 
 from common import progress, storage
-from common.metadata import METADATA_FILE
+from common.metadata import METADATA_FILE, open_store
 from common.errors import UserError
 from pipeline.config import PipelineConfig
 
@@ -112,16 +112,9 @@ class SpanChoice:
 def _metadata(workspace: str | Path) -> tuple[Any, dict[int, str]] | None:
     """The workspace's ML Metadata store, read-only, and the step of every execution; None
     before the first run."""
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    path = metadata_path(workspace)
-    if not path.is_file():
+    if not metadata_path(workspace).is_file():
         return None
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
+    store = open_store(Path(workspace).resolve())
     return store, {execution.id: context.name.split(".", 1)[-1]
                    for context in store.get_contexts_by_type("node")
                    for execution in store.get_executions_by_context(context.id)}

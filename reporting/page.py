@@ -303,8 +303,8 @@ def _run_section(page: Page, run: RunReport, anchors: dict[str, str], is_open: b
              f"<p>{_chips(summary.nodes)}</p>"]
     if run.window:
         parts.append(f"<p>Window: spans {esc(run.window)} (newest {run.newest_span}). Ingested "
-                     f"and profiled in this run: {esc(_spans(run.ingested) or 'none')}; reused "
-                     f"from the span store: {esc(_spans(run.reused) or 'none')}.</p>")
+                     f"in this run: {esc(_spans(run.ingested) or 'none')}; referred to where "
+                     f"earlier runs stored them: {esc(_spans(run.reused) or 'none')}.</p>")
     parts.append(f"<p>Concept drift: {esc(_concept_line(run.concept))}.</p>")
     if run.data is not None:
         parts.append(_data_section(page, run, run.data))

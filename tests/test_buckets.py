@@ -1,4 +1,4 @@
-"""The pipeline with what outlives a run in a bucket: span store, checkpoints and the serving
+"""The pipeline with what outlives a run in a bucket: span index, checkpoints and the serving
 folder on `s3://` (a real S3 API on loopback: moto's server), as on a cluster whose MinIO or S3
 the steps reach directly. `ctpipe run` as a user types it, in processes of its own.
 """

@@ -1,7 +1,8 @@
 """What of the curated schema decides how statistics are computed.
 
-Per-span statistics are kept in the span store and reused by later runs, so they must not
-depend on parts of the schema that change often (accepting a new category changes a domain).
+Sampled statistics (the drift reference, the training statistics kept with a pushed model) are
+compared across runs and schema edits, so they must not depend on parts of the schema that
+change often (accepting a new category changes a domain).
 """
 from __future__ import annotations
 

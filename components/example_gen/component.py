@@ -18,14 +18,15 @@ from tfx import types
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.orchestration import data_types
-from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from common.policies import DATA_FORMATS
 from common.snapshot import SNAPSHOT_KEY
 from components.example_gen import ingest
-from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor
+from components.example_gen.executor import (FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor,
+                                             span_range)
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"
 # The one input split's name: TFX's file fingerprint of a span starts with it.
@@ -69,14 +70,10 @@ class ExampleGen(FileBasedExampleGen):
                              f"got {file_format!r}")
         # A known span also bounds the driver's search (LocalDagRunner), so that the files'
         # fingerprint in the cache key is that span's.
-        range_config = None
-        if isinstance(span, int) and span > 0:
-            range_config = range_config_pb2.RangeConfig(
-                static_range=range_config_pb2.StaticRange(start_span_number=span,
-                                                          end_span_number=span))
         spec = SpanExampleGenSpec(
             input_base=input_base, input_config=input_config(file_format),
-            output_config=output_config(), range_config=range_config,
+            output_config=output_config(),
+            range_config=span_range(span) if isinstance(span, int) else None,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             examples=types.Channel(type=standard_artifacts.Examples),

@@ -42,17 +42,21 @@ class EmptySpan(ValueError):
     """The span's files hold no rows."""
 
 
+def span_range(span: int) -> range_config_pb2.RangeConfig | None:
+    """TFX's range of exactly `span`; None (any span, the newest wins) for 0."""
+    if not span:
+        return None
+    return range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
+        start_span_number=span, end_span_number=span))
+
+
 def resolve_span(input_base: str, input_config: example_gen_pb2.Input,
                  requested: int) -> tuple[int, str]:
     """(span, fingerprint) of `requested` (0: the newest span present), with TFX's matching;
     updates `input_config`'s pattern to the span's files."""
-    range_config = None
-    if requested:
-        range_config = range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
-            start_span_number=requested, end_span_number=requested))
     try:
         fingerprint, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
-            input_base, input_config.splits, range_config)
+            input_base, input_config.splits, span_range(requested))
     except ValueError as err:
         pattern = input_config.splits[0].pattern
         which = f"span {requested}" if requested else "any span"
@@ -63,7 +67,8 @@ def resolve_span(input_base: str, input_config: example_gen_pb2.Input,
     return span, fingerprint
 
 
-def _span_files(input_base: str, pattern: str) -> list[tuple[str, int]]:
+def span_files(input_base: str, pattern: str) -> list[tuple[str, int]]:
+    """(path, size) of the files a span pattern (relative to `input_base`) matches, sorted."""
     files = sorted(fileio.glob(posixpath.join(input_base, pattern)))
     return [(path, fileio.stat(path).length) for path in files]
 
@@ -87,6 +92,14 @@ def ingest_span(pipeline: beam.Pipeline, chunks: list[ingest.Chunk], output_uri:
          | f"Chunks{label}" >> beam.Create(chunks)
          | f"Spread{label}" >> beam.Reshuffle()
          | f"Encode{label}" >> beam.ParDo(_WriteChunk(output_uri, counts_dir)))
+
+
+def mark_examples(artifact, splits: list[str]) -> None:
+    """Records what an Examples artifact holds, as TFX's ExampleGen does: its splits, gzipped
+    TFRecords of tf.Examples."""
+    artifact.split_names = artifact_utils.encode_split_names(splits)
+    examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(artifact, "tfrecords_gzip")
 
 
 def read_counts(counts_dir: str, chunks: int) -> dict[str, int]:
@@ -116,7 +129,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 raise SpanNotFound(f"span {requested} was asked for, but the driver resolved "
                                    f"span {span}")
         pattern = input_config.splits[0].pattern
-        files = _span_files(input_base, pattern)
+        files = span_files(input_base, pattern)
         if not files:
             raise SpanNotFound(f"span {span}: no files match {pattern!r} under {input_base}")
         file_format = exec_properties[FILE_FORMAT_KEY]
@@ -133,9 +146,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         rows = read_counts(counts_dir, len(chunks))
         if not sum(rows.values()):
             raise EmptySpan(f"span {span} holds no rows: {', '.join(p for p, _ in files)}")
-        examples.split_names = artifact_utils.encode_split_names(list(ingest.SPLITS))
-        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
-        examples_utils.set_file_format(examples, "tfrecords_gzip")
+        mark_examples(examples, list(ingest.SPLITS))
         examples.set_int_custom_property(example_gen_utils.SPAN_PROPERTY_NAME, span)
         examples.set_string_custom_property(example_gen_utils.FINGERPRINT_PROPERTY_NAME,
                                             fingerprint)

@@ -20,6 +20,7 @@ with LocalDagRunner the driver fills the `snapshot` parameter before the cache i
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -38,7 +39,7 @@ from tfx.utils import io_utils
 from common import progress, properties, storage
 from components.example_gen import ingest
 from components.example_gen.component import INPUT_SPLIT
-from components.example_gen.executor import ingest_span, read_counts
+from components.example_gen.executor import ingest_span, mark_examples, read_counts, span_files
 from components.span_window import index
 from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
 from validation.samples import first_records, write_sample_statistics
@@ -51,8 +52,6 @@ EXAMPLES_KEY = "examples"
 WINDOW_EXAMPLES_KEY = "window_examples"
 EVAL_EXAMPLES_KEY = "eval_examples"
 REFERENCE_STATISTICS_KEY = "reference_statistics"
-# Under the open-source KFP launcher a step sees local mirrors of its artifacts.
-OSS_LAUNCHER_VARIABLE = "KFP_POD_UID"
 
 
 class SpanWindowError(RuntimeError):
@@ -117,21 +116,12 @@ def _digest(text: str) -> str:
 def stored_uri(uri: str) -> str:
     """Where later runs (other pods, other machines) open an artifact this step was handed:
     the remote URI rather than the launcher's local mirror, in the form steps open directly."""
-    remote = storage.remote_uri(uri) if OSS_LAUNCHER_VARIABLE in os.environ else None
+    remote = storage.remote_uri(uri) if storage.OSS_LAUNCHER_VARIABLE in os.environ else None
     return storage.direct_uri(remote or uri)
 
 
 def _span_list(spans: list[int]) -> str:
     return ",".join(str(span) for span in spans)
-
-
-def _mark_examples(artifact: types.Artifact, splits: list[str]) -> None:
-    from tfx.components.util import examples_utils
-    from tfx.proto import example_gen_pb2
-
-    artifact.split_names = artifact_utils.encode_split_names(splits)
-    examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
-    examples_utils.set_file_format(artifact, "tfrecords_gzip")
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -145,7 +135,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             newest, new.get_string_custom_property(example_gen_utils.FINGERPRINT_PROPERTY_NAME),
             new.uri, {split: new.get_int_custom_property(properties.rows_property(split))
                       for split in SPLITS})
-        new_entry = SpanEntry(**{**new_entry.__dict__, "uri": stored_uri(new.uri)})
+        new_entry = dataclasses.replace(new_entry, uri=stored_uri(new.uri))
         index.write(index_root, new_entry)
         data = data_spans(exec_properties["data_root"], exec_properties["span_pattern"])
         spans, catch_up, entries = plan(index_root, data, newest, exec_properties["window"])
@@ -156,7 +146,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         examples = output_dict[WINDOW_EXAMPLES_KEY][0]
         io_utils.write_string_file(posixpath.join(examples.uri, MANIFEST_FILE), window.to_json())
-        _mark_examples(examples, list(SPLITS))
+        mark_examples(examples, list(SPLITS))
         examples.set_int_custom_property(properties.SPAN, newest)
         examples.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
         examples.set_string_custom_property(properties.WINDOW_DIGEST, window.digest)
@@ -184,9 +174,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                            _digest(data[span]))
             if fileio.exists(targets[span]):  # an ingestion that did not finish
                 fileio.rmtree(targets[span])
-            files = sorted(fileio.glob(posixpath.join(exec_properties["data_root"],
-                                                      span_pattern_of(pattern, span))))
-            chunks.append([(path, fileio.stat(path).length) for path in files])
+            chunks.append(span_files(exec_properties["data_root"],
+                                     span_pattern_of(pattern, span)))
         counts_root = posixpath.join(self._get_tmp_dir(), "catch-up")
         planned = {span: ingest.plan_chunks(files, file_format)
                    for span, files in zip(spans, chunks)}
@@ -215,7 +204,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             with tf.io.TFRecordWriter(posixpath.join(target, name), options="GZIP") as writer:
                 for record in records:
                     writer.write(record)
-        _mark_examples(artifact, ["eval"])
+        mark_examples(artifact, ["eval"])
         artifact.set_int_custom_property(properties.SPAN, window.newest.span)
         artifact.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
         log.info("SpanWindow: evaluation examples: %d of span %d's eval split and %d sampled "

@@ -175,7 +175,7 @@ def _add_submission_flags(parser: argparse.ArgumentParser) -> None:
                         help="runtime parameter: data_root, train_args, or train_steps=N")
     parser.add_argument("--pipeline-root", metavar="URI",
                         help="where the run writes its artifacts (default: the root the file "
-                             "was compiled for; the span store and checkpoints stay where "
+                             "was compiled for; the span index and checkpoints stay where "
                              "the compile put them)")
 
 

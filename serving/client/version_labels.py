@@ -18,7 +18,7 @@ from google.protobuf import text_format
 
 from common import layout
 from common.files import write_atomically
-from common.policies import CANARY, ROLLOUTS, SHADOW, STABLE  # noqa: F401 (re-exported)
+from common.policies import CANARY, ROLLOUTS, STABLE
 from serving.client import protos
 from serving.client.errors import ModelConfigError
 

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 import grpc
 from prometheus_client import Counter, Histogram
 
-from serving.client.version_labels import CANARY, SHADOW, STABLE
+from common.policies import CANARY, SHADOW, STABLE
 from serving.gateway.routing import NoStableVersion, Router
 from serving.prediction_log import PredictionLogger
 from serving.server.metrics import ServerMetrics

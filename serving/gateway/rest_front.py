@@ -21,10 +21,10 @@ import aiohttp
 import grpc
 from aiohttp import web
 
+from common.policies import SHADOW
 from models import features
 from serving.client import protos
 from serving.client.grpc_client import DEFAULT_SIGNATURE
-from serving.client.version_labels import SHADOW
 from serving.gateway.forwarding import (BackendError, Forwarder, Send, request_id_or_new,
                                         undecoded)
 from serving.gateway.routing import ROUTE_KEY

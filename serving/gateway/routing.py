@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.policies import CANARY, SHADOW, STABLE
 from serving.client import version_labels
-from serving.client.version_labels import CANARY, SHADOW, STABLE
 
 log = logging.getLogger(__name__)
 

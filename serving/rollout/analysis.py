@@ -28,10 +28,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from common.policies import CANARY, SHADOW, STABLE
 from models import features
 from serving.client import protos, version_labels
 from serving.client.examples import row_to_example
-from serving.client.version_labels import CANARY, SHADOW, STABLE, LabelChange
+from serving.client.version_labels import LabelChange
 from serving.prediction_log import read_logs, request_id
 from serving.rollout import sequential
 from serving.rollout.sequential import Interval

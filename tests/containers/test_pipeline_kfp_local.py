@@ -5,7 +5,7 @@ cluster: a small window pushes a model; a new span arrives and the next run eval
 that model and warm-starts from it; a bad span stops the run before the Trainer.
 
 Everything the steps read or write is under the pipeline root, the one folder kfp.local mounts
-into each container (data, span store, checkpoints, serving folder).
+into each container (data, span index, checkpoints, serving folder).
 """
 from __future__ import annotations
 

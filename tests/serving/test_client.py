@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 
+from common import policies
 from models import features
 from pipeline.config import DEFAULT_MODEL_NAME
 from serving.client import version_labels
@@ -275,7 +276,7 @@ def labelled_tls_server(start_server, saved_model_dir, certificates, tmp_path):
         push_version(saved_model_dir, base_path, version)
     config_path = tmp_path / "models.config"
     version_labels.write_initial_config(config_path, MODEL_NAME, str(base_path),
-                                        {version_labels.STABLE: 1, version_labels.CANARY: 2})
+                                        {policies.STABLE: 1, policies.CANARY: 2})
     ssl_config = _ssl_config(tmp_path / "ssl.config", certificates["server"],
                              certificates["client"])
     handle, _ = start_server(model_config_file=str(config_path),
