@@ -258,7 +258,7 @@ def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_p
             k: v for k, v in theirs.items() if not local_only(k)}
     # Whether that run pushed depends on its blessing; either way both records agree.
     versions = kubeflow.search_model_versions("name = 'big_tipper'")
-    if "pushed_version" not in local.data.tags:
+    if local.data.tags["pushed_version"] == "none":
         assert versions == [], "nothing pushed: nothing registered"
         return
     (version,) = versions
