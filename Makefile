@@ -26,7 +26,7 @@ HOST_CA ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 UV_CACHE ?= $(HOME)/.cache/uv
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 BASE_ROOTFS := build/base-rootfs
-NO_ENGINE := no container engine: install podman (Debian: scripts/setup-system.sh test installs \
+NO_ENGINE := no container engine: install podman (Debian: scripts/setup-system.sh containers installs \
 	it with the settings /etc/containers/containers.conf needs) or docker
 
 venv: $(STAMP) $(CLIENT_PROTOS)
