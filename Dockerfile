@@ -52,40 +52,24 @@ sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Pyth
     apt-get clean; \
     rm -rf /var/lib/apt/lists/* /tmp/locks /tmp/uv-*.lock /root/.cache
 
-# The project, installed (not editable) so that `python -m <module>` of it works from any
-# directory. The source copy is removed; only the installed package remains.
-COPY setup.py /tmp/src/
-COPY common /tmp/src/common
-COPY ctpipe /tmp/src/ctpipe
-COPY dataprep /tmp/src/dataprep
-COPY pipeline /tmp/src/pipeline
-COPY components /tmp/src/components
-COPY validation /tmp/src/validation
-COPY models /tmp/src/models
-COPY schemas /tmp/src/schemas
-COPY serving /tmp/src/serving
-COPY scoring /tmp/src/scoring
-COPY monitoring /tmp/src/monitoring
-COPY reporting /tmp/src/reporting
-COPY retention /tmp/src/retention
-COPY tracking /tmp/src/tracking
+# The project, installed (not editable) so that `python -m ctpipe.<module>` works from any
+# directory. setup.py decides what is installed (every package folder, under `ctpipe`); the
+# build context (.dockerignore) leaves out what is never installed. The source copy is removed.
+COPY . /tmp/src
 RUN set -eu; \
     python -m pip install --quiet --no-cache-dir --no-deps --no-build-isolation /tmp/src; \
     rm -rf /tmp/src /root/.cache
 
 # ---- Build-time generation steps of the installed package, one RUN each (as `make venv`) ----
 # The serving client's protos, from the installed tensorflow-serving-api, into the package.
-RUN python -m serving.client.generate_protos
+RUN python -m ctpipe.serving.client.generate_protos
 # ---------------------------------------------------------------------------------------------
 
 # Fail the build when any module of the project (executors, the Trainer's run_fn, the command
 # line, serving) or TFX's v2 container entrypoint cannot be imported from outside a source tree.
 WORKDIR /
-RUN python -c "import importlib, pkgutil; \
-[importlib.import_module(m.name) for p in ('common', 'ctpipe', 'dataprep', 'pipeline', 'components', \
-                                           'validation', 'models', 'schemas', 'serving', 'scoring', \
-                                           'monitoring', 'reporting', 'retention', 'tracking') \
- for m in pkgutil.walk_packages(importlib.import_module(p).__path__, p + '.') \
+RUN python -c "import importlib, pkgutil, ctpipe; \
+[importlib.import_module(m.name) for m in pkgutil.walk_packages(ctpipe.__path__, 'ctpipe.') \
  if not m.name.endswith('__main__')]; \
 import tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 

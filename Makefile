@@ -56,7 +56,7 @@ $(STAMP): requirements.lock requirements-nodeps.lock setup.py | system-venv
 	touch $(STAMP)
 
 $(CLIENT_PROTOS): $(STAMP) serving/client/generate_protos.py
-	$(BIN)/python -m serving.client.generate_protos --out $@
+	$(BIN)/python -m ctpipe.serving.client.generate_protos --out $@
 
 # CONTAINER_TESTS=no where no podman can run (Cloud Build's test step): the tests marked
 # `containers` are left out and nothing of podman is installed. PYTEST_ARGS: more pytest flags.

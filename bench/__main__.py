@@ -46,8 +46,8 @@ def _newest(pattern: str, root: Path) -> Path:
 
 
 def bench_pipeline(work: Path) -> dict[str, float]:
-    from dataprep import spans as data
-    from pipeline.config import LOCAL_BEAM_ARGS
+    from ctpipe.dataprep import spans as data
+    from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
     train_csv, held_out = split_source(data.bundled_source(), work)
     spans = work / "spans"

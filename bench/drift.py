@@ -5,7 +5,7 @@ spans are, and how many real quarters the schema's thresholds flag (written up i
 
 Every span (a quarter of `ctpipe data prepare`) is reduced to its `train` split, the 4 of 5
 hash buckets of each serialized tf.Example that ExampleGen keeps for training, because that is
-the split validation.drift compares. Statistics are TFDV's, computed with the curated schema.
+the split ctpipe.validation.drift compares. Statistics are TFDV's, computed with the curated schema.
 
 - Real transitions: span N (2..16) against (a) span N-1 and (b) spans 1..N-1 pooled.
 - No-shift noise: bootstrap samples of span N's size drawn from the reference's own rows,
@@ -55,7 +55,7 @@ def read_schema(path: Path = SCHEMA):
 
 def serialized_examples(rows: Iterable[Row], schema, serving: bool = False) -> list[bytes]:
     """CSV rows as tf.Examples typed by the schema. Training rows as CsvExampleGen writes them
-    (an empty cell is an empty value list); serving rows as serving.client sends them (empty
+    (an empty cell is an empty value list); serving rows as ctpipe.serving.client sends them (empty
     cells, the label and tips left out)."""
     from tensorflow.core.example import example_pb2
     from tensorflow_metadata.proto.v0 import schema_pb2
@@ -81,7 +81,7 @@ def serialized_examples(rows: Iterable[Row], schema, serving: bool = False) -> l
 
 
 def statistics_of(rows: Sequence[Row], schema, serving: bool = False) -> Statistics:
-    from validation.drift import statistics_of_examples
+    from ctpipe.validation.drift import statistics_of_examples
 
     return statistics_of_examples(serialized_examples(rows, schema, serving), schema)
 
@@ -94,15 +94,15 @@ def train_rows(rows: Sequence[Row], schema) -> list[Row]:
 
 def quarters() -> list[tuple[str, list[dict[str, str]]]]:
     """The bundled trips split as `ctpipe data prepare` does: (quarter, labelled rows)."""
-    from dataprep import spans as data
+    from ctpipe.dataprep import spans as data
 
     with data.bundled_source().open(newline="") as handle:
         return data.split_into_spans(list(csv.DictReader(handle)))
 
 
 def distances(statistics: Statistics, reference: Statistics, schema) -> tuple[Distances, list]:
-    """Every distance validation.drift measures, and its crossed findings."""
-    from validation.drift import drift_findings
+    """Every distance ctpipe.validation.drift measures, and its crossed findings."""
+    from ctpipe.validation.drift import drift_findings
 
     findings = drift_findings({"train": statistics}, {"train": reference}, schema)
     return ({(f.feature, f.presence is not None): f.distance for f in findings},
@@ -142,7 +142,7 @@ def load_spans(schema) -> Spans:
 
 @dataclasses.dataclass(frozen=True)
 class Draw:
-    """One no-shift comparison: the two statistics and what validation.drift measured."""
+    """One no-shift comparison: the two statistics and what ctpipe.validation.drift measured."""
 
     statistics: Statistics
     reference: Statistics
@@ -258,7 +258,7 @@ CLEAR_SHIFTS: dict[Key, tuple[str, Callable[[int, dict[str, str]], None]]] = {
 
 def bench_drift(draws: int = 40, reference_draws: int = 8, large_draws: int = 3,
                 seed: int = 0) -> dict[str, float]:
-    from validation.drift import format_finding, skew_findings
+    from ctpipe.validation.drift import format_finding, skew_findings
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     started = time.perf_counter()

@@ -75,7 +75,7 @@ def _interleaved_latency_ms(callers: dict[str, Callable[[], bytes]]) -> dict[str
 def _backend_and_gateway(work: Path, config: Path, *backend_flags: str) -> Iterator[tuple]:
     """`ctpipe serve` and `ctpipe gateway` in front of it, each in its own process; the
     gateway logs 5 % of the requests and exports its metrics, as deployed."""
-    from serving.server.process import ServerProcess
+    from ctpipe.serving.server.process import ServerProcess
 
     with ServerProcess([f"--model_config_file={config}", *backend_flags],
                        Path(tempfile.mkstemp(prefix="serve-", dir=work)[1])) as backend, \
@@ -88,7 +88,7 @@ def _backend_and_gateway(work: Path, config: Path, *backend_flags: str) -> Itera
 
 
 def bench_gateway(work: Path, model: Path | None = None) -> dict[str, float]:
-    from serving.client import version_labels
+    from ctpipe.serving.client import version_labels
 
     work.mkdir(parents=True, exist_ok=True)
     examples = _examples(300)

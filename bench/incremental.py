@@ -67,8 +67,8 @@ DRIFT_STEPS = ("ValidationGate", "ConceptDrift")
 def _timed_run(workspace: Path, data: Path, training: str) -> tuple[float, float]:
     """The run's wall time and the drift steps' share of it; prints each executed step's time
     (where it goes)."""
-    from pipeline.config import local_config
-    from pipeline.local_runner import run_local
+    from ctpipe.pipeline.config import local_config
+    from ctpipe.pipeline.local_runner import run_local
 
     config = local_config(workspace, data, {"trainer": {"training": training}})
     start = time.perf_counter()
@@ -81,7 +81,7 @@ def _timed_run(workspace: Path, data: Path, training: str) -> tuple[float, float
 
 
 def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str, float]:
-    from dataprep import spans as data
+    from ctpipe.dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

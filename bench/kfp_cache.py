@@ -30,7 +30,7 @@ SETTINGS = {"window": 4}
 def without_snapshot_steps(spec: dict[str, Any]) -> dict[str, Any]:
     """The file as compiled before the snapshot steps: they are gone, and the steps reading
     outside state are not cached."""
-    from pipeline.pipeline import OUTSIDE_STATE_STEPS
+    from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS
 
     spec = copy.deepcopy(spec)
     tasks = spec["root"]["dag"]["tasks"]
@@ -66,8 +66,8 @@ def _runs(name: str, root: str, spec: dict[str, Any], platform: dict[str, Any], 
 
 def bench_kfp_cache(work: Path) -> dict[str, float]:
     from containers import oss_launcher, podman
-    from dataprep import spans as data
-    from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
+    from ctpipe.dataprep import spans as data
+    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
 
     shutil.rmtree(work, ignore_errors=True)
     spans = work / "spans"

@@ -49,7 +49,7 @@ def _local_runs(spans: Path, work: Path) -> dict[str, float]:
 
 def _kfp_local_runs(spans: Path, work: Path) -> dict[str, float]:
     from containers import kfp_local
-    from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
     seconds = {}
     with kfp_local.docker_session(work / "root", work / "api.sock") as kfp:
@@ -69,7 +69,7 @@ def _kfp_local_runs(spans: Path, work: Path) -> dict[str, float]:
 
 
 def bench_kfp_local(work: Path) -> dict[str, float]:
-    from dataprep import spans as data
+    from ctpipe.dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     spans = work / "spans"

@@ -51,7 +51,7 @@ def split_rows(rows: Sequence[Row], schema) -> tuple[list[Row], list[Row]]:
 
 def served_examples(rows: Sequence[Row]) -> list[bytes]:
     """Rows as `ctpipe predict` sends them (empty cells, label and tips left out)."""
-    from serving.client.examples import row_to_example
+    from ctpipe.serving.client.examples import row_to_example
 
     return [row_to_example(row) for row in rows]
 
@@ -62,10 +62,10 @@ def train_model(rows: Sequence[Row], export_dir: Path, epochs: int, seed: int = 
     import numpy as np
     import tensorflow as tf
 
-    from models import features
-    from models.export import export_serving_model
-    from models.inputs import parse_examples
-    from models.model import HParams, build_model, fit_feature_stats
+    from ctpipe.models import features
+    from ctpipe.models.export import export_serving_model
+    from ctpipe.models.inputs import parse_examples
+    from ctpipe.models.model import HParams, build_model, fit_feature_stats
 
     keras.utils.set_random_seed(seed)
     columns = {k: v.numpy() for k, v in
@@ -81,7 +81,7 @@ def predict(model_dir: Path, examples: Sequence[bytes]) -> list[float]:
     """The SavedModel's `serving_default` probabilities, in batches of 1,024."""
     import tensorflow as tf
 
-    from models import features
+    from ctpipe.models import features
 
     signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     result: list[float] = []
@@ -96,8 +96,8 @@ def stage_version(model_dir: Path, base_path: Path, version: int, train_rows: Se
     """Pushes `model_dir` as `base_path/version` with what the pipeline stores beside it
     (assets.extra/ctpipe/): statistics of a fixed-size sample of the training rows, the push
     record with the eval split's prediction summary, and the model card."""
-    from common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
-    from validation.drift import prediction_summary
+    from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+    from ctpipe.validation.drift import prediction_summary
 
     target = base_path / str(version)
     shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("saved_model.pb"))
@@ -124,8 +124,8 @@ def send_logged_requests(base_path: Path, prefix: Path, examples: Sequence[bytes
     """Serves `base_path` with `ctpipe serve` (its own process), logging every request to
     `prefix`, and sends each example as one batch-1 Predict call; the log is complete when the
     server has stopped."""
-    from serving.client.grpc_client import PredictionClient
-    from serving.server.process import ServerProcess
+    from ctpipe.serving.client.grpc_client import PredictionClient
+    from ctpipe.serving.server.process import ServerProcess
 
     with ServerProcess([f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
                         f"--prediction_log_file_prefix={prefix}",
@@ -137,9 +137,9 @@ def send_logged_requests(base_path: Path, prefix: Path, examples: Sequence[bytes
 
 def bench_monitor(work: Path, requests: int = 5000, copies: int = 10) -> dict[str, float]:
     """Logged requests read per second by `monitor()` after start-up, over real logs."""
-    from monitoring.logs import log_files, read_window
-    from monitoring.summary import monitor
-    from pipeline.config import DEFAULT_SCHEMA
+    from ctpipe.monitoring.logs import log_files, read_window
+    from ctpipe.monitoring.summary import monitor
+    from ctpipe.pipeline.config import DEFAULT_SCHEMA
 
     work.mkdir(parents=True, exist_ok=True)
     schema = read_schema()
@@ -177,8 +177,8 @@ def bench_output_noise(work: Path, draws: int = 600, seed: int = 0) -> dict[str,
     """No-shift and shifted output distances; the threshold the rule gives."""
     import numpy as np
 
-    from monitoring.summary import OUTPUT_DISTANCE_THRESHOLD, OUTPUT_TOLERANCE, output_distance
-    from validation.drift import prediction_summary
+    from ctpipe.monitoring.summary import OUTPUT_DISTANCE_THRESHOLD, OUTPUT_TOLERANCE, output_distance
+    from ctpipe.validation.drift import prediction_summary
 
     work.mkdir(parents=True, exist_ok=True)
     schema = read_schema()

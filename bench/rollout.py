@@ -5,7 +5,7 @@ Real answers: our model (trained here on 70 % of the shipped taxi trips, seeded)
 other 30 % with their true labels. Each replay sends a stream of one-trip requests drawn from
 those trips; a request goes to the canary by its request id's hash (10 %, as the gateway
 routes), and every outcome arrives labelled by request id. `ctpipe rollout analyze`'s verdict
-(`serving.rollout.analysis.judge`, default thresholds, 1 % false-rollback rate) is taken after
+(`ctpipe.serving.rollout.analysis.judge`, default thresholds, 1 % false-rollback rate) is taken after
 every 500 requests (a CronJob's look) on everything since the canary started.
 
 Canaries: `equal` (the same answers as stable), `shifted +0.1` (every probability + 0.1, capped
@@ -34,11 +34,11 @@ def real_answers(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of held-out trips from our model trained on the others."""
     import tensorflow as tf
 
-    from dataprep import spans as data
-    from models import features
-    from models.inputs import parse_examples
-    from models.model import HParams, build_model, fit_feature_stats
-    from serving.client.examples import row_to_example
+    from ctpipe.dataprep import spans as data
+    from ctpipe.models import features
+    from ctpipe.models.inputs import parse_examples
+    from ctpipe.models.model import HParams, build_model, fit_feature_stats
+    from ctpipe.serving.client.examples import row_to_example
 
     with data.bundled_source().open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -69,7 +69,7 @@ def reranked(probabilities: np.ndarray, labels: np.ndarray, auc_drop: float,
     bisection so that the AUC falls by `auc_drop`."""
     from scipy.stats import rankdata
 
-    from serving.rollout.analysis import auc
+    from ctpipe.serving.rollout.analysis import auc
 
     logits = np.log(probabilities / (1 - probabilities))
     noise = np.random.default_rng(seed).standard_normal(len(probabilities))
@@ -87,7 +87,7 @@ def reranked(probabilities: np.ndarray, labels: np.ndarray, auc_drop: float,
 
 def _canary_side(request_ids: np.ndarray) -> np.ndarray:
     """Which requests the gateway routes to the canary: their ids' hash, as `key_point`."""
-    from serving.gateway.routing import key_point
+    from ctpipe.serving.gateway.routing import key_point
 
     return np.array([key_point(f"r{n}") < CANARY_SHARE * 100 for n in request_ids])
 
@@ -96,9 +96,9 @@ def replay(stable: np.ndarray, candidate: np.ndarray, labels: np.ndarray, rng: n
            stop_at_promote: bool) -> tuple[str, int, int | None]:
     """One canary's life: (first decisive verdict, requests when it came, requests at the
     first promotion or None)."""
-    from serving.rollout import analysis
-    from serving.rollout.analysis import BY_REQUEST_ID, Labels, VersionFigures
-    from serving.rollout.thresholds import PROMOTE, ROLLBACK, Thresholds
+    from ctpipe.serving.rollout import analysis
+    from ctpipe.serving.rollout.analysis import BY_REQUEST_ID, Labels, VersionFigures
+    from ctpipe.serving.rollout.thresholds import PROMOTE, ROLLBACK, Thresholds
 
     thresholds = Thresholds()
     trips = rng.integers(0, len(labels), MAX_REQUESTS)
@@ -125,7 +125,7 @@ def replay(stable: np.ndarray, candidate: np.ndarray, labels: np.ndarray, rng: n
 
 
 def bench_rollout(runs: int = 400) -> dict[str, float]:
-    from serving.rollout.analysis import auc
+    from ctpipe.serving.rollout.analysis import auc
 
     probabilities, labels = real_answers()
     canaries = {"equal": probabilities,

@@ -36,10 +36,10 @@ _INGEST_CHILD = """
 import json, sys, time
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
-from components.example_gen.component import input_config
-from components.example_gen.executor import Executor as ExampleGen
-from components.statistics_gen.executor import Executor as StatisticsGen
-from pipeline.config import LOCAL_BEAM_ARGS
+from ctpipe.components.example_gen.component import input_config
+from ctpipe.components.example_gen.executor import Executor as ExampleGen
+from ctpipe.components.statistics_gen.executor import Executor as StatisticsGen
+from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 data, work = sys.argv[1], sys.argv[2]
 def context(cls, name):
     return cls.Context(beam_pipeline_args=list(LOCAL_BEAM_ARGS), tmp_dir=f"{work}/{name}-tmp",
@@ -60,7 +60,7 @@ print(json.dumps({"example_gen_s": middle - start, "statistics_gen_s": end - mid
 
 def _one_span(out: Path, trips: int, source: Path) -> Path:
     """`out/span-1/data.csv`: `trips` trips repeated from the shipped data's 2015-Q1."""
-    from dataprep import scale, spans
+    from ctpipe.dataprep import scale, spans
 
     header, rows = spans.read_source(source)
     quarter_rows = dict(spans.split_into_spans(rows))["2015-Q1"]
@@ -70,7 +70,7 @@ def _one_span(out: Path, trips: int, source: Path) -> Path:
 
 
 def bench_ingest(work: Path) -> dict[str, float]:
-    from dataprep import spans
+    from ctpipe.dataprep import spans
 
     results = {}
     for trips in INGEST_SIZES:
@@ -109,7 +109,7 @@ def _size(path: Path) -> int:
 
 def _prepared(work: Path, span_trips: int) -> tuple[Path, list[dict[str, str]]]:
     """16 spans of `span_trips` trips from 90 % of the shipped trips; the other 10 % held out."""
-    from dataprep import spans
+    from ctpipe.dataprep import spans
 
     train_csv, held_out = split_source(spans.bundled_source(), work)
     spans.prepare(work / "all", train_csv, span_trips=span_trips)
@@ -147,7 +147,7 @@ def bench_runs(work: Path) -> dict[str, float]:
 
 
 def bench_peer(work: Path) -> dict[str, float]:
-    from pipeline.config import LOCAL_BEAM_ARGS
+    from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
     all_spans, held_out = _prepared(work, PEER_SPAN_TRIPS)
     # The peer reads one CSV of the raw trips: its serving signature parses every column of
@@ -156,7 +156,7 @@ def bench_peer(work: Path) -> dict[str, float]:
     peer_data.mkdir()
     import pyarrow.csv as pa_csv
 
-    from models import features
+    from ctpipe.models import features
 
     with (peer_data / "data.csv").open("wb") as combined:
         for index, span in enumerate(sorted(all_spans.glob("span-*/data.csv"))):
@@ -188,11 +188,11 @@ BUDGETS = ((128, 600), (1024, 5_860), (4_096, 1_465))  # (batch, steps): 600 ste
 
 
 def bench_budget(work: Path) -> dict[str, float]:
-    from dataprep import spans
-    from models.export import export_serving_model
-    from models.options import HParams, WarmStartOptions
-    from models.training import train
-    from models.window import WindowManifest
+    from ctpipe.dataprep import spans
+    from ctpipe.models.export import export_serving_model
+    from ctpipe.models.options import HParams, WarmStartOptions
+    from ctpipe.models.training import train
+    from ctpipe.models.window import WindowManifest
 
     manifests = sorted((work.parent / "runs" / "full").glob(
         "pipeline_root/SpanWindow/window_examples/*/window.json"))

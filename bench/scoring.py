@@ -1,4 +1,4 @@
-"""Offline scoring benchmark: `ctpipe score`'s job (scoring.publish.score, Beam DirectRunner)
+"""Offline scoring benchmark: `ctpipe score`'s job (ctpipe.scoring.publish.score, Beam DirectRunner)
 on the taxi trips repeated to ROWS rows, against the in-process floor (the model's
 `serving_default` on ready serialized examples, batches of 4,096).
 
@@ -22,7 +22,7 @@ ROWS = 2_000_000
 
 
 def _trips(path: Path, rows: int) -> Path:
-    from dataprep import spans as data
+    from ctpipe.dataprep import spans as data
 
     with data.bundled_source().open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -39,9 +39,9 @@ def _trips(path: Path, rows: int) -> Path:
 def _in_process_rows_per_s(model: Path, trips: Path) -> float:
     import tensorflow as tf
 
-    from models import features
-    from scoring.encode import ExampleEncoder
-    from scoring.job import plan_ranges, read_range
+    from ctpipe.models import features
+    from ctpipe.scoring.encode import ExampleEncoder
+    from ctpipe.scoring.job import plan_ranges, read_range
 
     chunk = next(plan_ranges(str(trips), trips.name))
     table = read_range(chunk)
@@ -58,7 +58,7 @@ def _in_process_rows_per_s(model: Path, trips: Path) -> float:
 
 def bench_scoring(work: Path, model: Path | None = None, rows: int = ROWS) -> dict[str, float]:
     from bench.serving import _examples, _untrained_model
-    from scoring import publish
+    from ctpipe.scoring import publish
 
     work.mkdir(parents=True, exist_ok=True)
     if model is None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 from bench import report
 
 if TYPE_CHECKING:
-    from serving.server.process import ServerProcess
+    from ctpipe.serving.server.process import ServerProcess
 
 MODEL_NAME = "big_tipper"
 LATENCY_CALLS = 2000
@@ -32,8 +32,8 @@ THROUGHPUT_SECONDS = 5.0
 
 
 def _examples(count: int) -> list[bytes]:
-    from dataprep import spans as data
-    from serving.client.examples import row_to_example
+    from ctpipe.dataprep import spans as data
+    from ctpipe.serving.client.examples import row_to_example
 
     with data.bundled_source().open(newline="") as handle:
         rows = [row for _, row in zip(range(count), csv.DictReader(handle))]
@@ -44,9 +44,9 @@ def _untrained_model(export_dir: Path, examples: list[bytes]) -> Path:
     """Timing does not depend on the weights: our model, fitted preprocessing, no training."""
     import tensorflow as tf
 
-    from models.export import export_serving_model
-    from models.inputs import parse_examples
-    from models.model import HParams, build_model, fit_feature_stats
+    from ctpipe.models.export import export_serving_model
+    from ctpipe.models.inputs import parse_examples
+    from ctpipe.models.model import HParams, build_model, fit_feature_stats
 
     columns = {k: v.numpy() for k, v in parse_examples(tf.constant(examples), False).items()}
     export_serving_model(build_model(fit_feature_stats(columns, HParams()), HParams()),
@@ -95,7 +95,7 @@ def _in_process(model: Path, one: bytes, batch: list[bytes] | None) -> dict[str,
 
 def _server(work: Path, *flags: str) -> ServerProcess:
     """`ctpipe serve` in its own process (as deployed); output in work/serve-*.log."""
-    from serving.server.process import ServerProcess
+    from ctpipe.serving.server.process import ServerProcess
 
     handle, log_path = tempfile.mkstemp(prefix="serve-", suffix=".log", dir=work)
     os.close(handle)

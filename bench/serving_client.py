@@ -42,17 +42,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from dataprep.spans import bundled_source
-    from pipeline.config import DEFAULT_MODEL_NAME
-    from serving.client.examples import read_rows
-    from serving.server.process import running_server
+    from ctpipe.dataprep.spans import bundled_source
+    from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
+    from ctpipe.serving.client.examples import read_rows
+    from ctpipe.serving.server.process import running_server
 
     def median(measure, *arguments) -> float:
         return round(statistics.median(measure(*arguments) for _ in range(args.repeats)), 3)
 
     model_name = DEFAULT_MODEL_NAME
     figures = {
-        "client_import_s": median(_import_seconds, "serving.client.grpc_client"),
+        "client_import_s": median(_import_seconds, "ctpipe.serving.client.grpc_client"),
         "predict_protos_plain_import_s": median(_import_seconds,
                                                 "tensorflow_serving.apis.predict_pb2"),
     }

@@ -55,10 +55,10 @@ def _validation_steps(count: int, batch_size: int) -> int:
 
 
 def bench_warm_start(spans_dir: Path, work: Path) -> dict[str, float]:
-    from models.export import export_serving_model
-    from models.model import HParams
-    from models.options import WarmStartOptions
-    from models.training import train
+    from ctpipe.models.export import export_serving_model
+    from ctpipe.models.model import HParams
+    from ctpipe.models.options import WarmStartOptions
+    from ctpipe.models.training import train
 
     hparams = HParams()
     previous_train, previous_eval, previous_count = _split(_rows(spans_dir, range(1, 15)),
@@ -89,10 +89,10 @@ def bench_warm_start(spans_dir: Path, work: Path) -> dict[str, float]:
 
 def bench_transfer(spans_dir: Path, work: Path) -> dict[str, float]:
     from bench.trips import write_examples
-    from models.export import export_serving_model
-    from models.model import HParams
-    from models.options import TransferOptions
-    from models.training import train
+    from ctpipe.models.export import export_serving_model
+    from ctpipe.models.model import HParams
+    from ctpipe.models.options import TransferOptions
+    from ctpipe.models.training import train
 
     hparams = HParams()
     older_train, older_eval, older_count = _split(_rows(spans_dir, range(1, 13)), work / "older")
@@ -134,9 +134,9 @@ def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
     """The same training without checkpoints, with checkpoints every 100 steps, and with
     those and TensorBoard logs (models/tensorboard.py: loss every 10 steps, metrics per
     epoch, hparams and the serving graph, copied into the ModelRun at the end)."""
-    from models.model import HParams
-    from models.options import CheckpointOptions
-    from models.training import train
+    from ctpipe.models.model import HParams
+    from ctpipe.models.options import CheckpointOptions
+    from ctpipe.models.training import train
 
     hparams = HParams()
     train_files, held_out, count = _split(_rows(spans_dir, range(1, 16)), work / "data")
@@ -167,7 +167,7 @@ def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
 
 
 def bench_trainer(work: Path) -> dict[str, float]:
-    from dataprep import spans as data
+    from ctpipe.dataprep import spans as data
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -43,8 +43,8 @@ def held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from models import features
-    from serving.client.examples import row_to_example
+    from ctpipe.models import features
+    from ctpipe.serving.client.examples import row_to_example
 
     schema = text_format.Parse((REPO / "schemas" / "schema.pbtxt").read_text(),
                                schema_pb2.Schema())
@@ -67,7 +67,7 @@ def write_examples(rows: Iterable[Mapping[str, str]], path: str) -> str:
     """Writes labelled CSV rows as a gzipped TFRecord file of tf.Examples (the Trainer's input)."""
     import tensorflow as tf
 
-    from serving.client.examples import row_to_example
+    from ctpipe.serving.client.examples import row_to_example
 
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:

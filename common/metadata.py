@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 METADATA_FILE = "metadata.sqlite"
 

@@ -24,7 +24,7 @@ def rows_property(split: str) -> str:
 # Examples (SpanWindow): TFX's span of the newest span, and ours.
 SPAN = "span"
 WINDOW_SPANS = "window_spans"  # "1-15"
-WINDOW_DIGEST = "window_digest"  # identifies the window's data (models.window)
+WINDOW_DIGEST = "window_digest"  # identifies the window's data (ctpipe.models.window)
 INGESTED_SPANS = "ingested_spans"  # spans ingested and profiled by this execution, "15,16"
 REUSED_SPANS = "reused_spans"  # spans the window refers to where they are stored
 # ExampleStatistics of the drift reference: its spans ("" on the first span: none).
@@ -49,5 +49,5 @@ DRIFT = "drift"
 DRIFTED_FEATURES = "drifted_features"
 # Every drift score of a run and its threshold, JSON {"feature" or "feature/presence": [s, t]}.
 DRIFT_SCORES = "drift_scores"
-# Every compared feature's finding (validation.calibrated_drift.Finding as a dict), in the report.
+# Every compared feature's finding (ctpipe.validation.calibrated_drift.Finding as a dict), in the report.
 DRIFT_FILE = "drift.json"

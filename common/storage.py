@@ -98,7 +98,7 @@ def register_filesystems(locations: Iterable[str]) -> None:
     AWS_*)."""
     import tensorflow as tf
 
-    from common.errors import UserError
+    from ctpipe.common.errors import UserError
 
     by_scheme: dict[str, str] = {}
     for location in locations:

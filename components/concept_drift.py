@@ -19,9 +19,9 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from common import progress, properties
-from components.served_model import push_record
-from models.window import MANIFEST_FILE, WindowManifest
+from ctpipe.common import progress, properties
+from ctpipe.components.served_model import push_record
+from ctpipe.models.window import MANIFEST_FILE, WindowManifest
 
 RESULT_FILE = "concept_drift.json"
 # Enough for an AUC within about ±0.005 (Hanley-McNeil at this data's base rate), whatever
@@ -35,7 +35,7 @@ def score_auc(model_dir: str, files: list[str]) -> tuple[float, int]:
     import numpy as np
     import tensorflow as tf
 
-    from models import features
+    from ctpipe.models import features
 
     signature = tf.saved_model.load(model_dir).signatures["serving_default"]
     auc, count = tf.keras.metrics.AUC(), 0

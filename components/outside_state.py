@@ -21,15 +21,15 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputDict
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from common import properties
+from ctpipe.common import properties
 
 
 @component
 def ExampleGenSnapshot(input_base: Parameter[str], requested_span: Parameter[int],
                        file_format: Parameter[str]) -> OutputDict(snapshot=str):
     """The span ExampleGen will ingest and its files' fingerprint (names, sizes, times)."""
-    from components.example_gen.component import input_config
-    from components.example_gen.executor import resolve_span
+    from ctpipe.components.example_gen.component import input_config
+    from ctpipe.components.example_gen.executor import resolve_span
 
     span, fingerprint = resolve_span(input_base, input_config(file_format), requested_span)
     return {"snapshot": json.dumps({"span": span, "fingerprint": fingerprint})}
@@ -42,7 +42,7 @@ def SpanWindowSnapshot(ingested: Parameter[str], data_root: Parameter[str],
     """What SpanWindow's window will be made of (its LocalDagRunner driver's snapshot), ending
     at the span ExampleGenSnapshot found (`ingested`): a parameter, not ExampleGen's artifact,
     which KFP's launcher would download whole for this step."""
-    from components.span_window.executor import snapshot_of
+    from ctpipe.components.span_window.executor import snapshot_of
 
     settings = {"data_root": data_root, "span_pattern": span_pattern,
                 "span_index": span_index, "window": window}
@@ -53,7 +53,7 @@ def SpanWindowSnapshot(ingested: Parameter[str], data_root: Parameter[str],
 def ServedModelSnapshot(examples: InputArtifact[standard_artifacts.Examples],
                         serving_model_dir: Parameter[str]) -> OutputDict(snapshot=str):
     """The served version ServedModel will take (its LocalDagRunner driver's snapshot)."""
-    from components.served_model import snapshot_of
+    from ctpipe.components.served_model import snapshot_of
 
     return {"snapshot": snapshot_of(serving_model_dir, examples.get_string_custom_property(
         properties.WINDOW_DIGEST))}

@@ -32,10 +32,10 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils, path_utils
 
-from common import layout, progress, properties
-from common.snapshot import SNAPSHOT_KEY, SnapshotDriver
-from common.specs import parameters
-from models.card import SERVED_VERSION_FILE, ModelCard, read_card
+from ctpipe.common import layout, progress, properties
+from ctpipe.common.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from ctpipe.common.specs import parameters
+from ctpipe.models.card import SERVED_VERSION_FILE, ModelCard, read_card
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Locally, `ctpipe run` logs every run from ML Metadata once LocalDagRunner ends
 (`pipeline/local_runner.py`), failed and cached runs too. On a cluster no process outlives the
 steps, so the Kubeflow compile (`pipeline/kubeflow_runner.py`) appends this step after the
-Pusher: it builds the same record (`tracking.record`) from its input artifacts, which are the
+Pusher: it builds the same record (`ctpipe.tracking.record`) from its input artifacts, which are the
 run's outputs, and sends it through an outbox under the pipeline root, so an unreachable
 tracking server is reported and the record waits for the next run or `ctpipe track sync
 --outbox`. It is never cached (a cached step would log nothing), and a run stopped before the
@@ -23,8 +23,8 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils
 
-from common import progress
-from common.specs import parameters
+from ctpipe.common import progress
+from ctpipe.common.specs import parameters
 
 # Input key -> (step, output key) of the pipeline whose artifact it is.
 INPUTS = {
@@ -59,9 +59,9 @@ class TrackingRecord(types.Artifact):
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        from serving.client.version_labels import labels_of
-        from tracking import outbox
-        from tracking.record import build_record
+        from ctpipe.serving.client.version_labels import labels_of
+        from ctpipe.tracking import outbox
+        from ctpipe.tracking.record import build_record
 
         record_uri = output_dict[RECORD_KEY][0].uri
         now = time.time()

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Sequence
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> None:
     """The `ctpipe` command: main()'s result becomes the process's exit status."""
-    from common.storage import exit_process
+    from ctpipe.common.storage import exit_process
 
     exit_process(main())
 

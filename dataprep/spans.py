@@ -23,9 +23,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from common.errors import UserError
-from common.policies import DATA_FORMATS
-from models import features
+from ctpipe.common.errors import UserError
+from ctpipe.common.policies import DATA_FORMATS
+from ctpipe.models import features
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def prepare(out_dir: Path, source: Path | None = None, span_trips: int = 0,
                     writer.writerows(span_rows)
                 trips = len(span_rows)
             else:
-                from dataprep import scale as scaling  # pyarrow: only for these outputs
+                from ctpipe.dataprep import scale as scaling  # pyarrow: only for these outputs
 
                 trips = scaling.write_span(span_rows, columns, span_trips or len(span_rows),
                                            number,

@@ -12,7 +12,7 @@ import posixpath
 
 import tensorflow as tf
 
-from common.layout import MODEL_CARD_FILE
+from ctpipe.common.layout import MODEL_CARD_FILE
 
 # Beside the copy of a served model that the pipeline hands to the Trainer: its version.
 SERVED_VERSION_FILE = "served_version.json"

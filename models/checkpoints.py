@@ -29,8 +29,8 @@ from typing import Any, Mapping, Sequence
 import keras
 import tensorflow as tf
 
-from common.files import write_atomically
-from models.options import CheckpointOptions
+from ctpipe.common.files import write_atomically
+from ctpipe.models.options import CheckpointOptions
 
 log = logging.getLogger(__name__)
 

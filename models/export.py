@@ -10,8 +10,8 @@ import os
 import keras
 import tensorflow as tf
 
-from models import features
-from models.inputs import parse_examples
+from ctpipe.models import features
+from ctpipe.models.inputs import parse_examples
 
 KERAS_MODEL_FILE = "assets.extra/keras/model.keras"
 

@@ -13,8 +13,8 @@ from typing import Mapping
 import keras
 import numpy as np
 
-from models import features
-from models.options import HParams
+from ctpipe.models import features
+from ctpipe.models.options import HParams
 
 TRUNK_PREFIX = "trunk_"
 EMBEDDING_PREFIX = "embed_"

@@ -106,7 +106,7 @@ class TrainerOptions(Settings):
     # pipeline's train_steps, whichever is more: the budget follows the data.
     epochs: float = Field(1.0, gt=0)
     # Validation and checkpoint cadence; raised so a long training validates at most
-    # models.training.MAX_VALIDATIONS times.
+    # ctpipe.models.training.MAX_VALIDATIONS times.
     steps_per_epoch: int = Field(100, gt=0)
     seed: int = 42
     # TensorBoard: training scalars every this many steps (validation: at each epoch end).
@@ -153,5 +153,5 @@ def from_custom_config(custom_config: Mapping[str, Any]) -> TrainerOptions:
     """The options `to_custom_config` wrote; a missing key is a wiring error, not a default."""
     if CUSTOM_CONFIG_KEY not in custom_config:
         raise ValueError(f"the Trainer's custom_config has no '{CUSTOM_CONFIG_KEY}': the "
-                         "pipeline must pass models.options.to_custom_config(...)")
+                         "pipeline must pass ctpipe.models.options.to_custom_config(...)")
     return TrainerOptions.model_validate(custom_config[CUSTOM_CONFIG_KEY], strict=False)

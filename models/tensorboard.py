@@ -31,7 +31,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from models.export import serving_function
+from ctpipe.models.export import serving_function
 
 log = logging.getLogger(__name__)
 

@@ -10,17 +10,17 @@ from typing import Any, Sequence
 
 import keras
 
-import models
-from common import progress
-from models.checkpoints import CheckpointCallback, JobCheckpoints, file_fingerprints
-from models.inputs import load_columns, make_dataset
-from models.model import Phase, apply_phase, build_model, fit_feature_stats
-from models.options import (CheckpointOptions, HParams, IncrementalOptions, StalenessLimits,
+from ctpipe import models
+from ctpipe.common import progress
+from ctpipe.models.checkpoints import CheckpointCallback, JobCheckpoints, file_fingerprints
+from ctpipe.models.inputs import load_columns, make_dataset
+from ctpipe.models.model import Phase, apply_phase, build_model, fit_feature_stats
+from ctpipe.models.options import (CheckpointOptions, HParams, IncrementalOptions, StalenessLimits,
                             TransferOptions, WarmStartOptions)
-from models.tensorboard import JOB_EVENTS_FOLDER, TrainingBoard, copy_events
-from models.transfer import transfer_phases, transferred_model
-from models.warm_start import NewData, try_warm_start
-from models.window import WindowManifest
+from ctpipe.models.tensorboard import JOB_EVENTS_FOLDER, TrainingBoard, copy_events
+from ctpipe.models.transfer import transfer_phases, transferred_model
+from ctpipe.models.warm_start import NewData, try_warm_start
+from ctpipe.models.window import WindowManifest
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], *, train_steps:
     `incremental` is the data and step count used instead when the run warm-starts. With a
     checkpoint root, resumes an unfinished run of the same job from its latest checkpoint, and
     reuses the weights of a finished one. With `model_run_dir` (TFX's ModelRun), TensorBoard
-    logs go there (`models.tensorboard`: every `summary_every_steps` steps and each epoch end).
+    logs go there (`ctpipe.models.tensorboard`: every `summary_every_steps` steps and each epoch end).
     """
     if train_steps <= 0:
         raise ValueError(f"train_steps must be positive, got {train_steps}")

@@ -1,7 +1,7 @@
 """Starting a training from an earlier model's weights, after checking that they fit.
 
 A model is reusable when it carries its Keras form: a `.keras` file, or a SavedModel exported by
-`models.export` (which stores the Keras model inside it). The new model is built with the earlier
+`ctpipe.models.export` (which stores the Keras model inside it). The new model is built with the earlier
 model's preprocessing (vocabularies, bucket boundaries, normalisation), not refitted on the new
 data: an embedding row or a first-layer weight only means something for the vocabulary index or
 the input scale it was trained on. New categories therefore map to the out-of-vocabulary bucket;
@@ -21,10 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models import features
-from models.export import KERAS_MODEL_FILE
-from models.model import FeatureStats, HParams, build_model
-from models.options import StalenessLimits, WarmStartOptions
+from ctpipe.models import features
+from ctpipe.models.export import KERAS_MODEL_FILE
+from ctpipe.models.model import FeatureStats, HParams, build_model
+from ctpipe.models.options import StalenessLimits, WarmStartOptions
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def load_keras_model(path: str) -> keras.Model:
         if not tf.io.gfile.exists(keras_file):
             raise IncompatibleModelError(
                 f"{path} holds no Keras model ({KERAS_MODEL_FILE}); only SavedModels exported "
-                "by this project (models.export) or .keras files can provide weights")
+                "by this project (ctpipe.models.export) or .keras files can provide weights")
     elif not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
     elif not path.endswith(".keras"):
@@ -84,7 +84,7 @@ def input_problems(model: keras.Model) -> list[str]:
 
 
 def feature_stats_of(model: keras.Model) -> FeatureStats:
-    """The preprocessing a model was built with (see models.model.fit_feature_stats)."""
+    """The preprocessing a model was built with (see ctpipe.models.model.fit_feature_stats)."""
     mean_variance, boundaries, vocabularies = {}, {}, {}
     for feature in features.FEATURES:
         layer = model.get_layer(_ENCODING_LAYER[feature.encoding].format(feature.name))

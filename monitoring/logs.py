@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Sequence
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 if TYPE_CHECKING:  # numpy and TensorFlow load when the logs are read, not with `ctpipe --help`
     import numpy as np
@@ -92,7 +92,7 @@ def read_window(prefix: str, model_name: str, last: int) -> Window:
     the version that answered; anything else is counted as skipped."""
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from serving.server.metrics import predicted_probabilities, served_examples
+    from ctpipe.serving.server.metrics import predicted_probabilities, served_examples
 
     files = log_files(prefix)
     if not files:

@@ -14,8 +14,8 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
-from monitoring.logs import LoggedVersion, MonitorError, read_window
+from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+from ctpipe.monitoring.logs import LoggedVersion, MonitorError, read_window
 
 if TYPE_CHECKING:  # numpy and TensorFlow load when the command runs, not with `ctpipe --help`
     import numpy as np
@@ -117,7 +117,7 @@ def compare_version(logged: LoggedVersion, version_dir: str, schema) -> dict[str
     """One version's section of the summary; `crossed` lists what crossed, one line each."""
     import numpy as np
 
-    from validation.drift import (DriftError, format_finding, prediction_summary,
+    from ctpipe.validation.drift import (DriftError, format_finding, prediction_summary,
                                   skew_findings, statistics_of_examples, value_rates)
 
     training, eval_predictions, card = _version_references(version_dir, logged.version)
@@ -170,7 +170,7 @@ def monitor(logs: str, base_path: str, model_name: str, schema_path: str, last: 
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from common.storage import register_filesystems
+    from ctpipe.common.storage import register_filesystems
 
     register_filesystems([logs, base_path])
     try:

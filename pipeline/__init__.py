@@ -1,1 +1,1 @@
-"""Pipeline definition (`pipeline.pipeline.create_pipeline`) and one runner per orchestrator."""
+"""Pipeline definition (`ctpipe.pipeline.pipeline.create_pipeline`) and one runner per orchestrator."""

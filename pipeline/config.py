@@ -15,11 +15,11 @@ from typing import Annotated, Any, Mapping, Sequence
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from common import storage
-from common.errors import UserError
-from common.policies import DataFormat, DriftPolicy, Rollout
-from models.options import Settings, TrainerOptions
-from tracking.options import EMBEDDED_ARTIFACTS_FOLDER, EMBEDDED_STORE_FILE, TrackingOptions
+from ctpipe.common import storage
+from ctpipe.common.errors import UserError
+from ctpipe.common.policies import DataFormat, DriftPolicy, Rollout
+from ctpipe.models.options import Settings, TrainerOptions
+from ctpipe.tracking.options import EMBEDDED_ARTIFACTS_FOLDER, EMBEDDED_STORE_FILE, TrackingOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = str(PROJECT_DIR / "schemas" / "schema.pbtxt")
@@ -194,7 +194,7 @@ class PipelineConfig(Settings):
     # much below its AUC when it was pushed.
     concept_drift_max_auc_drop: float = Field(0.05, ge=0, le=1)
     # Experiment tracking in MLflow (off: null). `true` logs to the workspace's embedded store,
-    # a URI to that tracking server; a mapping sets `tracking.options.TrackingOptions` fields.
+    # a URI to that tracking server; a mapping sets `ctpipe.tracking.options.TrackingOptions` fields.
     tracking: TrackingOptions | None = None
 
     @field_validator("tracking", mode="before")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 # `train_steps=N` is the friendly form of the train_args runtime parameter.
 TRAIN_STEPS_ALIAS = "train_steps"
@@ -43,7 +43,7 @@ class Package:
             raise KfpClientError(f"pipeline file not found: {path} (run `ctpipe compile` first)")
         import yaml
 
-        from pipeline.kubeflow_runner import read_pipeline_file
+        from ctpipe.pipeline.kubeflow_runner import read_pipeline_file
 
         content = path.read_bytes()
         try:
@@ -85,7 +85,7 @@ class Package:
                 if not value.isdigit() or int(value) <= 0:
                     raise KfpClientError(f"--param train_steps expects a positive integer, "
                                          f"got {value!r}")
-                from pipeline.kubeflow_runner import TRAIN_ARGS_PARAMETER, train_args_json
+                from ctpipe.pipeline.kubeflow_runner import TRAIN_ARGS_PARAMETER, train_args_json
 
                 name, value = TRAIN_ARGS_PARAMETER, train_args_json(int(value))
             if name not in self.parameters:

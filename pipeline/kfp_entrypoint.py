@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from common import storage
+from ctpipe.common import storage
 
 
 

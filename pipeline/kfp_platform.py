@@ -29,8 +29,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Iterable
 
-from common import storage
-from pipeline.config import ConfigError, KubernetesSettings, PipelineConfig, StepResources
+from ctpipe.common import storage
+from ctpipe.pipeline.config import ConfigError, KubernetesSettings, PipelineConfig, StepResources
 
 # The label every step's pod carries (deploy/kfp-pod-defaults.yaml selects on it). One value for
 # every step: up to KFP 2.4 at least, all container tasks share one executor template, whose pod

@@ -30,10 +30,10 @@ from typing import Any, Sequence
 
 import yaml
 
-from common import storage
-from common.files import write_atomically
-from pipeline import kfp_platform
-from pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
+from ctpipe.common import storage
+from ctpipe.common.files import write_atomically
+from ctpipe.pipeline import kfp_platform
+from ctpipe.pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 
 # DirectRunner with one worker process per core of the step's pod; see README for
 # Dataflow, Flink and Spark arguments. The compile adds `--sdk_container_image=IMAGE`: remote
@@ -44,7 +44,7 @@ CLUSTER_BEAM_ARGS: tuple[str, ...] = (
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",
 )
-ENTRYPOINT_COMMAND = ("python", "-m", "pipeline.kfp_entrypoint")
+ENTRYPOINT_COMMAND = ("python", "-m", "ctpipe.pipeline.kfp_entrypoint")
 DATA_ROOT_PARAMETER = "data_root"
 SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
@@ -90,7 +90,7 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
     from tfx.orchestration import data_types
 
-    from pipeline.pipeline import RunParameters, create_pipeline
+    from ctpipe.pipeline.pipeline import RunParameters, create_pipeline
 
     _require_image(image)
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
@@ -125,8 +125,8 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
 def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
     """The run's MLflow record as its last step: no process outlives a cluster's steps to log
     it afterwards, as `ctpipe run` does (components/track_run.py)."""
-    from components.track_run import INPUTS, TrackRun
-    from tracking.options import OUTBOX_FOLDER
+    from ctpipe.components.track_run import INPUTS, TrackRun
+    from ctpipe.tracking.options import OUTBOX_FOLDER
 
     return TrackRun(
         pipeline_name=config.pipeline_name,
@@ -173,8 +173,8 @@ def add_snapshot_steps(pipeline) -> list[str]:
     outside state, its output the step's `snapshot` parameter; returns their ids."""
     from tfx.dsl.context_managers import dsl_context_registry
 
-    from common.snapshot import SNAPSHOT_KEY
-    from pipeline.pipeline import OUTSIDE_STATE_STEPS
+    from ctpipe.common.snapshot import SNAPSHOT_KEY
+    from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS
 
     snapshots: dict[str, Any] = {}
     with dsl_context_registry.use_registry(pipeline.dsl_context_registry):
@@ -200,11 +200,11 @@ def _value(snapshot_step):
 def _snapshot_step(node, snapshots: dict[str, Any]):
     """The snapshot step of `node`, or None for a step that reads only its artifacts;
     `snapshots` holds those of the steps upstream of it."""
-    from components import outside_state
-    from components.example_gen.component import ExampleGen
-    from components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
-    from components.served_model import ServedModel
-    from components.span_window.component import SpanWindow
+    from ctpipe.components import outside_state
+    from ctpipe.components.example_gen.component import ExampleGen
+    from ctpipe.components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
+    from ctpipe.components.served_model import ServedModel
+    from ctpipe.components.span_window.component import SpanWindow
 
     settings = node.exec_properties
     if isinstance(node, ExampleGen):

@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterator
 
 from absl import logging as absl_logging
 
-from common import progress, storage
-from common.metadata import METADATA_FILE, open_store
-from common.errors import UserError
-from pipeline.config import PipelineConfig
+from ctpipe.common import progress, storage
+from ctpipe.common.metadata import METADATA_FILE, open_store
+from ctpipe.common.errors import UserError
+from ctpipe.pipeline.config import PipelineConfig
 
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class ComponentEvent:
     component: str
     state: str  # "running" | "cached" | "executed" | "failed" | "note"
     seconds: float = 0.0
-    # For "note": what the step told the user (common.progress).
+    # For "note": what the step told the user (ctpipe.common.progress).
     message: str = ""
 
 
@@ -163,8 +163,8 @@ def latest_run_outputs(workspace: str | Path) -> tuple[str, dict[tuple[str, str]
 def choose_span(config: PipelineConfig, workspace: str | Path) -> SpanChoice:
     """The span `config` asks for (0: the newest in the data folder), resolved as ExampleGen
     will, and the run that already trained on exactly those files, if one did."""
-    from components.example_gen.component import input_config
-    from components.example_gen.executor import SpanNotFound, resolve_span
+    from ctpipe.components.example_gen.component import input_config
+    from ctpipe.components.example_gen.executor import SpanNotFound, resolve_span
 
     try:
         span, fingerprint = resolve_span(config.data_root, input_config(config.data_format),
@@ -184,7 +184,7 @@ def run_local(config: PipelineConfig, workspace: str | Path,
     from tfx.orchestration import metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline.pipeline import create_pipeline
+    from ctpipe.pipeline.pipeline import create_pipeline
 
     storage.register_filesystems(config.opened_locations().values())
     workspace = Path(workspace).resolve()
@@ -234,13 +234,13 @@ def run_local(config: PipelineConfig, workspace: str | Path,
 def _track(config: PipelineConfig, workspace: Path, events: list[ComponentEvent],
            started: float, record: Callable[[ComponentEvent], None],
            failure: RunFailed | None) -> None:
-    """Logs the run in MLflow, built from the workspace's ML Metadata (tracking.record), failed
+    """Logs the run in MLflow, built from the workspace's ML Metadata (ctpipe.tracking.record), failed
     and cached runs too; the tracking server's refusal of a record then does not hide why the
     run failed."""
-    from serving.client.version_labels import labels_of
-    from tracking import outbox
-    from tracking.options import workspace_outbox
-    from tracking.record import build_record
+    from ctpipe.serving.client.version_labels import labels_of
+    from ctpipe.tracking import outbox
+    from ctpipe.tracking.options import workspace_outbox
+    from ctpipe.tracking.record import build_record
 
     run_id, outputs = latest_run_outputs(workspace)
     steps = [e for e in events if e.state in ("executed", "cached", "failed")]

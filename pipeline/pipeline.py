@@ -20,22 +20,22 @@ from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import trainer_pb2
 
-import models
-from components.concept_drift import ConceptDrift
-from components.curated_schema import ImportSchemaGen
-from components.evaluator.component import ServedBaselineEvaluator
-from components.example_gen.component import SPAN_FOLDER_PATTERN, ExampleGen
-from components.infra_validation.component import InfraValidation
-from components.pusher.component import Pusher
-from components.served_model import ServedModel
-from components.span_window.component import SpanWindow
-from components.statistics_gen.component import StatisticsGen
-from components.validation_gate.component import ValidationGate
-from models import features
-from models.options import to_custom_config
-from pipeline.config import PipelineConfig
+from ctpipe import models
+from ctpipe.components.concept_drift import ConceptDrift
+from ctpipe.components.curated_schema import ImportSchemaGen
+from ctpipe.components.evaluator.component import ServedBaselineEvaluator
+from ctpipe.components.example_gen.component import SPAN_FOLDER_PATTERN, ExampleGen
+from ctpipe.components.infra_validation.component import InfraValidation
+from ctpipe.components.pusher.component import Pusher
+from ctpipe.components.served_model import ServedModel
+from ctpipe.components.span_window.component import SpanWindow
+from ctpipe.components.statistics_gen.component import StatisticsGen
+from ctpipe.components.validation_gate.component import ValidationGate
+from ctpipe.models import features
+from ctpipe.models.options import to_custom_config
+from ctpipe.pipeline.config import PipelineConfig
 
-RUN_FN = "models.trainer.run_fn"
+RUN_FN = "ctpipe.models.trainer.run_fn"
 # Slices reported by the Evaluator: payment type drives tipping (cash tips are not recorded);
 # the hour shows whether the model holds across the time of day.
 SLICE_FEATURES = ("payment_type", "trip_start_hour")

@@ -1,8 +1,8 @@
 """What `ctpipe report` shows, read from a workspace without TensorFlow or TFX.
 
-Runs, their steps and outputs come from the ML Metadata store (`reporting.status`); the files
+Runs, their steps and outputs come from the ML Metadata store (`ctpipe.reporting.status`); the files
 behind the artifacts are read with the protos' own packages (tensorflow_metadata for TFDV's
-statistics and anomalies, `reporting.tfma_results` for the Evaluator's results) and JSON. A cached
+statistics and anomalies, `ctpipe.reporting.tfma_results` for the Evaluator's results) and JSON. A cached
 step's outputs are the artifacts an earlier run made: each is read once and shown once, under
 the run that made it, the others refer to it.
 """
@@ -15,12 +15,12 @@ from typing import Any, Iterator
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-from common import layout, properties
-from common.errors import UserError
-from monitoring.summary import SUMMARY_FORMAT, WORKSPACE_SUMMARY
-from reporting import tfma_results
-from reporting.status import RunSummary, SpanHealth, WorkspaceStatus, custom_int, custom_str
-from validation.schema_anomalies import describe_anomalies
+from ctpipe.common import layout, properties
+from ctpipe.common.errors import UserError
+from ctpipe.monitoring.summary import SUMMARY_FORMAT, WORKSPACE_SUMMARY
+from ctpipe.reporting import tfma_results
+from ctpipe.reporting.status import RunSummary, SpanHealth, WorkspaceStatus, custom_int, custom_str
+from ctpipe.validation.schema_anomalies import describe_anomalies
 
 # Numeric features: the common axis of both sides' histograms has this many equal bins.
 HISTOGRAM_BINS = 20
@@ -252,7 +252,7 @@ def _categorical(name: str, newest, reference, rows: tuple[int, int]) -> Distrib
 
 def distributions(statistics, reference) -> list[Distribution]:
     """The newest span's training split against the reference's (None: the first span), feature
-    by feature: the split drift compares (validation.drift.DEFAULT_SPLIT)."""
+    by feature: the split drift compares (ctpipe.validation.drift.DEFAULT_SPLIT)."""
     newest = _read_statistics(statistics, properties.SAMPLE_SPLIT)
     previous = (_read_statistics(reference, properties.SAMPLE_SPLIT) if reference is not None
                 else None)

@@ -16,10 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common import layout, properties
-from common.errors import UserError
-from models.window import MANIFEST_FILE, WindowManifest
-from reporting.status import WorkspaceStatus, custom_int, custom_str
+from ctpipe.common import layout, properties
+from ctpipe.common.errors import UserError
+from ctpipe.models.window import MANIFEST_FILE, WindowManifest
+from ctpipe.reporting.status import WorkspaceStatus, custom_int, custom_str
 
 SCHEMA_FILE = "schema.pbtxt"
 
@@ -138,7 +138,7 @@ def _execution_property(status: WorkspaceStatus, node: str, context_id: int,
 
 
 def _logged(logs: str, version: str) -> dict[str, Any]:
-    from serving.prediction_log import read_logs
+    from ctpipe.serving.prediction_log import read_logs
 
     stamps = [r.log_metadata.timestamp_secs for r in read_logs(logs)
               if str(r.log_metadata.model_spec.version.value) == version]
@@ -149,8 +149,8 @@ def _logged(logs: str, version: str) -> dict[str, Any]:
 
 def read_lineage(workspace: Path, version: str, logs: str | None = None) -> Lineage:
     """The lineage of a pushed version (raises LineageError naming what is missing)."""
-    from monitoring.summary import WORKSPACE_SUMMARY
-    from reporting.contents import anomaly_lines
+    from ctpipe.monitoring.summary import WORKSPACE_SUMMARY
+    from ctpipe.reporting.contents import anomaly_lines
 
     workspace = Path(workspace)
     status = WorkspaceStatus(workspace)
@@ -174,7 +174,7 @@ def read_lineage(workspace: Path, version: str, logs: str | None = None) -> Line
     model_config = _execution_property(status, "Pusher", summary.context_id, "model_config")
     labels = None
     if model_config:
-        from serving.client import version_labels
+        from ctpipe.serving.client import version_labels
 
         entry = version_labels.model_entry(version_labels.read_config(Path(model_config)),
                                            _execution_property(status, "Pusher",

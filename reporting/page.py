@@ -5,7 +5,7 @@ The page is a single file that needs no network: its style and the script that d
 plots (`page.css`, `page.js`, inlined) travel with it, the plots' data is JSON
 inside it, and a Content-Security-Policy lets the page load nothing else, so it can be mailed,
 attached to a ticket or opened from a bucket as it is. The data is read from the workspace
-without TensorFlow (`reporting.contents`), so the command takes seconds.
+without TensorFlow (`ctpipe.reporting.contents`), so the command takes seconds.
 """
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from common.files import write_atomically
-from reporting.status import run_time
-from reporting.tfma_results import BASELINE, CANDIDATE, OVERALL
+from ctpipe.common.files import write_atomically
+from ctpipe.reporting.status import run_time
+from ctpipe.reporting.tfma_results import BASELINE, CANDIDATE, OVERALL
 
 if TYPE_CHECKING:
-    from reporting.contents import (DataCheck, Distribution, Evaluation, RunReport,
+    from ctpipe.reporting.contents import (DataCheck, Distribution, Evaluation, RunReport,
                                     WorkspaceReport)
-    from reporting.status import RunSummary
+    from ctpipe.reporting.status import RunSummary
 
 SCRIPT_FILE = Path(__file__).with_name("page.js")
 STYLE_FILE = Path(__file__).with_name("page.css")
@@ -439,7 +439,7 @@ def _concept_history(page: Page, report: WorkspaceReport) -> tuple[str, str]:
 
 def _drift_trend(report: WorkspaceReport) -> str:
     """The drift scores of the last spans over their thresholds, the measures nearest them."""
-    from reporting.status import drift_trend
+    from ctpipe.reporting.status import drift_trend
 
     spans, rows = drift_trend(report.span_history)
     if not spans:
@@ -595,9 +595,9 @@ def page_html(title: str, body: str, specs: dict[str, dict[str, Any]]) -> str:
 
 def write_report(workspace: Path, out: Path) -> tuple[int, int]:
     """Writes the page for `workspace` to `out` (atomically); returns (runs, plots)."""
-    from reporting.contents import read_workspace
+    from ctpipe.reporting.contents import read_workspace
 
-    from reporting.lineage import read_lineage
+    from ctpipe.reporting.lineage import read_lineage
 
     report = read_workspace(workspace)
     lineage = (read_lineage(workspace, report.pushes[-1].version).lines() if report.pushes

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from common import properties
-from common.metadata import open_store
+from ctpipe.common import properties
+from ctpipe.common.metadata import open_store
 
 _STATE = metadata_store_pb2.Execution.State
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)

@@ -10,9 +10,9 @@ import difflib
 import itertools
 from pathlib import Path
 
-from common.errors import UserError
-from common.files import write_atomically
-from models import features
+from ctpipe.common.errors import UserError
+from ctpipe.common.files import write_atomically
+from ctpipe.models import features
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 # Columns the source never leaves empty: a span where they go missing is broken.

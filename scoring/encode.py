@@ -1,5 +1,5 @@
 """CSV columns -> serialized tf.Examples, fast: the same bytes' meaning as
-`serving.client.examples.row_to_example` (an empty cell leaves the feature out), built from
+`ctpipe.serving.client.examples.row_to_example` (an empty cell leaves the feature out), built from
 whole columns instead of one message per row.
 
 A tf.Example is `features { feature { key: NAME value { <kind>_list { value: V } } } ... }`;
@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from models import features
+from ctpipe.models import features
 
 # Entries cached per feature before the cache is dropped (bounds memory on unique values).
 _CACHE_LIMIT = 200_000
@@ -68,7 +68,7 @@ class ExampleEncoder:
 
     def encode_table(self, table: Any) -> list[bytes]:
         """Serialized tf.Examples, one per row of a pyarrow Table of raw columns (features
-        typed as `scoring.job.read_range` reads them; a null cell or an absent column leaves
+        typed as `ctpipe.scoring.job.read_range` reads them; a null cell or an absent column leaves
         the feature out). Each column is dictionary-encoded, so an entry is built once per
         distinct value and picked for every row by numpy; a row is one join of its entries."""
         import numpy as np

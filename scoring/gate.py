@@ -17,8 +17,8 @@ import json
 import os
 from typing import Any
 
-from common.layout import PUSH_RECORD_FILE
-from scoring.job import Stats
+from ctpipe.common.layout import PUSH_RECORD_FILE
+from ctpipe.scoring.job import Stats
 # Below this the outputs do not vary: a constant model, or inputs the model cannot see.
 CONSTANT_STD = 1e-4
 

@@ -3,10 +3,10 @@
 Pipeline (DirectRunner here; `--beam-arg`s choose Dataflow, Flink or Spark on a cluster):
 
     input files -> plan byte ranges (~16 MiB, cut at line ends, first row number counted)
-      -> reshuffle -> score a range: pyarrow CSV -> tf.Examples (scoring.encode) -> the
+      -> reshuffle -> score a range: pyarrow CSV -> tf.Examples (ctpipe.scoring.encode) -> the
          model in process (its `serving_default`, batches of 4,096) or a served model over
          gRPC -> write `part-NNNNN-MMMMM.csv|parquet` (key, probability, model_version)
-      -> combine the ranges' statistics -> the gate (scoring.gate)
+      -> combine the ranges' statistics -> the gate (ctpipe.scoring.gate)
 
 Each range works on thousands of rows at once, so Beam's per-element cost is paid per range,
 not per row. A range writes its part file under a name fixed by the range, so a retried
@@ -29,8 +29,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from common.errors import UserError
-from models import features
+from ctpipe.common.errors import UserError
+from ctpipe.models import features
 
 
 RANGE_BYTES = 16 * 1024 * 1024
@@ -202,7 +202,7 @@ class Scorer:
         self.source = source
         self.version = source.version
         if source.server:
-            from serving.client.grpc_client import PredictionClient
+            from ctpipe.serving.client.grpc_client import PredictionClient
 
             self._client = PredictionClient(source.server, source.model_name, timeout=60)
         else:
@@ -285,7 +285,7 @@ def run_beam(ranges: Sequence[ByteRange], source: ModelSource, key_column: str, 
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from scoring.encode import ExampleEncoder
+    from ctpipe.scoring.encode import ExampleEncoder
 
     class ScoreRanges(beam.DoFn):
         def setup(self) -> None:

@@ -7,7 +7,7 @@ fixed place, published only after the sanity gate, atomically, with the previous
 when the gate refuses. BulkInferrer has none of that, so a second step would have to read its
 logs, join keys back (they are not in the logs), gate and publish. It also takes tf.Examples
 from an ExampleGen, a second full pass over the input. `BatchScoring` runs exactly what
-`ctpipe score` runs (scoring.publish), so the two cannot drift apart.
+`ctpipe score` runs (ctpipe.scoring.publish), so the two cannot drift apart.
 
 The input folder is a runtime parameter (`input_root`), set per run without recompiling; the
 model is the newest pushed version under `serving_model_dir` unless `version` is set. Inputs,
@@ -29,9 +29,9 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from common import progress
-from common.files import write_atomically
-from common.specs import parameters
+from ctpipe.common import progress
+from ctpipe.common.files import write_atomically
+from ctpipe.common.specs import parameters
 
 INPUT_ROOT_PARAMETER = "input_root"
 RESULT_FILE = "publication.json"
@@ -65,7 +65,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        from scoring import publish
+        from ctpipe.scoring import publish
 
         source = publish.pushed_version(exec_properties["serving_model_dir"],
                                         exec_properties["version"] or None)
@@ -109,7 +109,7 @@ def compile_scoring_pipeline(settings: ScoringSettings, image: str,
                              output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file (PipelineSpec) of the scoring pipeline in `image`;
     refuses one open-source KFP could not run, as the training pipeline's compile does."""
-    from pipeline.kubeflow_runner import pipeline_spec
+    from ctpipe.pipeline.kubeflow_runner import pipeline_spec
 
     parameter = data_types.RuntimeParameter(name=INPUT_ROOT_PARAMETER, ptype=str,
                                             default=settings.input_root)

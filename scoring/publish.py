@@ -18,10 +18,10 @@ import shutil
 import time
 from typing import Sequence
 
-from common import layout
-from common.files import write_atomically
-from scoring import gate
-from scoring.job import (FORMATS, ModelSource, ScoringError, input_files, plan_ranges,
+from ctpipe.common import layout
+from ctpipe.common.files import write_atomically
+from ctpipe.scoring import gate
+from ctpipe.scoring.job import (FORMATS, ModelSource, ScoringError, input_files, plan_ranges,
                          run_beam)
 
 LATEST = "LATEST"

@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dataprep import spans as data  # noqa: E402
+from ctpipe.dataprep import spans as data  # noqa: E402
 
 
 def write_csv(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
@@ -48,7 +48,7 @@ def csv_writer():
 @pytest.fixture(scope="session")
 def serialized_examples(taxi_rows) -> list[bytes]:
     """The first 600 trips as clients send them (serving and monitoring tests)."""
-    from serving.client.examples import row_to_example
+    from ctpipe.serving.client.examples import row_to_example
 
     _, rows = taxi_rows
     return [row_to_example(r) for r in rows[:600]]
@@ -60,9 +60,9 @@ def trained_model(serialized_examples, taxi_rows):
     import numpy as np
     import tensorflow as tf
 
-    from models import features
-    from models.inputs import parse_examples
-    from models.model import HParams, build_model, fit_feature_stats
+    from ctpipe.models import features
+    from ctpipe.models.inputs import parse_examples
+    from ctpipe.models.model import HParams, build_model, fit_feature_stats
 
     _, rows = taxi_rows
     columns = {k: v.numpy() for k, v in
@@ -77,7 +77,7 @@ def trained_model(serialized_examples, taxi_rows):
 @pytest.fixture(scope="session")
 def saved_model_dir(tmp_path_factory, trained_model) -> Path:
     """The SavedModel our Trainer exports (`serving_default`: examples -> probability)."""
-    from models.export import export_serving_model
+    from ctpipe.models.export import export_serving_model
 
     export_dir = tmp_path_factory.mktemp("export") / "model"
     export_serving_model(trained_model, str(export_dir))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dataprep import spans as data
+from ctpipe.dataprep import spans as data
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from dataprep import spans as data
-from pipeline.config import local_config
-from pipeline.local_runner import run_local
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.config import local_config
+from ctpipe.pipeline.local_runner import run_local
 from tests.tensorboard_events import curve, read_events
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +30,8 @@ SETTINGS = dict(train_steps=600, eval_steps=5, min_auc=0.5, max_auc_regression=0
                          "staleness": {"max_vocabulary_gap": 0.15}})
 _RUN_PIPELINE = """
 import json, sys
-from pipeline.config import local_config
-from pipeline.local_runner import run_local
+from ctpipe.pipeline.config import local_config
+from ctpipe.pipeline.local_runner import run_local
 from tests.tensorboard_events import curve, read_events
 workspace, data_root, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 run_local(local_config(workspace, data_root, settings), workspace)

@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError
-from common.files import write_atomically
+from ctpipe.common.errors import UserError
+from ctpipe.common.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ def _transient(err: Exception) -> bool:
 
 
 def _send(entry: dict[str, Any]) -> list[str]:
-    from tracking import store
-    from tracking.record import RunRecord
+    from ctpipe.tracking import store
+    from ctpipe.tracking.record import RunRecord
 
     mlflow = store.client(entry["tracking_uri"])
     if entry["kind"] == RUN:

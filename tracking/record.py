@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from common import layout, properties
-from common.policies import STABLE
-from models.window import MANIFEST_FILE, WindowManifest
+from ctpipe.common import layout, properties
+from ctpipe.common.policies import STABLE
+from ctpipe.models.window import MANIFEST_FILE, WindowManifest
 
 # The served model's SavedModel inside a TFX Model artifact.
 SERVING_MODEL_FOLDER = "Format-Serving"
@@ -131,7 +131,7 @@ def _slice_value(key) -> str:
 
 def drift_metrics(drift_report) -> dict[str, float]:
     """Every drift comparison's score (`drift/fare/values_kolmogorov_smirnov`), as the
-    ValidationGate recorded it (validation.calibrated_drift.Finding)."""
+    ValidationGate recorded it (ctpipe.validation.calibrated_drift.Finding)."""
     folder = _local(drift_report.uri)
     path = folder / properties.DRIFT_FILE if folder is not None else None
     if path is None or not path.is_file():

@@ -20,8 +20,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 
-from common.policies import CANARY, SHADOW, STABLE
-from tracking.record import ModelToRegister, RunRecord
+from ctpipe.common.policies import CANARY, SHADOW, STABLE
+from ctpipe.tracking.record import ModelToRegister, RunRecord
 
 log = logging.getLogger(__name__)
 

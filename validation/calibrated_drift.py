@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from validation.drift import INFINITY_NORM, JENSEN_SHANNON, DriftError
+from ctpipe.validation.drift import INFINITY_NORM, JENSEN_SHANNON, DriftError
 
 FAMILY_ALPHA = 0.01  # the chance that one run with no change at all flags any comparison
 HISTORY_SPANS = 8

@@ -22,7 +22,7 @@ from typing import Literal, Mapping, Sequence
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 Kind = Literal["drift", "skew"]
 # Statistics as StatisticsGen writes them: one DatasetFeatureStatisticsList per split.

@@ -11,8 +11,8 @@ import posixpath
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from common import properties
-from validation.drift import statistics_of_examples
+from ctpipe.common import properties
+from ctpipe.validation.drift import statistics_of_examples
 
 
 def first_records(paths: list[str], total: int) -> list[bytes]:

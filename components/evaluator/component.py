@@ -5,7 +5,7 @@ from __future__ import annotations
 from tfx.components.evaluator.component import Evaluator
 from tfx.dsl.components.base import executor_spec
 
-from components.evaluator.executor import Executor
+from ctpipe.components.evaluator.executor import Executor
 
 
 class ServedBaselineEvaluator(Evaluator):

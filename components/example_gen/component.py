@@ -22,10 +22,10 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-from common.policies import DATA_FORMATS
-from common.snapshot import SNAPSHOT_KEY
-from components.example_gen import ingest
-from components.example_gen.executor import (FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor,
+from ctpipe.common.policies import DATA_FORMATS
+from ctpipe.common.snapshot import SNAPSHOT_KEY
+from ctpipe.components.example_gen import ingest
+from ctpipe.components.example_gen.executor import (FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor,
                                              span_range)
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"

@@ -25,8 +25,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from common import progress, properties
-from components.example_gen import ingest
+from ctpipe.common import progress, properties
+from ctpipe.components.example_gen import ingest
 
 log = logging.getLogger(__name__)
 

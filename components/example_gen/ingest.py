@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.policies import DATA_FORMATS
+from ctpipe.common.policies import DATA_FORMATS
 
 # Split names and hash buckets of the output (TFX's default train:eval ratio of 2:1 is
 # replaced by 4:1, as the pipeline always had it).

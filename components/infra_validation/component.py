@@ -7,7 +7,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components.infra_validation.executor import (EVAL_SPLIT, check_serving, read_examples,
+from ctpipe.components.infra_validation.executor import (EVAL_SPLIT, check_serving, read_examples,
                                                   record_blessing)
 
 log = logging.getLogger(__name__)

@@ -56,11 +56,11 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
     from tfx.dsl.io import fileio
     from tfx.utils import io_utils
 
-    from serving.client.errors import ClientError
-    from serving.client.grpc_client import PredictionClient
-    from serving.server import model_server as server
-    from serving.server.errors import StartupError
-    from serving.server.flags import LOOPBACK, ServerOptions
+    from ctpipe.serving.client.errors import ClientError
+    from ctpipe.serving.client.grpc_client import PredictionClient
+    from ctpipe.serving.server import model_server as server
+    from ctpipe.serving.server.errors import StartupError
+    from ctpipe.serving.server.flags import LOOPBACK, ServerOptions
 
     if not serialized_examples:
         raise ValueError("infra validation needs at least one example")
@@ -120,7 +120,7 @@ def record_blessing(blessing: standard_artifacts.InfraBlessing, check: InfraChec
     examples (`eval_predictions.json`), which the Pusher keeps with the model."""
     from tfx.dsl.io import fileio
 
-    from validation.drift import prediction_summary
+    from ctpipe.validation.drift import prediction_summary
 
     blessing.set_int_custom_property(BLESSED_PROPERTY, int(check.blessed))
     blessing.set_string_custom_property(REASON_PROPERTY, check.reason[:1000])

@@ -7,8 +7,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from common.specs import parameters
-from components.pusher.executor import (EVALUATION_KEY, INFRA_BLESSING_KEY, MODEL_BLESSING_KEY,
+from ctpipe.common.specs import parameters
+from ctpipe.components.pusher.executor import (EVALUATION_KEY, INFRA_BLESSING_KEY, MODEL_BLESSING_KEY,
                                         MODEL_KEY, PUSHED_MODEL_KEY, WINDOW_STATISTICS_KEY,
                                         Executor)
 

@@ -32,9 +32,9 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 
-from common import progress, properties
-from common.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
-from components.infra_validation.executor import EVAL_PREDICTIONS_FILE
+from ctpipe.common import progress, properties
+from ctpipe.common.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
+from ctpipe.components.infra_validation.executor import EVAL_PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Executor(tfx_pusher.Executor):
         """Labels the version in TF Serving's model config as the rollout asks."""
         from pathlib import Path
 
-        from serving.client.version_labels import label_pushed_version
+        from ctpipe.serving.client.version_labels import label_pushed_version
 
         changes = label_pushed_version(Path(exec_properties["model_config"]),
                                        exec_properties["model_name"], version,

@@ -10,9 +10,9 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
-from common.snapshot import SNAPSHOT_KEY, SnapshotDriver
-from common.specs import parameters
-from components.span_window.executor import (EVAL_EXAMPLES_KEY, EXAMPLES_KEY,
+from ctpipe.common.snapshot import SNAPSHOT_KEY, SnapshotDriver
+from ctpipe.common.specs import parameters
+from ctpipe.components.span_window.executor import (EVAL_EXAMPLES_KEY, EXAMPLES_KEY,
                                              REFERENCE_STATISTICS_KEY, WINDOW_EXAMPLES_KEY,
                                              Executor, snapshot_of)
 

@@ -36,14 +36,14 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from common import progress, properties, storage
-from components.example_gen import ingest
-from components.example_gen.component import INPUT_SPLIT
-from components.example_gen.executor import ingest_span, mark_examples, read_counts, span_files
-from components.span_window import index
-from models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
-from validation.samples import first_records, write_sample_statistics
-from validation.statistics_view import statistics_schema
+from ctpipe.common import progress, properties, storage
+from ctpipe.components.example_gen import ingest
+from ctpipe.components.example_gen.component import INPUT_SPLIT
+from ctpipe.components.example_gen.executor import ingest_span, mark_examples, read_counts, span_files
+from ctpipe.components.span_window import index
+from ctpipe.models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
+from ctpipe.validation.samples import first_records, write_sample_statistics
+from ctpipe.validation.statistics_view import statistics_schema
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tfx.components import StatisticsGen as TfxStatisticsGen
 from tfx.dsl.components.base import executor_spec
 
-from components.statistics_gen.executor import Executor
+from ctpipe.components.statistics_gen.executor import Executor
 
 
 class StatisticsGen(TfxStatisticsGen):

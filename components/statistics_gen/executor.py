@@ -29,7 +29,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils
 
-from common import progress, properties
+from ctpipe.common import progress, properties
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from common import properties
-from common.policies import DRIFT_POLICIES
-from components.curated_schema import SCHEMA_FILE, parse_schema
-from components.validation_gate.executor import (DataValidationError, check_drift,
+from ctpipe.common import properties
+from ctpipe.common.policies import DRIFT_POLICIES
+from ctpipe.components.curated_schema import SCHEMA_FILE, parse_schema
+from ctpipe.components.validation_gate.executor import (DataValidationError, check_drift,
                                                  read_anomalies, record_drift)
-from models.window import MANIFEST_FILE, WindowManifest
-from validation.samples import write_sample_statistics
-from validation.schema_anomalies import describe_anomalies
-from validation.statistics_view import statistics_schema
+from ctpipe.models.window import MANIFEST_FILE, WindowManifest
+from ctpipe.validation.samples import write_sample_statistics
+from ctpipe.validation.schema_anomalies import describe_anomalies
+from ctpipe.validation.statistics_view import statistics_schema
 
 
 @component

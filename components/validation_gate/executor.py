@@ -25,10 +25,10 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from common import progress, properties
-from models.window import WindowManifest
-from validation import calibrated_drift
-from validation.samples import first_records
+from ctpipe.common import progress, properties
+from ctpipe.models.window import WindowManifest
+from ctpipe.validation import calibrated_drift
+from ctpipe.validation.samples import first_records
 
 
 class DataValidationError(RuntimeError):

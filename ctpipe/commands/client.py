@@ -1,5 +1,5 @@
 """`ctpipe predict`, `ctpipe model-status`, `ctpipe label`, `ctpipe rollback`: talk to TF
-Serving (or `ctpipe serve`) through `serving.client`.
+Serving (or `ctpipe serve`) through `ctpipe.serving.client`.
 
 The client is imported inside the handlers (building the parser loads no protos) and never
 imports the TensorFlow runtime, so these commands start fast. Its errors are UserErrors:
@@ -11,12 +11,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 from ctpipe.commands.track import add_tracking_flags
 
 if TYPE_CHECKING:
-    from serving.client.grpc_client import PredictionClient
-    from serving.client.version_labels import LabelChange
+    from ctpipe.serving.client.grpc_client import PredictionClient
+    from ctpipe.serving.client.version_labels import LabelChange
 
 
 def _add_connection_flags(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -32,7 +32,7 @@ def _add_connection_flags(parser: argparse.ArgumentParser, required: bool) -> No
 
 
 def _client(args: argparse.Namespace, model: str) -> PredictionClient:
-    from serving.client.grpc_client import PredictionClient, TlsConfig
+    from ctpipe.serving.client.grpc_client import PredictionClient, TlsConfig
 
     tls_paths = (args.tls_root_certs, args.tls_client_cert, args.tls_client_key,
                  args.tls_server_name)
@@ -44,7 +44,7 @@ def _client(args: argparse.Namespace, model: str) -> PredictionClient:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    from serving.client.examples import read_rows, rows_to_examples
+    from ctpipe.serving.client.examples import read_rows, rows_to_examples
 
     source = Path(args.csv or args.json)
     examples = rows_to_examples(read_rows(source), source.name)
@@ -68,8 +68,8 @@ def _cmd_model_status(args: argparse.Namespace) -> None:
 
 def _apply_label_change(args: argparse.Namespace,
                         change_labels: Callable[[], LabelChange]) -> None:
-    from serving.client import version_labels
-    from serving.client.errors import ClientError
+    from ctpipe.serving.client import version_labels
+    from ctpipe.serving.client.errors import ClientError
 
     from ctpipe.commands.track import follow_labels
 
@@ -89,21 +89,21 @@ def _apply_label_change(args: argparse.Namespace,
 
 
 def _cmd_label(args: argparse.Namespace) -> None:
-    from serving.client import version_labels
+    from ctpipe.serving.client import version_labels
 
     _apply_label_change(args, lambda: version_labels.set_label(
         args.model_config, args.model, args.label, args.version))
 
 
 def _cmd_rollback(args: argparse.Namespace) -> None:
-    from serving.client import version_labels
+    from ctpipe.serving.client import version_labels
 
     _apply_label_change(args, lambda: version_labels.rollback(
         args.model_config, args.model, args.label, args.version))
 
 
 def _model_flag(parser: argparse.ArgumentParser) -> None:
-    from pipeline.config import DEFAULT_MODEL_NAME
+    from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
 
     default = DEFAULT_MODEL_NAME
     parser.add_argument("--model", default=default, help=f"served model name (default {default})")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
-    from dataprep import spans
+    from ctpipe.dataprep import spans
 
     prepared = spans.prepare(Path(args.out), Path(args.source) if args.source else None,
                              span_trips=args.span_trips, file_format=args.format)

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Iterator
 from ctpipe.commands.run import print_event
 
 if TYPE_CHECKING:  # the pipeline's modules load when the demo runs, not with `ctpipe --help`
-    from pipeline.config import PipelineConfig
+    from ctpipe.pipeline.config import PipelineConfig
 
 SAMPLE_ROWS = 3
 
 
 def _versions(model_dir: Path) -> list[int]:
-    from common import layout
+    from ctpipe.common import layout
 
     return sorted(layout.version_folders(str(model_dir))) if model_dir.is_dir() else []
 
@@ -57,7 +57,7 @@ class DemoServer:
         print("".join(f"     {line}\n" for line in answer.stdout.splitlines()), end="", flush=True)
 
     def available_version(self) -> int:
-        from serving.client.grpc_client import PredictionClient
+        from ctpipe.serving.client.grpc_client import PredictionClient
 
         with PredictionClient(self.target, self.config.model_name) as client:
             available = [s.version for s in client.model_status() if s.state == "AVAILABLE"]
@@ -84,7 +84,7 @@ class DemoServer:
 def _serving(config: PipelineConfig, workspace: Path,
              sample_source: Path) -> Iterator[DemoServer | None]:
     """Starts `ctpipe serve` on the pushed models; yields None when nothing was pushed yet."""
-    from serving.server.process import running_server
+    from ctpipe.serving.server.process import running_server
 
     model_dir = Path(config.serving_model_dir)
     if not _versions(model_dir):
@@ -102,8 +102,8 @@ def _serving(config: PipelineConfig, workspace: Path,
 
 
 def _run(config: PipelineConfig, workspace: Path, title: str) -> None:
-    from pipeline.local_runner import run_local
-    from reporting import status
+    from ctpipe.pipeline.local_runner import run_local
+    from ctpipe.reporting import status
 
     print(f"\n== {title}", flush=True)
     run_local(config, workspace, report=print_event)
@@ -111,9 +111,9 @@ def _run(config: PipelineConfig, workspace: Path, title: str) -> None:
 
 
 def run_demo(workspace: Path, initial_spans: int = 15, train_steps: int | None = None) -> None:
-    from dataprep import spans as data
-    from pipeline.config import local_config
-    from reporting import status
+    from ctpipe.dataprep import spans as data
+    from ctpipe.pipeline.config import local_config
+    from ctpipe.reporting import status
 
     workspace = workspace.resolve()
     all_spans = workspace / "all-spans"

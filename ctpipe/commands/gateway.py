@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 _HELP = {
     "backend": "gRPC address of TF Serving (or ctpipe serve), e.g. 127.0.0.1:9500",
@@ -29,9 +29,9 @@ _HELP = {
 
 
 def _cmd_gateway(args: argparse.Namespace) -> None:
-    from serving.client.errors import ClientError
-    from serving.gateway.options import GatewayOptions
-    from serving.gateway.server import serve
+    from ctpipe.serving.client.errors import ClientError
+    from ctpipe.serving.gateway.options import GatewayOptions
+    from ctpipe.serving.gateway.server import serve
 
     names = {field.name for field in dataclasses.fields(GatewayOptions)}
     options = GatewayOptions(**{k: v for k, v in vars(args).items() if k in names})
@@ -48,7 +48,7 @@ def _cmd_gateway(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from serving.gateway.options import GatewayOptions
+    from ctpipe.serving.gateway.options import GatewayOptions
 
     parser = subparsers.add_parser(
         "gateway", allow_abbrev=False,

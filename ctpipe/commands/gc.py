@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def _cmd_gc(args: argparse.Namespace) -> None:
-    from pipeline.config import load_config, local_locations
-    from retention.gc import run_gc
+    from ctpipe.pipeline.config import load_config, local_locations
+    from ctpipe.retention.gc import run_gc
 
     workspace = Path(args.workspace)
     # gc reads no data: the workspace stands in for the data folder the settings require.

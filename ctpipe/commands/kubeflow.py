@@ -14,7 +14,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PACKAGE = "build/pipeline.yaml"
@@ -25,7 +25,7 @@ BUILD_FILE = REPO / "build.yaml"
 # --- compile -------------------------------------------------------------------------------
 
 def _cmd_compile(args: argparse.Namespace) -> None:
-    from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
     config = kubeflow_config(args.config, args.pipeline_root)
     spec = compile_pipeline(config, args.image, args.output)
@@ -50,7 +50,7 @@ def _cmd_compile(args: argparse.Namespace) -> None:
 # --- the KFP API (pipeline/kfp_client.py) ------------------------------------------------
 
 def _client(args: argparse.Namespace):
-    from pipeline.kfp_client import KfpClient
+    from ctpipe.pipeline.kfp_client import KfpClient
 
     token = args.existing_token
     if args.token_env:
@@ -61,7 +61,7 @@ def _client(args: argparse.Namespace):
 
 
 def _cmd_submit(args: argparse.Namespace) -> None:
-    from pipeline.kfp_client import Package
+    from ctpipe.pipeline.kfp_client import Package
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)
@@ -73,7 +73,7 @@ def _cmd_submit(args: argparse.Namespace) -> None:
 
 
 def _cmd_schedule(args: argparse.Namespace) -> None:
-    from pipeline.kfp_client import Package, kfp_cron
+    from ctpipe.pipeline.kfp_client import Package, kfp_cron
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)

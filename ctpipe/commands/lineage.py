@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _cmd_lineage(args: argparse.Namespace) -> None:
-    from reporting.lineage import read_lineage
+    from ctpipe.reporting.lineage import read_lineage
 
     print("\n".join(read_lineage(Path(args.workspace), args.version, args.logs).lines()))
 

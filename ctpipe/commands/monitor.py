@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from monitoring.logs import MonitorError
-from monitoring.summary import (DEFAULT_LAST, DEFAULT_MIN_EXAMPLES, WORKSPACE_SUMMARY,
+from ctpipe.monitoring.logs import MonitorError
+from ctpipe.monitoring.summary import (DEFAULT_LAST, DEFAULT_MIN_EXAMPLES, WORKSPACE_SUMMARY,
                                 format_summary, monitor)
 
 EXIT_CROSSED = 3
@@ -27,7 +27,7 @@ def _versions_dir(workspace: str | None, model_base_path: str | None, model_name
     """The folder holding the versions: the workspace's, or the base path TF Serving reads."""
     import tensorflow as tf
 
-    # The local layout of `ctpipe run` (pipeline.config.local_locations): WS/serving/<model>.
+    # The local layout of `ctpipe run` (ctpipe.pipeline.config.local_locations): WS/serving/<model>.
     base = model_base_path or str(Path(workspace) / "serving" / model_name)
     if not tf.io.gfile.isdir(base):
         raise MonitorError(f"model base path {base} does not exist (it should hold the pushed "
@@ -36,14 +36,14 @@ def _versions_dir(workspace: str | None, model_base_path: str | None, model_name
 
 
 def _save(summary: Mapping[str, Any], path: Path) -> None:
-    from common.files import write_atomically
+    from ctpipe.common.files import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(summary, indent=1) + "\n")
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
-    from pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_SCHEMA
+    from ctpipe.pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_SCHEMA
 
     if args.last < 1 or args.min_examples < 1:
         raise MonitorError("--last and --min-examples must be at least 1")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from reporting.page import write_report
+    from ctpipe.reporting.page import write_report
 
     out = Path(args.out)
     runs, plots = write_report(Path(args.workspace), out)

@@ -16,8 +16,8 @@ ROLLBACK_EXIT = 3
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from ctpipe.commands.track import follow_labels
-    from serving.rollout import analysis as rollout
-    from serving.rollout.thresholds import ROLLBACK, Thresholds
+    from ctpipe.serving.rollout import analysis as rollout
+    from ctpipe.serving.rollout.thresholds import ROLLBACK, Thresholds
 
     thresholds = from_flags(Thresholds, args)
     verdict = rollout.analyze(args.model_config, args.model, candidate=args.candidate,
@@ -46,8 +46,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ctpipe.commands.track import add_tracking_flags
-    from pipeline.config import DEFAULT_MODEL_NAME
-    from serving.rollout.thresholds import Thresholds
+    from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
+    from ctpipe.serving.rollout.thresholds import Thresholds
 
     rollout = subparsers.add_parser("rollout", help="canary/shadow analysis and label moves")
     commands = rollout.add_subparsers(dest="rollout_command", required=True)

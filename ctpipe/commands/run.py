@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 
 def _load_run_config(args: argparse.Namespace):
-    from pipeline.config import load_config, local_locations
+    from ctpipe.pipeline.config import load_config, local_locations
 
     # The workspace places the pipeline root and the serving folder unless the file says
     # otherwise (e.g. serving_root: s3://...); --data always gives the data folder.
@@ -21,14 +21,14 @@ def _load_run_config(args: argparse.Namespace):
 
 def print_event(event) -> None:
     """One step's progress line (and what it decided), as the run goes."""
-    from pipeline.local_runner import format_event
+    from ctpipe.pipeline.local_runner import format_event
 
     print(format_event(event), flush=True)
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from pipeline.local_runner import choose_span, run_local
-    from reporting import status
+    from ctpipe.pipeline.local_runner import choose_span, run_local
+    from ctpipe.reporting import status
 
     config = _load_run_config(args)
     if "://" not in config.data_root and not Path(config.data_root).is_dir():
@@ -47,7 +47,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     run_local(config, args.workspace, report=print_event)
     print(status.format_latest_run(Path(args.workspace)))
     if config.gc_keep_runs:
-        from retention.gc import run_gc
+        from ctpipe.retention.gc import run_gc
 
         found = run_gc(Path(args.workspace), config.pipeline_root, config.span_index_uri,
                        config.serving_model_dir, config.serving_model_config,

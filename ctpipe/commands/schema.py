@@ -8,8 +8,8 @@ from pathlib import Path
 
 def _latest_artifact_dir(workspace: Path, type_name: str, output_key: str) -> Path:
     """The folder of the newest artifact of `type_name` that a step output under `output_key`."""
-    from reporting.status import latest_output
-    from schemas.curation import SchemaToolError
+    from ctpipe.reporting.status import latest_output
+    from ctpipe.schemas.curation import SchemaToolError
 
     artifact = latest_output(workspace, type_name, output_key)
     if artifact is None:
@@ -18,8 +18,8 @@ def _latest_artifact_dir(workspace: Path, type_name: str, output_key: str) -> Pa
 
 
 def _cmd_schema(args: argparse.Namespace) -> None:
-    from pipeline.config import DEFAULT_SCHEMA
-    from schemas import curation
+    from ctpipe.pipeline.config import DEFAULT_SCHEMA
+    from ctpipe.schemas import curation
 
     target = Path(args.schema or DEFAULT_SCHEMA)
     if args.schema_command == "show":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 from ctpipe.dataclass_flags import add_flags, from_flags
 
 
 def _cmd_score(args: argparse.Namespace) -> None:
-    from scoring import gate, publish
-    from scoring.job import ModelSource
+    from ctpipe.scoring import gate, publish
+    from ctpipe.scoring.job import ModelSource
 
     if args.server:
         source = ModelSource(server=args.server, model_name=args.model, label=args.label or "",
@@ -38,8 +38,8 @@ def _cmd_score(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from pipeline.config import DEFAULT_MODEL_NAME
-    from scoring.gate import GateSettings
+    from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
+    from ctpipe.scoring.gate import GateSettings
 
     parser = subparsers.add_parser(
         "score", help="score trips offline in Beam; gated, published atomically",

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from serving.server.errors import StartupError
-    from serving.server.flags import options_from_args
-    from serving.server.model_server import serve
+    from ctpipe.serving.server.errors import StartupError
+    from ctpipe.serving.server.flags import options_from_args
+    from ctpipe.serving.server.model_server import serve
 
     options = options_from_args(args)
     try:
@@ -19,7 +19,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from serving.server.flags import add_flags
+    from ctpipe.serving.server.flags import add_flags
 
     parser = subparsers.add_parser(
         "serve", allow_abbrev=False, help="serve models over TF Serving's gRPC/REST API",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
-    from reporting import status
+    from ctpipe.reporting import status
 
     print(status.format_status(Path(args.workspace), limit=args.limit))
 

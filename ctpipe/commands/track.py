@@ -1,19 +1,19 @@
 """`ctpipe track sync`: send the tracking records an unreachable MLflow server missed
-(tracking.outbox); and the `--tracking` flag of the commands that move TF Serving's labels,
+(ctpipe.tracking.outbox); and the `--tracking` flag of the commands that move TF Serving's labels,
 whose registry aliases follow them."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 DEFAULT_TIMEOUT = 5.0
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from tracking import outbox
-    from tracking.options import workspace_outbox
+    from ctpipe.tracking import outbox
+    from ctpipe.tracking.options import workspace_outbox
 
     folder = args.outbox or str(workspace_outbox(args.workspace))
     if not outbox.pending(folder):
@@ -44,9 +44,9 @@ def follow_labels(args: argparse.Namespace) -> list[str]:
     what was done, one line each (nothing without --tracking)."""
     if not args.tracking:
         return []
-    from serving.client import version_labels
-    from tracking import outbox
-    from tracking.options import OUTBOX_FOLDER
+    from ctpipe.serving.client import version_labels
+    from ctpipe.tracking import outbox
+    from ctpipe.tracking.options import OUTBOX_FOLDER
 
     labels = version_labels.labels_of(args.model_config, args.model)
     folder = args.tracking_outbox or Path(args.model_config).resolve().parent / OUTBOX_FOLDER

@@ -9,5 +9,5 @@ its message classes come from TF Serving's protos through a private descriptor p
   retry policy for UNAVAILABLE).
 - `examples`: raw rows (CSV or JSON) -> serialized tf.Examples of the model's features.
 - `version_labels`: moving version labels (stable/canary) in TF Serving's model config file.
-- `errors`: `ClientError`, the one error type of this side (a `common.errors.UserError`).
+- `errors`: `ClientError`, the one error type of this side (a `ctpipe.common.errors.UserError`).
 """

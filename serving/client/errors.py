@@ -1,16 +1,16 @@
 """The client's errors: one type, `ClientError`, with a subclass per thing that can be wrong.
 
 Every failure a user can act on (a bad flag or input file, an unreachable server, an error
-answer, a model config edit that is not allowed) is a `common.errors.UserError`, so `ctpipe`
+answer, a model config edit that is not allowed) is a `ctpipe.common.errors.UserError`, so `ctpipe`
 prints its message as one line without wrappers in the command modules. When the server
 answered with an error, `code` is its gRPC status: the code of the server side's
-`serving.server.errors.RequestError`, whose message is quoted in this one's.
+`ctpipe.serving.server.errors.RequestError`, whose message is quoted in this one's.
 """
 from __future__ import annotations
 
 import grpc
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 
 class ClientError(UserError):

@@ -4,7 +4,7 @@ The one place that turns a row into a tf.Example, with the feature names and typ
 `models/features.py`: the client sends these to the server; with `empty_lists` it writes the
 layout CsvExampleGen writes (the training files of tests and benchmarks,
 `bench.trips.write_examples`). Free of TensorFlow (the Example class comes from
-`serving.client.protos`).
+`ctpipe.serving.client.protos`).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from models import features
-from serving.client import protos
-from serving.client.errors import ExampleError
+from ctpipe.models import features
+from ctpipe.serving.client import protos
+from ctpipe.serving.client.errors import ExampleError
 
 _COLUMNS = tuple((f.name, f.dtype) for f in features.FEATURES)
 _LABEL_COLUMN = (features.LABEL, "int64")

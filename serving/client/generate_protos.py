@@ -1,6 +1,6 @@
 """Build step: writes the FileDescriptorSet of TF Serving's protos that the client loads.
 
-    python -m serving.client.generate_protos        (run by `make venv` and the Dockerfile)
+    python -m ctpipe.serving.client.generate_protos        (run by `make venv` and the Dockerfile)
 
 Imports the real generated modules of tensorflow-serving-api once (this loads TensorFlow, about
 10 s) and writes, dependencies first, the FileDescriptorProtos of the files the client uses and
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor, descriptor_pb2
 
-from common.files import write_atomically
+from ctpipe.common.files import write_atomically
 
 DESCRIPTOR_SET = Path(__file__).with_name("tf_serving_protos.binpb")
 

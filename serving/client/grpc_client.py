@@ -1,7 +1,7 @@
 """gRPC client of TensorFlow Serving's API for the big-tipper model.
 
 Works unchanged against real TF Serving and against `ctpipe serve`. It imports grpc and the
-client's own message classes (`serving.client.protos`), never the TensorFlow runtime, so that
+client's own message classes (`ctpipe.serving.client.protos`), never the TensorFlow runtime, so that
 `ctpipe predict` starts in well under a second. Calls go through `channel.unary_unary` with the
 method paths of TF Serving's services; UNAVAILABLE (a server starting or restarting, a full
 batching queue) is retried by gRPC itself, following the channel's service config.
@@ -18,10 +18,10 @@ from typing import Any, Sequence
 import grpc
 from google.protobuf.message import Message
 
-from models import features
-from serving.client import protos
-from serving.client.errors import ClientError, ModelEndedError
-from serving.prediction_log import REQUEST_ID
+from ctpipe.models import features
+from ctpipe.serving.client import protos
+from ctpipe.serving.client.errors import ClientError, ModelEndedError
+from ctpipe.serving.prediction_log import REQUEST_ID
 
 # The ports of the official `tensorflow/serving` image (and of `ctpipe serve`'s defaults).
 DEFAULT_GRPC_PORT = 8500

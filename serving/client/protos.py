@@ -17,10 +17,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
-from serving.client.errors import ClientError
-from serving.client.generate_protos import DESCRIPTOR_SET
+from ctpipe.serving.client.errors import ClientError
+from ctpipe.serving.client.generate_protos import DESCRIPTOR_SET
 
-_REBUILD = "run `make venv` (or `python -m serving.client.generate_protos`) to build it"
+_REBUILD = "run `make venv` (or `python -m ctpipe.serving.client.generate_protos`) to build it"
 
 
 def _pool() -> descriptor_pool.DescriptorPool:

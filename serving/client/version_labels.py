@@ -1,9 +1,9 @@
 """Version labels (stable/canary) in TF Serving's text ModelServerConfig file: the client's
-side of the model config (the server reads the same file with `serving.server.config_files`).
+side of the model config (the server reads the same file with `ctpipe.serving.server.config_files`).
 
 The server (real TF Serving with --model_config_file_poll_wait_seconds, or `ctpipe serve`)
 re-reads the file on its own, so moving a label needs no restart. The file is replaced
-atomically (`common.files`): a poll never reads half a config. Free of TensorFlow: the
+atomically (`ctpipe.common.files`): a poll never reads half a config. Free of TensorFlow: the
 config is parsed with the client's own message classes.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from common import layout
-from common.files import write_atomically
-from common.policies import CANARY, ROLLOUTS, STABLE
-from serving.client import protos
-from serving.client.errors import ModelConfigError
+from ctpipe.common import layout
+from ctpipe.common.files import write_atomically
+from ctpipe.common.policies import CANARY, ROLLOUTS, STABLE
+from ctpipe.serving.client import protos
+from ctpipe.serving.client.errors import ModelConfigError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def model_entry(config: Any, model: str) -> Any:
 
 
 def version_directories(base_path: str) -> list[int]:
-    """Versions present under a base path, as TF Serving finds them (`common.layout`)."""
+    """Versions present under a base path, as TF Serving finds them (`ctpipe.common.layout`)."""
     try:
         return sorted(layout.version_folders(base_path))
     except FileNotFoundError:

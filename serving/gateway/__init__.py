@@ -5,7 +5,7 @@ canary share sticky per route key, a mirrored shadow, labels followed from the m
 file, so a rollback is a label move).
 
 It runs as a sidecar with the backend on loopback and never imports TensorFlow: requests and
-answers are forwarded as protos (`serving.client.protos`).
+answers are forwarded as protos (`ctpipe.serving.client.protos`).
 
 - `routing`: the traffic policy (`Router`).
 - `forwarding`: one call's journey: route, canary fallback, shadow copy, metrics, log.

@@ -18,10 +18,10 @@ from typing import Any, Awaitable, Callable
 import grpc
 from prometheus_client import Counter, Histogram
 
-from common.policies import CANARY, SHADOW, STABLE
-from serving.gateway.routing import NoStableVersion, Router
-from serving.prediction_log import PredictionLogger
-from serving.server.metrics import ServerMetrics
+from ctpipe.common.policies import CANARY, SHADOW, STABLE
+from ctpipe.serving.gateway.routing import NoStableVersion, Router
+from ctpipe.serving.prediction_log import PredictionLogger
+from ctpipe.serving.server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 

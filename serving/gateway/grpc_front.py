@@ -15,11 +15,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from serving.client import protos
-from serving.client.grpc_client import MODEL_SERVICE, PREDICTION_SERVICE
-from serving.gateway.forwarding import BackendError, Forwarder, request_id_or_new, undecoded
-from serving.gateway.routing import ROUTE_KEY
-from serving.prediction_log import REQUEST_ID
+from ctpipe.serving.client import protos
+from ctpipe.serving.client.grpc_client import MODEL_SERVICE, PREDICTION_SERVICE
+from ctpipe.serving.gateway.forwarding import BackendError, Forwarder, request_id_or_new, undecoded
+from ctpipe.serving.gateway.routing import ROUTE_KEY
+from ctpipe.serving.prediction_log import REQUEST_ID
 
 ENTRYPOINT = "GRPC"
 # Inference methods and their request classes; every one but the metadata call is mirrored

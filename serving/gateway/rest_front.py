@@ -21,15 +21,15 @@ import aiohttp
 import grpc
 from aiohttp import web
 
-from common.policies import SHADOW
-from models import features
-from serving.client import protos
-from serving.client.grpc_client import DEFAULT_SIGNATURE
-from serving.gateway.forwarding import (BackendError, Forwarder, Send, request_id_or_new,
+from ctpipe.common.policies import SHADOW
+from ctpipe.models import features
+from ctpipe.serving.client import protos
+from ctpipe.serving.client.grpc_client import DEFAULT_SIGNATURE
+from ctpipe.serving.gateway.forwarding import (BackendError, Forwarder, Send, request_id_or_new,
                                         undecoded)
-from serving.gateway.routing import ROUTE_KEY
-from serving.prediction_log import REQUEST_ID
-from serving.server.errors import HTTP_STATUS
+from ctpipe.serving.gateway.routing import ROUTE_KEY
+from ctpipe.serving.prediction_log import REQUEST_ID
+from ctpipe.serving.server.errors import HTTP_STATUS
 
 
 ENTRYPOINT = "REST"

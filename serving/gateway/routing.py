@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.policies import CANARY, SHADOW, STABLE
-from serving.client import version_labels
+from ctpipe.common.policies import CANARY, SHADOW, STABLE
+from ctpipe.serving.client import version_labels
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,14 @@
 """`ctpipe gateway`: one asyncio loop running the gRPC and REST fronts, the model config
 poller and the prediction-log writers.
 
-    from serving.gateway.server import GatewayOptions, start
+    from ctpipe.serving.gateway.server import GatewayOptions, start
     handle = start(GatewayOptions(backend="127.0.0.1:9500", model_config_file="models.config",
                                   port=0, rest_api_port=-1))
     handle.port, handle.rest_port; handle.stop()
 
 `start` runs the loop on a thread (tests, embedding); `serve` runs it in the calling thread
 until SIGINT/SIGTERM and prints `Serving on HOST:PORT (REST on port N)` once both ports are
-open, as `ctpipe serve` does (so `serving.server.process.ServerProcess` can start either).
+open, as `ctpipe serve` does (so `ctpipe.serving.server.process.ServerProcess` can start either).
 """
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from serving.gateway.forwarding import Forwarder, GatewayMetrics
-from serving.gateway.options import GatewayOptions
-from serving.gateway.grpc_front import GrpcFront
-from serving.gateway.rest_front import RestFront
-from serving.gateway.routing import Router
-from serving.prediction_log import PredictionLogger
-from serving.client import protos
+from ctpipe.serving.gateway.forwarding import Forwarder, GatewayMetrics
+from ctpipe.serving.gateway.options import GatewayOptions
+from ctpipe.serving.gateway.grpc_front import GrpcFront
+from ctpipe.serving.gateway.rest_front import RestFront
+from ctpipe.serving.gateway.routing import Router
+from ctpipe.serving.prediction_log import PredictionLogger
+from ctpipe.serving.client import protos
 
 log = logging.getLogger(__name__)
 

@@ -28,16 +28,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from common.policies import CANARY, SHADOW, STABLE
-from models import features
-from serving.client import protos, version_labels
-from serving.client.examples import row_to_example
-from serving.client.version_labels import LabelChange
-from serving.prediction_log import read_logs, request_id
-from serving.rollout import sequential
-from serving.rollout.sequential import Interval
-from serving.rollout.thresholds import PROMOTE, ROLLBACK, WAIT, Thresholds
-from serving.server.metrics import PREDICTION_PROBABILITY
+from ctpipe.common.policies import CANARY, SHADOW, STABLE
+from ctpipe.models import features
+from ctpipe.serving.client import protos, version_labels
+from ctpipe.serving.client.examples import row_to_example
+from ctpipe.serving.client.version_labels import LabelChange
+from ctpipe.serving.prediction_log import read_logs, request_id
+from ctpipe.serving.rollout import sequential
+from ctpipe.serving.rollout.sequential import Interval
+from ctpipe.serving.rollout.thresholds import PROMOTE, ROLLBACK, WAIT, Thresholds
+from ctpipe.serving.server.metrics import PREDICTION_PROBABILITY
 
 P99_SLACK_SECONDS = 0.002
 # The share of canary requests allowed beyond the latency bound (the "99" of p99).

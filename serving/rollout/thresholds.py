@@ -1,11 +1,11 @@
 """The verdicts and thresholds of the rollout analysis: a module that imports only the leaf
-`common.errors`, so that `ctpipe`'s parser can show the defaults without loading protos or
+`ctpipe.common.errors`, so that `ctpipe`'s parser can show the defaults without loading protos or
 numpy."""
 from __future__ import annotations
 
 import dataclasses
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 PROMOTE, ROLLBACK, WAIT = "promote", "rollback", "wait"
 

@@ -18,9 +18,9 @@ from typing import Callable, Mapping
 import grpc
 import numpy as np
 
-from serving.server.config_files import BatchingOptions
-from serving.server.errors import RequestError, invalid
-from serving.server.servable import Servable, Signature
+from ctpipe.serving.server.config_files import BatchingOptions
+from ctpipe.serving.server.errors import RequestError, invalid
+from ctpipe.serving.server.servable import Servable, Signature
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class _Batch:
 
 
 class BatchingRunner:
-    """A `Runner` (see serving.server.inference) that batches; `stop()` ends its threads."""
+    """A `Runner` (see ctpipe.serving.server.inference) that batches; `stop()` ends its threads."""
 
     def __init__(self, options: BatchingOptions):
         self.options = options

@@ -6,7 +6,7 @@ model config, again when polled), parsed with protobuf's own text format.
 Serving's .proto files (same names, numbers and types), in a private descriptor pool, so a file
 written for real TF Serving parses identically and a misspelt field is an error naming it.
 (The client edits version labels in the same model config file with its own TensorFlow-free
-protos: `serving.client.version_labels`.)
+protos: `ctpipe.serving.client.version_labels`.)
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 `RequestError` is the one error of the request path: every check, on both front ends, raises it
 with TF Serving's status code and message; the gRPC front end sends it as the call's status, the
 REST one as `{"error": message}` with TF Serving's HTTP status. On the client side the same code
-and message arrive inside a `serving.client.errors.ClientError`, whose `code` is this `code`.
+and message arrive inside a `ctpipe.serving.client.errors.ClientError`, whose `code` is this `code`.
 """
 from __future__ import annotations
 

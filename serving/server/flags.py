@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Sequence
 
-from common.errors import UserError
+from ctpipe.common.errors import UserError
 
 # Our default bind address (TF Serving binds every interface).
 LOOPBACK = "127.0.0.1"
@@ -32,7 +32,7 @@ def _bool(text: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class ServerOptions:
-    """Everything `serving.server.model_server.start` needs; defaults are TF Serving's."""
+    """Everything `ctpipe.serving.server.model_server.start` needs; defaults are TF Serving's."""
 
     port: int = 8500
     grpc_bind_address: str = LOOPBACK

@@ -23,10 +23,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, inference_pb2, model_management_pb2,
                                      predict_pb2, regression_pb2)
 
-from serving.server import config_files
-from serving.server.errors import RequestError, StartupError
-from serving.server.flags import ServerOptions
-from serving.server.frontend import Frontend
+from ctpipe.serving.server import config_files
+from ctpipe.serving.server.errors import RequestError, StartupError
+from ctpipe.serving.server.flags import ServerOptions
+from ctpipe.serving.server.frontend import Frontend
 
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"

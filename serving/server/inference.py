@@ -15,9 +15,9 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, inference_pb2,
                                      input_pb2, predict_pb2, prediction_log_pb2, regression_pb2)
 
-from serving.server.errors import RequestError, invalid
-from serving.server.lifecycle import ModelManager
-from serving.server.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
+from ctpipe.serving.server.errors import RequestError, invalid
+from ctpipe.serving.server.lifecycle import ModelManager
+from ctpipe.serving.server.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
                               Signature, array_to_tensor, dtype_name, tensor_to_array)
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from serving.server.errors import RequestError, invalid
-from serving.server.servable import Signature, dtype_name, tensor_to_array
+from ctpipe.serving.server.errors import RequestError, invalid
+from ctpipe.serving.server.servable import Signature, dtype_name, tensor_to_array
 
 # A JSON tensor deeper than this is refused (numpy's own limit is 32 dimensions).
 _MAX_RANK = 32

@@ -24,9 +24,9 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from common import layout
-from serving.server.errors import RequestError, StartupError, invalid, not_found
-from serving.server.servable import LoadError, Servable, load_servable
+from ctpipe.common import layout
+from ctpipe.serving.server.errors import RequestError, StartupError, invalid, not_found
+from ctpipe.serving.server.servable import LoadError, Servable, load_servable
 
 log = logging.getLogger(__name__)
 

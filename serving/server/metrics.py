@@ -10,7 +10,7 @@ Ours, per model version, so that an alert can fire between two runs of `ctpipe m
 examples answered without a probability or with NaN (`ctpipe_prediction_null_total`), and
 missing feature values (`ctpipe_feature_missing_total` over `ctpipe_examples_checked_total`).
 Free of TensorFlow: requests and responses are only read field by field, so the classes of
-`tensorflow_serving.apis` and of `serving.client.protos` both work (the gateway uses the latter).
+`tensorflow_serving.apis` and of `ctpipe.serving.client.protos` both work (the gateway uses the latter).
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricF
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from models import features
-from serving.client import protos
+from ctpipe.models import features
+from ctpipe.serving.client import protos
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"

@@ -2,8 +2,8 @@
 
 Python API (tests, benchmarks, embedding)::
 
-    from serving.server.flags import ServerOptions, parse_flags
-    from serving.server.model_server import start
+    from ctpipe.serving.server.flags import ServerOptions, parse_flags
+    from ctpipe.serving.server.model_server import start
 
     handle = start(ServerOptions(port=0, model_name="big_tipper",
                                  model_base_path="/ws/serving/big_tipper"))
@@ -28,15 +28,15 @@ from typing import Callable
 
 from tensorflow_serving.config import logging_config_pb2, model_server_config_pb2
 
-from serving.server import config_files
-from serving.server.batching import BatchingRunner
-from serving.server.errors import RequestError, StartupError
-from serving.server.flags import ServerOptions
-from serving.server.frontend import Frontend
-from serving.server.grpc_api import GrpcServer
-from serving.server.inference import InferenceService, direct_runner
-from serving.server.lifecycle import ModelManager
-from serving.server.metrics import ServerMetrics
+from ctpipe.serving.server import config_files
+from ctpipe.serving.server.batching import BatchingRunner
+from ctpipe.serving.server.errors import RequestError, StartupError
+from ctpipe.serving.server.flags import ServerOptions
+from ctpipe.serving.server.frontend import Frontend
+from ctpipe.serving.server.grpc_api import GrpcServer
+from ctpipe.serving.server.inference import InferenceService, direct_runner
+from ctpipe.serving.server.lifecycle import ModelManager
+from ctpipe.serving.server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def start(options: ServerOptions) -> ServerHandle:
     try:
         grpc_server = GrpcServer(frontend, options)
         if options.rest_api_port:
-            from serving.server import rest_api  # aiohttp: only loaded when REST is on
+            from ctpipe.serving.server import rest_api  # aiohttp: only loaded when REST is on
 
             rest_port, stop_rest = rest_api.start(frontend, options)
     except (StartupError, config_files.ConfigFileError, OSError) as err:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from serving.server.errors import StartupError
+from ctpipe.serving.server.errors import StartupError
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_pb2, predict_pb2, regression_pb2)
 
-from serving.server import config_files, json_tensor
-from serving.server.errors import RequestError, invalid
-from serving.server.flags import ServerOptions
-from serving.server.frontend import Frontend
-from serving.server.servable import DEFAULT_SIGNATURE
+from ctpipe.serving.server import config_files, json_tensor
+from ctpipe.serving.server.errors import RequestError, invalid
+from ctpipe.serving.server.flags import ServerOptions
+from ctpipe.serving.server.frontend import Frontend
+from ctpipe.serving.server.servable import DEFAULT_SIGNATURE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,10 +1,10 @@
-"""common.files: whole files, with the permissions a plain write would give."""
+"""ctpipe.common.files: whole files, with the permissions a plain write would give."""
 from __future__ import annotations
 
 import os
 import stat
 
-from common.files import write_atomically
+from ctpipe.common.files import write_atomically
 
 
 def _mode(path) -> int:

@@ -11,11 +11,11 @@ import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.example_gen.component import input_config
-from components.example_gen.executor import Executor as ExampleGen
-from components.statistics_gen.executor import Executor as StatisticsGen
-from dataprep import spans as data
-from pipeline.config import LOCAL_BEAM_ARGS
+from ctpipe.components.example_gen.component import input_config
+from ctpipe.components.example_gen.executor import Executor as ExampleGen
+from ctpipe.components.statistics_gen.executor import Executor as StatisticsGen
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
 MULTI_PROCESS_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
                       "--direct_num_workers=2"]

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from components.example_gen.bigquery import (PUBLIC_TABLE, big_query_example_gen,
+from ctpipe.components.example_gen.bigquery import (PUBLIC_TABLE, big_query_example_gen,
                                              quarter_bounds, span_query)
-from dataprep import spans as data
-from models import features
+from ctpipe.dataprep import spans as data
+from ctpipe.models import features
 
 
 @pytest.mark.parametrize("span, begin, end", [

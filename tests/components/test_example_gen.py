@@ -15,13 +15,13 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.example_gen import ingest
-from components.example_gen.component import input_config
-from components.example_gen.executor import (EmptySpan, Executor, SpanNotFound,
+from ctpipe.components.example_gen import ingest
+from ctpipe.components.example_gen.component import input_config
+from ctpipe.components.example_gen.executor import (EmptySpan, Executor, SpanNotFound,
                                              resolve_span)
-from dataprep import spans as data
-from models import features
-from pipeline.config import LOCAL_BEAM_ARGS
+from ctpipe.dataprep import spans as data
+from ctpipe.models import features
+from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_parquet_files_are_read_a_row_group_at_a_time(tmp_path, span_folders):
 
 
 def test_the_output_config_states_the_split_the_executor_makes():
-    from components.example_gen.component import output_config
+    from ctpipe.components.example_gen.component import output_config
 
     config = output_config()
     assert isinstance(config, example_gen_pb2.Output)

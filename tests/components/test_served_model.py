@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.layout import SAVED_MODEL_FILE
-from components.served_model import complete_versions, resolve, snapshot_of
-from models.card import ModelCard, write_card
+from ctpipe.common.layout import SAVED_MODEL_FILE
+from ctpipe.components.served_model import complete_versions, resolve, snapshot_of
+from ctpipe.models.card import ModelCard, write_card
 
 
 def _version(base: Path, number: int, window_digest: str | None = None,

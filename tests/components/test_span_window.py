@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from components.example_gen.component import SPAN_FOLDER_PATTERN, input_config
-from components.example_gen.executor import resolve_span
-from components.span_window.executor import data_spans
-from dataprep import spans as data
+from ctpipe.components.example_gen.component import SPAN_FOLDER_PATTERN, input_config
+from ctpipe.components.example_gen.executor import resolve_span
+from ctpipe.components.span_window.executor import data_spans
+from ctpipe.dataprep import spans as data
 
 
 def test_a_span_s_fingerprint_is_the_one_example_gen_records(tmp_path, small_source):

@@ -9,11 +9,11 @@ from tfx.components.statistics_gen import executor as tfx_executor
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.example_gen.component import input_config
-from components.example_gen.executor import Executor as ExampleGenExecutor
-from components.statistics_gen.executor import Executor
-from dataprep import spans as data
-from pipeline.config import LOCAL_BEAM_ARGS
+from ctpipe.components.example_gen.component import input_config
+from ctpipe.components.example_gen.executor import Executor as ExampleGenExecutor
+from ctpipe.components.statistics_gen.executor import Executor
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
 
 def _context(tmp_path: Path, executor_class):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from validation.schema_anomalies import describe_anomalies
+from ctpipe.validation.schema_anomalies import describe_anomalies
 
 
 def test_each_anomalous_feature_is_named_with_its_reason():

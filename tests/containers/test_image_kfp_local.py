@@ -61,8 +61,8 @@ with open(outputs["outputFile"], "w") as handle:
 
 # The curated schema as the image installs it (package data of `schemas`).
 IMAGE_SCHEMA = "/opt/venv/lib/python3.11/site-packages/schemas/schema.pbtxt"
-PROJECT_MODULES = ["tfx", "tensorflow_data_validation", "models.trainer",
-                   "components.validation_gate.component"]
+PROJECT_MODULES = ["tfx", "tensorflow_data_validation", "ctpipe.models.trainer",
+                   "ctpipe.components.validation_gate.component"]
 
 
 def _pipelines(image: str):

@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from containers import oss_launcher
-from dataprep import spans as data
-from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
-from common.layout import MODEL_CARD_FILE
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
+from ctpipe.common.layout import MODEL_CARD_FILE
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e]
 

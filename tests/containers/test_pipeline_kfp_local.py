@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE
-from dataprep import spans as data
-from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e]
 

@@ -4,11 +4,11 @@ user runs them (a real MLflow store in SQLite); records kept for later with a wo
 from __future__ import annotations
 
 from ctpipe import cli
-from serving.client import version_labels
+from ctpipe.serving.client import version_labels
 from tests.tracking.conftest import constant_model_dir, push_version  # noqa: F401
 from tests.tracking.conftest import register_versions
-from tracking import outbox, store
-from tracking.options import workspace_outbox
+from ctpipe.tracking import outbox, store
+from ctpipe.tracking.options import workspace_outbox
 
 
 def test_label_and_rollback_move_the_registry_aliases(tmp_path, capsys, constant_model_dir):

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from ctpipe.cli import build_parser
-from pipeline.config import DEFAULT_MODEL_NAME, load_config
-from serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
-from serving.server.config_files import read_model_server_config
-from serving.server.flags import parse_flags
+from ctpipe.pipeline.config import DEFAULT_MODEL_NAME, load_config
+from ctpipe.serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
+from ctpipe.serving.server.config_files import read_model_server_config
+from ctpipe.serving.server.flags import parse_flags
 from tests.deploy.manifests import DEPLOY
 from tests.deploy.test_deploy_files import assert_monitoring_config
 

@@ -7,7 +7,7 @@ import keras
 import pytest
 
 from bench.trips import write_examples
-from dataprep import spans as data
+from ctpipe.dataprep import spans as data
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
-from models import features
-from serving.client.examples import row_to_example
-from models.export import export_serving_model
-from models.inputs import parse_examples
-from models.model import build_model, fit_feature_stats
-from models.options import HParams
+from ctpipe import models
+from ctpipe.models import features
+from ctpipe.serving.client.examples import row_to_example
+from ctpipe.models.export import export_serving_model
+from ctpipe.models.inputs import parse_examples
+from ctpipe.models.model import build_model, fit_feature_stats
+from ctpipe.models.options import HParams
 
 _PY_TYPES = {"int64": lambda v: int(float(v)), "float32": float, "string": str}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.options import CheckpointOptions, HParams
-from models.tensorboard import EVENT_FILE_PATTERN, TrainingBoard, cut_after
-from models.training import train
+from ctpipe.models.options import CheckpointOptions, HParams
+from ctpipe.models.tensorboard import EVENT_FILE_PATTERN, TrainingBoard, cut_after
+from ctpipe.models.training import train
 from tests.models.conftest import Interrupt
 from tests.tensorboard_events import curve, hparams, read_events
 

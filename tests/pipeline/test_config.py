@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from models.options import TrainerOptions, from_custom_config, to_custom_config
-from pipeline.config import (ConfigError, PipelineConfig, build_config, load_config,
+from ctpipe.models.options import TrainerOptions, from_custom_config, to_custom_config
+from ctpipe.pipeline.config import (ConfigError, PipelineConfig, build_config, load_config,
                              local_config, local_locations)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pipeline.config import local_config
-from pipeline.pipeline import create_pipeline
+from ctpipe.pipeline.config import local_config
+from ctpipe.pipeline.pipeline import create_pipeline
 
 
 def test_pusher_waits_for_the_infra_blessing_of_the_trained_model(tmp_path):

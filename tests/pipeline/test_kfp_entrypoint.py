@@ -21,10 +21,10 @@ import pytest
 import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from common import storage
-from common.errors import UserError
-from pipeline import kfp_entrypoint
-from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+from ctpipe.common import storage
+from ctpipe.common.errors import UserError
+from ctpipe.pipeline import kfp_entrypoint
+from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
 
 ROOT = "minio://mlpipeline/v2/artifacts"
 TASK = "ExampleValidator"
@@ -63,7 +63,7 @@ def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
     """Real statistics (text in the numeric 'fare': a type anomaly) and the curated schema."""
     import tensorflow as tf
 
-    from validation.drift import statistics_of_examples
+    from ctpipe.validation.drift import statistics_of_examples
 
     example = tf.train.Example()
     example.features.feature["fare"].bytes_list.value.append(b"many")
@@ -82,7 +82,7 @@ def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
 
 
 def _schema():
-    from components.curated_schema import parse_schema
+    from ctpipe.components.curated_schema import parse_schema
 
     return parse_schema((Path(__file__).parents[2] / "schemas" / "schema.pbtxt").read_text())
 
@@ -209,8 +209,8 @@ def test_kfp_local_shapes_get_their_types_but_keep_their_paths(compiled):
 OPEN_S3 = r"""
 import json, sys
 import tensorflow as tf
-from common import storage
-from pipeline import kfp_entrypoint
+from ctpipe.common import storage
+from ctpipe.pipeline import kfp_entrypoint
 
 executor_input, probe = json.loads(sys.argv[1]), sys.argv[2]
 try:

@@ -25,10 +25,10 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import kfp_platform
-from pipeline.config import (ConfigError, KubernetesSettings, PipelineConfig, StepResources,
+from ctpipe.pipeline import kfp_platform
+from ctpipe.pipeline.config import (ConfigError, KubernetesSettings, PipelineConfig, StepResources,
                              build_config)
-from pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
+from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
 
 ROOT = "minio://mlpipeline/v2/artifacts"
 SCRATCH = "/minio/mlpipeline/v2/artifacts"

@@ -9,11 +9,11 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.config import ConfigError
-from pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, SPAN_PARAMETER, ENTRYPOINT_COMMAND,
+from ctpipe.pipeline.config import ConfigError
+from ctpipe.pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, SPAN_PARAMETER, ENTRYPOINT_COMMAND,
                                       TRAIN_ARGS_PARAMETER, compile_pipeline, kubeflow_config,
                                       unrunnable_executors)
-from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
+from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 
 IMAGE = "registry.example.com/ctpipe:test"
 ROOT = "minio://mlpipeline/v2/artifacts"

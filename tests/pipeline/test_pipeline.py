@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-import models
-from components.span_window.executor import SpanWindowError, window_spans
-from models.options import from_custom_config
-from pipeline.config import PipelineConfig, local_config
-from pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
+from ctpipe import models
+from ctpipe.components.span_window.executor import SpanWindowError, window_spans
+from ctpipe.models.options import from_custom_config
+from ctpipe.pipeline.config import PipelineConfig, local_config
+from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 
 
 @pytest.fixture()

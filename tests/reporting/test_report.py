@@ -11,13 +11,13 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from common import properties
+from ctpipe.common import properties
 from ctpipe import cli
-from reporting import contents
-from reporting.page import page_html
+from ctpipe.reporting import contents
+from ctpipe.reporting.page import page_html
 from tests.chromium import DRAWN_PLOTS, load_page
 
-# One plot of every kind the report draws, in the shapes reporting.page writes them.
+# One plot of every kind the report draws, in the shapes ctpipe.reporting.page writes them.
 GOOD_SPECS = {
     "plot-1": {"kind": "histogram", "title": "fare", "x_label": "fare", "y_label": "share",
                "axis": [0, 40], "series": [

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-from common import properties
-from common.errors import UserError
-from retention import gc
+from ctpipe.common import properties
+from ctpipe.common.errors import UserError
+from ctpipe.retention import gc
 
 
 class _Killed(BaseException):

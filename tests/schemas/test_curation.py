@@ -8,8 +8,8 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from models import features
-from schemas import curation
+from ctpipe.models import features
+from ctpipe.schemas import curation
 
 CURATED = Path(__file__).resolve().parents[2] / "schemas" / "schema.pbtxt"
 TYPES = {"string": schema_pb2.BYTES, "int64": schema_pb2.INT, "float32": schema_pb2.FLOAT}

@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from common.layout import PUSH_RECORD_FILE
-from models import features
-from scoring import gate, publish
-from scoring.encode import ExampleEncoder
-from scoring.job import ScoringError, plan_ranges, read_range
-from serving.client.examples import row_to_example
+from ctpipe.common.layout import PUSH_RECORD_FILE
+from ctpipe.models import features
+from ctpipe.scoring import gate, publish
+from ctpipe.scoring.encode import ExampleEncoder
+from ctpipe.scoring.job import ScoringError, plan_ranges, read_range
+from ctpipe.serving.client.examples import row_to_example
 
 WORKTREE = Path(__file__).resolve().parents[2]
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -124,7 +124,7 @@ def test_the_gate_refuses_a_constant_model_and_keeps_the_previous_output(
 
 
 def test_the_gate_compares_with_the_eval_predictions():
-    from scoring.job import Stats
+    from ctpipe.scoring.job import Stats
 
     reference = {"count": 1000, "mean": 0.3, "std": 0.25, "min": 0, "max": 1,
                  "quantiles": {"0.01": 0.01, "0.5": 0.25, "0.99": 0.95}}
@@ -154,7 +154,7 @@ def test_ctpipe_score_names_what_is_wrong(tmp_path):
 def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, tmp_path):
     from tfx.types import standard_artifacts
 
-    from scoring.kubeflow import RESULT_FILE, Executor
+    from ctpipe.scoring.kubeflow import RESULT_FILE, Executor
 
     _push(saved_model_dir, tmp_path / "ws", 5)
     artifact = standard_artifacts.InferenceResult()
@@ -170,7 +170,7 @@ def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, t
 
 
 def test_a_served_model_scores_too(trips, taxi_rows, saved_model_dir, tmp_path):
-    from scoring.job import ModelSource
+    from ctpipe.scoring.job import ModelSource
     from tests.serving.conftest import in_process_server, push_version
 
     _, rows = taxi_rows

@@ -8,8 +8,8 @@ import json
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
-from scoring.kubeflow import INPUT_ROOT_PARAMETER, ScoringSettings, compile_scoring_pipeline
+from ctpipe.pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
+from ctpipe.scoring.kubeflow import INPUT_ROOT_PARAMETER, ScoringSettings, compile_scoring_pipeline
 
 IMAGE = "registry.example.com/ctpipe:test"
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
-from models.export import serving_function
+from ctpipe.models import features
+from ctpipe.models.export import serving_function
 
 MODEL_NAME = "big_tipper"
 
@@ -109,8 +109,8 @@ def in_process_server(base_path: Path | None = None, **changes) -> Iterator[tupl
     """`ctpipe serve` started in this process on a free port, serving `base_path` as model
     big_tipper (or a --model_config_file in `changes`, any ServerOptions field); stopped on
     exit. Yields (ServerHandle, Stubs)."""
-    from serving.server.flags import ServerOptions
-    from serving.server.model_server import start
+    from ctpipe.serving.server.flags import ServerOptions
+    from ctpipe.serving.server.model_server import start
 
     handle = start(ServerOptions(port=0, model_name=MODEL_NAME,
                                  model_base_path=str(base_path) if base_path else "", **changes))

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from models import features
+from ctpipe.models import features
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
 
 

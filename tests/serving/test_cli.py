@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from ctpipe import cli
-from serving.server.errors import StartupError
-from serving.server.flags import FlagError, parse_flags
-from serving.server.process import ServerProcess
+from ctpipe.serving.server.errors import StartupError
+from ctpipe.serving.server.flags import FlagError, parse_flags
+from ctpipe.serving.server.process import ServerProcess
 from tests.serving.conftest import MODEL_NAME, Stubs, predict_request, push_version
 
 

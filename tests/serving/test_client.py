@@ -19,13 +19,13 @@ import grpc
 import numpy as np
 import pytest
 
-from common import policies
-from models import features
-from pipeline.config import DEFAULT_MODEL_NAME
-from serving.client import version_labels
-from serving.client.errors import ClientError
-from serving.client.examples import rows_to_examples
-from serving.client.grpc_client import PredictionClient, RetryPolicy, TlsConfig
+from ctpipe.common import policies
+from ctpipe.models import features
+from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
+from ctpipe.serving.client import version_labels
+from ctpipe.serving.client.errors import ClientError
+from ctpipe.serving.client.examples import rows_to_examples
+from ctpipe.serving.client.grpc_client import PredictionClient, RetryPolicy, TlsConfig
 from tests.serving.conftest import push_version
 
 WORKTREE = Path(__file__).resolve().parents[2]
@@ -87,8 +87,8 @@ def test_the_client_never_loads_tensorflow(plain_server, trips):
     target, _ = plain_server
     code = f"""
 import sys
-from serving.client.examples import rows_to_examples
-from serving.client.grpc_client import PredictionClient
+from ctpipe.serving.client.examples import rows_to_examples
+from ctpipe.serving.client.grpc_client import PredictionClient
 with PredictionClient({target!r}, {MODEL_NAME!r}) as client:
     prediction = client.predict(rows_to_examples({trips[:3]!r}))
     assert len(prediction.probabilities) == 3 and prediction.model_version == 1, prediction

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from models import features
-from serving.client import protos, version_labels
-from serving.client.errors import ExampleError, ModelConfigError
-from serving.client.examples import read_rows, row_to_example, rows_to_examples
+from ctpipe.models import features
+from ctpipe.serving.client import protos, version_labels
+from ctpipe.serving.client.errors import ExampleError, ModelConfigError
+from ctpipe.serving.client.examples import read_rows, row_to_example, rows_to_examples
 
 WORKTREE = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def test_other_columns_for_a_model_with_other_inputs(taxi_rows):
 def test_examples_parse_like_the_training_input(taxi_rows):
     import tensorflow as tf
 
-    from models.inputs import parse_examples
+    from ctpipe.models.inputs import parse_examples
 
     _, rows = taxi_rows
     parsed = parse_examples(tf.constant(rows_to_examples(rows[:50])), with_label=False)
@@ -104,9 +104,9 @@ def test_json_and_csv_inputs(tmp_path, csv_writer, taxi_rows):
 
 def test_client_import_does_not_load_tensorflow():
     code = ("import sys; from ctpipe.cli import build_parser; build_parser(); "
-            "assert 'serving.client.protos' not in sys.modules, 'the parser loaded protos'; "
-            "import serving.client.grpc_client, serving.client.version_labels, "
-            "serving.client.examples; "
+            "assert 'ctpipe.serving.client.protos' not in sys.modules, 'the parser loaded protos'; "
+            "import ctpipe.serving.client.grpc_client, ctpipe.serving.client.version_labels, "
+            "ctpipe.serving.client.examples; "
             "loaded = sorted(m for m in sys.modules "
             "                if m.split('.')[0] in ('tensorflow', 'tensorflow_serving')); "
             "assert not loaded, loaded")
@@ -114,17 +114,17 @@ def test_client_import_does_not_load_tensorflow():
 
 
 def test_missing_generated_protos_are_an_error_naming_the_build_step(tmp_path):
-    code = ("from pathlib import Path; import serving.client.generate_protos as build; "
+    code = ("from pathlib import Path; import ctpipe.serving.client.generate_protos as build; "
             f"build.DESCRIPTOR_SET = Path({str(tmp_path / 'missing.binpb')!r}); "
-            "from common.errors import UserError\n"
-            "try:\n    import serving.client.protos\n"
+            "from ctpipe.common.errors import UserError\n"
+            "try:\n    import ctpipe.serving.client.protos\n"
             "except UserError as err:\n    print(err)\n"
             "else:\n    raise SystemExit('imported without its descriptor set')")
     answer = subprocess.run([sys.executable, "-c", code], cwd=WORKTREE, timeout=60,
                             capture_output=True, text=True, check=True)
     assert answer.stdout.strip() == (
         f"{tmp_path / 'missing.binpb'} is missing: it is generated at build time; run "
-        "`make venv` (or `python -m serving.client.generate_protos`) to build it")
+        "`make venv` (or `python -m ctpipe.serving.client.generate_protos`) to build it")
 
 
 @pytest.fixture()

@@ -19,14 +19,14 @@ import grpc
 import pytest
 import requests
 
-from serving.client import protos, version_labels
-from serving.client.errors import ClientError
-from serving.client.grpc_client import PredictionClient
-from serving.gateway.routing import key_point
-from serving.gateway.options import GatewayOptions
-from serving.gateway.server import GatewayHandle, start
-from serving.prediction_log import read_logs
-from serving.server.process import ServerProcess
+from ctpipe.serving.client import protos, version_labels
+from ctpipe.serving.client.errors import ClientError
+from ctpipe.serving.client.grpc_client import PredictionClient
+from ctpipe.serving.gateway.routing import key_point
+from ctpipe.serving.gateway.options import GatewayOptions
+from ctpipe.serving.gateway.server import GatewayHandle, start
+from ctpipe.serving.prediction_log import read_logs
+from ctpipe.serving.server.process import ServerProcess
 from tests.serving.conftest import MODEL_NAME, push_version
 
 DOOMED = "doomed"  # a second model, whose canary version is deleted mid-traffic
@@ -292,7 +292,7 @@ def test_rest_routes_like_grpc_and_metrics_hold_tf_serving_names_and_predictions
 
 
 def test_the_gateway_never_imports_tensorflow():
-    code = ("import sys; import ctpipe.cli, serving.gateway.server; "
+    code = ("import sys; import ctpipe.cli, ctpipe.serving.gateway.server; "
             "assert not [m for m in sys.modules if m.split('.')[0] == 'tensorflow'], 'TF'")
     subprocess.run([sys.executable, "-c", code], cwd=WORKTREE, check=True, timeout=60)
 
@@ -323,7 +323,7 @@ def _labelled_traffic(gateway: GatewayHandle, serialized_examples: list[bytes], 
     row per trip: `request_id`, `example` (its position in the request), `big_tipper`."""
     import csv
 
-    from models import features
+    from ctpipe.models import features
 
     _, rows = taxi_rows
     with PredictionClient(f"127.0.0.1:{gateway.port}", MODEL_NAME) as client, \
@@ -354,7 +354,7 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
     import json
 
     from tests.tracking.conftest import register_versions
-    from tracking import store as tracking_store
+    from ctpipe.tracking import store as tracking_store
 
     configure({MODEL_NAME: {"stable": 1, "canary": canary}, DOOMED: {"stable": 1}})
     # The registry of an MLflow store follows the labels (`--tracking`).
@@ -456,7 +456,7 @@ def test_request_ids_are_returned_logged_and_assigned_when_missing(
     assert ("x-request-id", "lost-2") in tuple(failed.value.trailing_metadata())
     logger = own_gateway.gateway.forwarder.loggers[MODEL_NAME]
     logger.flush()
-    from serving.prediction_log import request_id
+    from ctpipe.serving.prediction_log import request_id
 
     logged = {request_id(r): list(r.predict_log.request.inputs["examples"].string_val)
               for r in read_logs(logger.prefix)}
@@ -466,8 +466,8 @@ def test_request_ids_are_returned_logged_and_assigned_when_missing(
 
 def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
                                                    serialized_examples):
-    from serving.rollout import analysis
-    from serving.rollout.thresholds import Thresholds
+    from ctpipe.serving.rollout import analysis
+    from ctpipe.serving.rollout.thresholds import Thresholds
 
     configure({MODEL_NAME: {"stable": 1, "canary": 3}, DOOMED: {"stable": 1}})
     _traffic(gateway, serialized_examples, 300)

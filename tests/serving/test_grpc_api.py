@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, inference_pb2, regression_pb2)
 
-from models import features
+from ctpipe.models import features
 from tests.serving.conftest import MODEL_NAME, predict_request, push_version
 
 

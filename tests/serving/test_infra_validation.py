@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import shutil
 
-from pipeline.config import DEFAULT_MODEL_NAME
-from serving.client.examples import rows_to_examples
+from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
+from ctpipe.serving.client.examples import rows_to_examples
 
 MODEL_NAME = DEFAULT_MODEL_NAME
 
@@ -17,7 +17,7 @@ def test_a_good_model_is_blessed_and_the_pusher_would_push_it(saved_model_dir, t
     from tfx.components.util import model_utils
     from tfx.types import standard_artifacts
 
-    from components.infra_validation.executor import BLESSED_FILE, check_serving, record_blessing
+    from ctpipe.components.infra_validation.executor import BLESSED_FILE, check_serving, record_blessing
 
     check = check_serving(str(saved_model_dir),
                           rows_to_examples(taxi_rows[1][:5]), MODEL_NAME)
@@ -34,7 +34,7 @@ def test_a_folder_without_saved_model_pb_is_not_blessed(saved_model_dir, taxi_ro
     from tfx.components.util import model_utils
     from tfx.types import standard_artifacts
 
-    from components.infra_validation.executor import NOT_BLESSED_FILE, check_serving, record_blessing
+    from ctpipe.components.infra_validation.executor import NOT_BLESSED_FILE, check_serving, record_blessing
 
     partial = tmp_path / "partial"
     shutil.copytree(saved_model_dir, partial,
@@ -53,8 +53,8 @@ def test_a_folder_without_saved_model_pb_is_not_blessed(saved_model_dir, taxi_ro
 def test_a_model_that_fails_at_inference_is_not_blessed(taxi_rows, tmp_path):
     import tensorflow as tf
 
-    from components.infra_validation.executor import check_serving
-    from models import features
+    from ctpipe.components.infra_validation.executor import check_serving
+    from ctpipe.models import features
 
     class FailsAtInference(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string,

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, prediction_log_pb2
 
-from serving.server.errors import StartupError
+from ctpipe.serving.server.errors import StartupError
 from tests.serving.conftest import MODEL_NAME, predict_request, push_version
 
 State = get_model_status_pb2.ModelVersionStatus

@@ -10,10 +10,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from models import features
-from serving.client import protos
-from serving.client.examples import row_to_example
-from serving.server.metrics import (EXAMPLES_CHECKED, FEATURE_MISSING, MAX_CHECKED_EXAMPLES,
+from ctpipe.models import features
+from ctpipe.serving.client import protos
+from ctpipe.serving.client.examples import row_to_example
+from ctpipe.serving.server.metrics import (EXAMPLES_CHECKED, FEATURE_MISSING, MAX_CHECKED_EXAMPLES,
                                     PREDICTION_NULL, PREDICTION_PROBABILITY, PROBABILITY_BUCKETS,
                                     ServerMetrics)
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version

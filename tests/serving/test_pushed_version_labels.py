@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.client import version_labels
-from serving.client.errors import ModelConfigError
+from ctpipe.serving.client import version_labels
+from ctpipe.serving.client.errors import ModelConfigError
 
 MODEL = "big_tipper"
 

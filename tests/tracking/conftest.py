@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.serving.conftest import constant_model_dir, push_version  # noqa: F401
-from tracking.record import ModelToRegister, RunRecord
+from ctpipe.tracking.record import ModelToRegister, RunRecord
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def register_versions(uri: str, base_path: Path, versions: list[int],
                       artifacts: Path) -> dict[int, str]:
     """Registers existing version folders (as runs that pushed them would); serving version ->
     the registry's version."""
-    from tracking import store
+    from ctpipe.tracking import store
 
     mlflow = store.client(uri)
     for version in versions:

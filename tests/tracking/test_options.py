@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import ConfigError, local_config
+from ctpipe.pipeline.config import ConfigError, local_config
 
 
 def test_tracking_is_off_unless_asked_and_true_is_the_workspace_store(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 
 from ctpipe import cli
 from tests.tracking.conftest import pushed_run
-from tracking import outbox, store
+from ctpipe.tracking import outbox, store
 
 
 def _command_errors(capsys) -> list[str]:

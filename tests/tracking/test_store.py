@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlflow import MlflowClient
 
 from tests.tracking.conftest import pushed_run
-from tracking import store
+from ctpipe.tracking import store
 
 
 def _aliases(mlflow: MlflowClient) -> dict[str, str]:

@@ -8,8 +8,8 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from bench.drift import read_schema, serialized_examples, statistics_of
-from dataprep import spans as data
-from validation.drift import (DriftError, ValueRates, drift_findings, format_finding,
+from ctpipe.dataprep import spans as data
+from ctpipe.validation.drift import (DriftError, ValueRates, drift_findings, format_finding,
                               prediction_summary, skew_findings, statistics_of_examples,
                               value_rates)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from validation.samples import first_records
+from ctpipe.validation.samples import first_records
 
 
 def _gzipped(path, records: list[bytes]) -> str:
