@@ -45,7 +45,9 @@ ifneq ($(CONTAINER_TESTS),no)
 	@$(MAKE) --no-print-directory base-image
 endif
 
-$(STAMP): requirements.lock requirements-nodeps.lock setup.py | system-venv
+# Each top-level package folder is a prerequisite: the editable install maps every folder to
+# `ctpipe.<folder>` when it is made (setup.py), so a new folder needs it made again.
+$(STAMP): requirements.lock requirements-nodeps.lock setup.py $(wildcard */__init__.py) | system-venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock

@@ -15,6 +15,7 @@ same Beam arguments, each in a fresh interpreter (import time included). Both mo
 the same held-out 10 % of trips, which neither saw; we report wall times, their ratio and AUCs.
 """
 from __future__ import annotations
+
 import argparse
 import shutil
 import subprocess
@@ -23,7 +24,21 @@ import time
 from pathlib import Path
 
 from bench import report
+from bench.container_startup import bench_container_startup
+from bench.drift_calibrated import bench_drift_calibrated
+from bench.gateway import bench_gateway
+from bench.incremental import bench_incremental
+from bench.kfp_cache import bench_kfp_cache
+from bench.kfp_local import bench_kfp_local
+from bench.monitor import bench_monitor
+from bench.rollout import bench_rollout
+from bench.scale import bench_scale
+from bench.scoring import bench_scoring
+from bench.serving import bench_serving
+from bench.trainer import bench_trainer
 from bench.trips import held_out_auc, split_source
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,9 +61,6 @@ def _newest(pattern: str, root: Path) -> Path:
 
 
 def bench_pipeline(work: Path) -> dict[str, float]:
-    from ctpipe.dataprep import spans as data
-    from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
-
     train_csv, held_out = split_source(data.bundled_source(), work)
     spans = work / "spans"
     data.prepare(spans, train_csv)
@@ -80,40 +92,28 @@ def main() -> None:
     work.mkdir(parents=True)
 
     results = bench_pipeline(work)
-    from bench.serving import bench_serving
 
     pushed = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
     results.update(bench_serving(work / "serving", model=pushed))
-    from bench.gateway import bench_gateway
-    from bench.scoring import bench_scoring
 
     results.update(bench_gateway(work / "gateway", model=pushed))
-    from bench.rollout import bench_rollout
 
     results.update(bench_rollout())
-    from bench.drift_calibrated import bench_drift_calibrated
 
     results.update(bench_drift_calibrated())
     results.update(bench_scoring(work / "scoring", model=pushed))
-    from bench.trainer import bench_trainer
 
     results.update(bench_trainer(work / "trainer"))
-    from bench.monitor import bench_monitor
 
     results.update(bench_monitor(work / "monitor"))
-    from bench.container_startup import bench_container_startup
 
     results.update(bench_container_startup(work / "container-startup"))
-    from bench.kfp_local import bench_kfp_local
 
     results.update(bench_kfp_local(work / "kfp-local"))
-    from bench.kfp_cache import bench_kfp_cache
 
     results.update(bench_kfp_cache(work / "kfp-cache"))
-    from bench.incremental import bench_incremental
 
     results.update(bench_incremental(work / "incremental"))
-    from bench.scale import bench_scale
 
     results.update(bench_scale(work / "scale"))
     report(results, args.out)

@@ -32,7 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import docker
+
 from bench import report
+from containers import podman
 
 ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 # Settings `ctpipe compile` requires; the steps' start-up does not depend on them.
@@ -125,10 +128,6 @@ def pipeline_steps(image: str, work: Path) -> dict[str, list[str]]:
 def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
     """Figures (seconds, module counts); builds the image first (`make image`, seconds when
     unchanged)."""
-    import docker
-
-    from containers import podman
-
     image = podman.image_name()
     podman.build_image(image)
     cases = {

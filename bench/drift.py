@@ -28,7 +28,18 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from google.protobuf import text_format
+from tensorflow.core.example import example_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
+
 from bench import report
+from ctpipe.dataprep import spans as data
+from ctpipe.validation.drift import (
+    drift_findings,
+    format_finding,
+    skew_findings,
+    statistics_of_examples,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schemas" / "schema.pbtxt"
@@ -47,9 +58,6 @@ Distances = dict[Key, float]
 
 
 def read_schema(path: Path = SCHEMA):
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
     return text_format.Parse(path.read_text(), schema_pb2.Schema())
 
 
@@ -57,9 +65,6 @@ def serialized_examples(rows: Iterable[Row], schema, serving: bool = False) -> l
     """CSV rows as tf.Examples typed by the schema. Training rows as CsvExampleGen writes them
     (an empty cell is an empty value list); serving rows as ctpipe.serving.client sends them (empty
     cells, the label and tips left out)."""
-    from tensorflow.core.example import example_pb2
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
     types = {f.name: f.type for f in schema.feature}
     result = []
     for row in rows:
@@ -81,8 +86,6 @@ def serialized_examples(rows: Iterable[Row], schema, serving: bool = False) -> l
 
 
 def statistics_of(rows: Sequence[Row], schema, serving: bool = False) -> Statistics:
-    from ctpipe.validation.drift import statistics_of_examples
-
     return statistics_of_examples(serialized_examples(rows, schema, serving), schema)
 
 
@@ -94,16 +97,12 @@ def train_rows(rows: Sequence[Row], schema) -> list[Row]:
 
 def quarters() -> list[tuple[str, list[dict[str, str]]]]:
     """The bundled trips split as `ctpipe data prepare` does: (quarter, labelled rows)."""
-    from ctpipe.dataprep import spans as data
-
     with data.bundled_source().open(newline="") as handle:
         return data.split_into_spans(list(csv.DictReader(handle)))
 
 
 def distances(statistics: Statistics, reference: Statistics, schema) -> tuple[Distances, list]:
     """Every distance ctpipe.validation.drift measures, and its crossed findings."""
-    from ctpipe.validation.drift import drift_findings
-
     findings = drift_findings({"train": statistics}, {"train": reference}, schema)
     return ({(f.feature, f.presence is not None): f.distance for f in findings},
             [f for f in findings if f.crossed])
@@ -258,9 +257,6 @@ CLEAR_SHIFTS: dict[Key, tuple[str, Callable[[int, dict[str, str]], None]]] = {
 
 def bench_drift(draws: int = 40, reference_draws: int = 8, large_draws: int = 3,
                 seed: int = 0) -> dict[str, float]:
-    from ctpipe.validation.drift import format_finding, skew_findings
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
     started = time.perf_counter()
     schema = read_schema()
     spans = load_spans(schema)

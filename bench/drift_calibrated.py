@@ -24,14 +24,19 @@ import numpy as np
 
 from bench import arguments, report
 from bench.drift import quarters, read_schema, serialized_examples, train_rows
+from ctpipe.dataprep.scale import MAX_FACTOR_CHANGE, SCALED
+from ctpipe.validation.calibrated_drift import (
+    PRESENCE,
+    calibrated_findings,
+    compared_features,
+    sample_of,
+)
 
 LARGE_TRIPS = 500_000
 WINDOWS = {"all": 0, "4 spans": 4}
 
 
 def _samples(spans: Sequence[list[dict[str, str]]], schema) -> list:
-    from ctpipe.validation.calibrated_drift import compared_features, sample_of
-
     kinds = {name: kind for name, (kind, _) in compared_features(schema).items()}
     return [sample_of(serialized_examples(rows, schema), kinds) for rows in spans]
 
@@ -42,8 +47,6 @@ def _replicated(rows: list[dict[str, str]], size: int, rng: np.random.Generator
     --scale` writes it (dataprep/scale.py): the quarter repeated, copy 0 as shipped, every
     other copy with fare, tips, miles and seconds multiplied by one factor of that copy
     (within ±5 %). The gate reads a large span's first rows, so this is what it sees."""
-    from ctpipe.dataprep.scale import MAX_FACTOR_CHANGE, SCALED
-
     result = []
     for copy in range(-(-size // len(rows))):
         factor = 1.0 if copy == 0 else 1 + rng.uniform(-MAX_FACTOR_CHANGE, MAX_FACTOR_CHANGE)
@@ -59,8 +62,6 @@ def _replicated(rows: list[dict[str, str]], size: int, rng: np.random.Generator
 
 
 def _flagged(window: Sequence, schema) -> list[str]:
-    from ctpipe.validation.calibrated_drift import PRESENCE, calibrated_findings
-
     return sorted({f"{f.feature}{' (presence)' if f.measure == PRESENCE else ''}"
                    for f in calibrated_findings(window, schema) if f.crossed})
 

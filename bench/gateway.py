@@ -23,9 +23,13 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+import grpc
+
 from bench import report
-from bench.serving import (MODEL_NAME, _examples, _push, _request, _throughput,
-                           _untrained_model)
+from bench.serving import MODEL_NAME, _examples, _push, _request, _throughput, _untrained_model
+from ctpipe.program import program
+from ctpipe.serving.client import version_labels
+from ctpipe.serving.server.process import ServerProcess
 
 ROUNDS = 6
 CALLS_PER_ROUND = 400
@@ -44,8 +48,6 @@ def _echo_server() -> tuple[subprocess.Popen, int]:
 
 
 def _caller(port: int, body: bytes) -> Callable[[], bytes]:
-    import grpc
-
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     call = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
     return lambda: call(body, timeout=30)
@@ -75,21 +77,16 @@ def _interleaved_latency_ms(callers: dict[str, Callable[[], bytes]]) -> dict[str
 def _backend_and_gateway(work: Path, config: Path, *backend_flags: str) -> Iterator[tuple]:
     """`ctpipe serve` and `ctpipe gateway` in front of it, each in its own process; the
     gateway logs 5 % of the requests and exports its metrics, as deployed."""
-    from ctpipe.serving.server.process import ServerProcess
-
-    with ServerProcess([f"--model_config_file={config}", *backend_flags],
+    with ServerProcess(program("serve"), [f"--model_config_file={config}", *backend_flags],
                        Path(tempfile.mkstemp(prefix="serve-", dir=work)[1])) as backend, \
-         ServerProcess([f"--backend={backend.target}", f"--model_config_file={config}",
+         ServerProcess(program("gateway"), [f"--backend={backend.target}", f"--model_config_file={config}",
                         f"--prediction_log_dir={work / 'logs'}",
                         "--prediction_log_sampling_rate=0.05"],
-                       Path(tempfile.mkstemp(prefix="gateway-", dir=work)[1]),
-                       subcommand="gateway") as gateway:
+                       Path(tempfile.mkstemp(prefix="gateway-", dir=work)[1])) as gateway:
         yield backend, gateway
 
 
 def bench_gateway(work: Path, model: Path | None = None) -> dict[str, float]:
-    from ctpipe.serving.client import version_labels
-
     work.mkdir(parents=True, exist_ok=True)
     examples = _examples(300)
     if model is None:

@@ -14,12 +14,16 @@ the share of its wall time spent in the steps that check drift and concept drift
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 import time
 from pathlib import Path
 
 from bench import arguments, report
 from bench.trips import held_out_auc, served_model, split_source
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.config import local_config
+from ctpipe.pipeline.local_runner import run_local
 
 POINTS = (16, 32, 48, 64)
 QUARTERS = 16
@@ -67,9 +71,6 @@ DRIFT_STEPS = ("ValidationGate", "ConceptDrift")
 def _timed_run(workspace: Path, data: Path, training: str) -> tuple[float, float]:
     """The run's wall time and the drift steps' share of it; prints each executed step's time
     (where it goes)."""
-    from ctpipe.pipeline.config import local_config
-    from ctpipe.pipeline.local_runner import run_local
-
     config = local_config(workspace, data, {"trainer": {"training": training}})
     start = time.perf_counter()
     events = run_local(config, workspace)
@@ -81,8 +82,6 @@ def _timed_run(workspace: Path, data: Path, training: str) -> tuple[float, float
 
 
 def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str, float]:
-    from ctpipe.dataprep import spans as data
-
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     train_csv, held_out = split_source(data.bundled_source(), work)
@@ -126,8 +125,6 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
 
 
 def main() -> None:
-    import logging
-
     parser = arguments(__doc__, "build/bench-incremental", "incremental-bench.json")
     parser.add_argument("--points", default=",".join(map(str, POINTS)),
                         help="span counts at which a new span's run is timed")

@@ -1,10 +1,10 @@
 """What re-runs on open-source KFP when a run finds no new data: the compiled pipeline, twice on
-the same spans, through KFP's driver and launcher as containers/oss_launcher.py plays them
+the same spans, through KFP's driver and launcher as tests/containers/oss_launcher.py plays them
 (every task in the pipeline image under podman, artifacts in an S3 API on loopback, KFP's cache
 key). kfp.local cannot show this: it caches nothing (kfp 2.13's kfp/local has no cache).
 
 Two files: the one `ctpipe compile` writes (snapshot steps ahead of the steps that read outside
-state, components/outside_state.py), and the same file as compiled before them (those steps
+state, pipeline/kubeflow/snapshots.py), and the same file as compiled before them (those steps
 uncached, no snapshot steps). Printed: per file and run, the tasks that ran, the cache hits and
 the wall time.
 
@@ -22,6 +22,12 @@ import yaml
 
 from bench import arguments, report
 from bench.incremental import arrive
+from containers import podman
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.kubeflow.pipeline_file import read_pipeline_file
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
+from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS
+from tests.containers import oss_launcher
 
 BUCKET = "bench-kfp"
 SETTINGS = {"window": 4}
@@ -30,8 +36,6 @@ SETTINGS = {"window": 4}
 def without_snapshot_steps(spec: dict[str, Any]) -> dict[str, Any]:
     """The file as compiled before the snapshot steps: they are gone, and the steps reading
     outside state are not cached."""
-    from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS
-
     spec = copy.deepcopy(spec)
     tasks = spec["root"]["dag"]["tasks"]
     for step in OUTSIDE_STATE_STEPS:
@@ -45,8 +49,6 @@ def without_snapshot_steps(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _runs(name: str, root: str, spec: dict[str, Any], platform: dict[str, Any], spans: Path,
           work: Path, image: str, s3: dict[str, Any]) -> dict[str, float]:
-    from containers import oss_launcher
-
     bucket = root.split("/")[2]
     cluster = oss_launcher.standalone_cluster(work, image, s3["client"], bucket)
     arrive(spans, cluster.claims["taxi-data"], 4)
@@ -65,10 +67,6 @@ def _runs(name: str, root: str, spec: dict[str, Any], platform: dict[str, Any], 
 
 
 def bench_kfp_cache(work: Path) -> dict[str, float]:
-    from containers import oss_launcher, podman
-    from ctpipe.dataprep import spans as data
-    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
-
     shutil.rmtree(work, ignore_errors=True)
     spans = work / "spans"
     data.prepare(spans)

@@ -21,6 +21,9 @@ import yaml
 
 from bench import arguments, report
 from bench.incremental import arrive
+from containers import kfp_local
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
 
 SETTINGS = {"window": 4}
 # Spans 1-4 arrive for the first run, span 5 for the second.
@@ -48,9 +51,6 @@ def _local_runs(spans: Path, work: Path) -> dict[str, float]:
 
 
 def _kfp_local_runs(spans: Path, work: Path) -> dict[str, float]:
-    from containers import kfp_local
-    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
-
     seconds = {}
     with kfp_local.docker_session(work / "root", work / "api.sock") as kfp:
         # kfp.local mounts only the pipeline root: the data and serving folders live under it.
@@ -69,8 +69,6 @@ def _kfp_local_runs(spans: Path, work: Path) -> dict[str, float]:
 
 
 def bench_kfp_local(work: Path) -> dict[str, float]:
-    from ctpipe.dataprep import spans as data
-
     shutil.rmtree(work, ignore_errors=True)
     spans = work / "spans"
     data.prepare(spans)

@@ -28,9 +28,38 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import keras
+import numpy as np
+import tensorflow as tf
+
 from bench import report
-from bench.drift import (CLEAR_SHIFTS, percentile, quarters, read_schema, rule_threshold,
-                         statistics_of, train_rows)
+from bench.drift import (
+    CLEAR_SHIFTS,
+    percentile,
+    quarters,
+    read_schema,
+    rule_threshold,
+    statistics_of,
+    train_rows,
+)
+from ctpipe.common import features
+from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+from ctpipe.models.export import export_serving_model
+from ctpipe.models.inputs import parse_examples
+from ctpipe.models.model import HParams, build_model, fit_feature_stats
+from ctpipe.monitoring.logs import log_files, read_window
+from ctpipe.monitoring.summary import (
+    OUTPUT_DISTANCE_THRESHOLD,
+    OUTPUT_TOLERANCE,
+    monitor,
+    output_distance,
+)
+from ctpipe.pipeline.config import DEFAULT_SCHEMA
+from ctpipe.program import program
+from ctpipe.serving.client.examples import row_to_example
+from ctpipe.serving.client.grpc_client import PredictionClient
+from ctpipe.serving.server.process import ServerProcess
+from ctpipe.validation.drift import prediction_summary
 
 MODEL_NAME = "big_tipper"
 TRAINING_STATISTICS_ROWS = 3000  # the fixed-size training sample the Pusher profiles
@@ -51,22 +80,11 @@ def split_rows(rows: Sequence[Row], schema) -> tuple[list[Row], list[Row]]:
 
 def served_examples(rows: Sequence[Row]) -> list[bytes]:
     """Rows as `ctpipe predict` sends them (empty cells, label and tips left out)."""
-    from ctpipe.serving.client.examples import row_to_example
-
     return [row_to_example(row) for row in rows]
 
 
 def train_model(rows: Sequence[Row], export_dir: Path, epochs: int, seed: int = 0) -> Path:
     """Our model fitted on `rows` (label: big_tipper) and exported as the Trainer does."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from ctpipe.models import features
-    from ctpipe.models.export import export_serving_model
-    from ctpipe.models.inputs import parse_examples
-    from ctpipe.models.model import HParams, build_model, fit_feature_stats
-
     keras.utils.set_random_seed(seed)
     columns = {k: v.numpy() for k, v in
                parse_examples(tf.constant(served_examples(rows)), with_label=False).items()}
@@ -79,10 +97,6 @@ def train_model(rows: Sequence[Row], export_dir: Path, epochs: int, seed: int = 
 
 def predict(model_dir: Path, examples: Sequence[bytes]) -> list[float]:
     """The SavedModel's `serving_default` probabilities, in batches of 1,024."""
-    import tensorflow as tf
-
-    from ctpipe.models import features
-
     signature = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     result: list[float] = []
     for start in range(0, len(examples), 1024):
@@ -96,9 +110,6 @@ def stage_version(model_dir: Path, base_path: Path, version: int, train_rows: Se
     """Pushes `model_dir` as `base_path/version` with what the pipeline stores beside it
     (assets.extra/ctpipe/): statistics of a fixed-size sample of the training rows, the push
     record with the eval split's prediction summary, and the model card."""
-    from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
-    from ctpipe.validation.drift import prediction_summary
-
     target = base_path / str(version)
     shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("saved_model.pb"))
     sample = random.Random(version).sample(list(train_rows),
@@ -124,10 +135,7 @@ def send_logged_requests(base_path: Path, prefix: Path, examples: Sequence[bytes
     """Serves `base_path` with `ctpipe serve` (its own process), logging every request to
     `prefix`, and sends each example as one batch-1 Predict call; the log is complete when the
     server has stopped."""
-    from ctpipe.serving.client.grpc_client import PredictionClient
-    from ctpipe.serving.server.process import ServerProcess
-
-    with ServerProcess([f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
+    with ServerProcess(program("serve"), [f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}",
                         f"--prediction_log_file_prefix={prefix}",
                         "--prediction_log_sampling_rate=1.0"], work / "serve.log") as server, \
             PredictionClient(server.target, MODEL_NAME) as client, \
@@ -137,10 +145,6 @@ def send_logged_requests(base_path: Path, prefix: Path, examples: Sequence[bytes
 
 def bench_monitor(work: Path, requests: int = 5000, copies: int = 10) -> dict[str, float]:
     """Logged requests read per second by `monitor()` after start-up, over real logs."""
-    from ctpipe.monitoring.logs import log_files, read_window
-    from ctpipe.monitoring.summary import monitor
-    from ctpipe.pipeline.config import DEFAULT_SCHEMA
-
     work.mkdir(parents=True, exist_ok=True)
     schema = read_schema()
     rows = window_rows()
@@ -175,11 +179,6 @@ def bench_monitor(work: Path, requests: int = 5000, copies: int = 10) -> dict[st
 
 def bench_output_noise(work: Path, draws: int = 600, seed: int = 0) -> dict[str, float]:
     """No-shift and shifted output distances; the threshold the rule gives."""
-    import numpy as np
-
-    from ctpipe.monitoring.summary import OUTPUT_DISTANCE_THRESHOLD, OUTPUT_TOLERANCE, output_distance
-    from ctpipe.validation.drift import prediction_summary
-
     work.mkdir(parents=True, exist_ok=True)
     schema = read_schema()
     rows = window_rows()

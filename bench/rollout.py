@@ -5,7 +5,7 @@ Real answers: our model (trained here on 70 % of the shipped taxi trips, seeded)
 other 30 % with their true labels. Each replay sends a stream of one-trip requests drawn from
 those trips; a request goes to the canary by its request id's hash (10 %, as the gateway
 routes), and every outcome arrives labelled by request id. `ctpipe rollout analyze`'s verdict
-(`ctpipe.serving.rollout.analysis.judge`, default thresholds, 1 % false-rollback rate) is taken after
+(`ctpipe.rollout.analysis.judge`, default thresholds, 1 % false-rollback rate) is taken after
 every 500 requests (a CronJob's look) on everything since the canary started.
 
 Canaries: `equal` (the same answers as stable), `shifted +0.1` (every probability + 0.1, capped
@@ -22,8 +22,19 @@ import csv
 import hashlib
 
 import numpy as np
+import tensorflow as tf
+from scipy.stats import rankdata
 
 from bench import arguments, report
+from ctpipe.common import features
+from ctpipe.dataprep import spans as data
+from ctpipe.models.inputs import parse_examples
+from ctpipe.models.model import HParams, build_model, fit_feature_stats
+from ctpipe.rollout import analysis
+from ctpipe.rollout.analysis import BY_REQUEST_ID, Labels, VersionFigures, auc
+from ctpipe.rollout.thresholds import PROMOTE, ROLLBACK, Thresholds
+from ctpipe.serving.client.examples import row_to_example
+from ctpipe.serving.gateway.routing import key_point
 
 CANARY_SHARE = 0.10
 LOOK_EVERY = 500  # requests between two looks
@@ -32,14 +43,6 @@ MAX_REQUESTS = 40_000
 
 def real_answers(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of held-out trips from our model trained on the others."""
-    import tensorflow as tf
-
-    from ctpipe.dataprep import spans as data
-    from ctpipe.models import features
-    from ctpipe.models.inputs import parse_examples
-    from ctpipe.models.model import HParams, build_model, fit_feature_stats
-    from ctpipe.serving.client.examples import row_to_example
-
     with data.bundled_source().open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     order = np.random.default_rng(seed).permutation(len(rows))
@@ -67,10 +70,6 @@ def reranked(probabilities: np.ndarray, labels: np.ndarray, auc_drop: float,
              seed: int = 1) -> np.ndarray:
     """The same probabilities in another order: ranked by logit + s x noise, s found by
     bisection so that the AUC falls by `auc_drop`."""
-    from scipy.stats import rankdata
-
-    from ctpipe.serving.rollout.analysis import auc
-
     logits = np.log(probabilities / (1 - probabilities))
     noise = np.random.default_rng(seed).standard_normal(len(probabilities))
     ordered = np.sort(probabilities)
@@ -87,8 +86,6 @@ def reranked(probabilities: np.ndarray, labels: np.ndarray, auc_drop: float,
 
 def _canary_side(request_ids: np.ndarray) -> np.ndarray:
     """Which requests the gateway routes to the canary: their ids' hash, as `key_point`."""
-    from ctpipe.serving.gateway.routing import key_point
-
     return np.array([key_point(f"r{n}") < CANARY_SHARE * 100 for n in request_ids])
 
 
@@ -96,10 +93,6 @@ def replay(stable: np.ndarray, candidate: np.ndarray, labels: np.ndarray, rng: n
            stop_at_promote: bool) -> tuple[str, int, int | None]:
     """One canary's life: (first decisive verdict, requests when it came, requests at the
     first promotion or None)."""
-    from ctpipe.serving.rollout import analysis
-    from ctpipe.serving.rollout.analysis import BY_REQUEST_ID, Labels, VersionFigures
-    from ctpipe.serving.rollout.thresholds import PROMOTE, ROLLBACK, Thresholds
-
     thresholds = Thresholds()
     trips = rng.integers(0, len(labels), MAX_REQUESTS)
     first_id = int(rng.integers(0, 2**40))
@@ -125,8 +118,6 @@ def replay(stable: np.ndarray, candidate: np.ndarray, labels: np.ndarray, rng: n
 
 
 def bench_rollout(runs: int = 400) -> dict[str, float]:
-    from ctpipe.serving.rollout.analysis import auc
-
     probabilities, labels = real_answers()
     canaries = {"equal": probabilities,
                 "shifted_plus_0_1": np.minimum(probabilities + 0.1, 1.0),

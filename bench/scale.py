@@ -23,8 +23,17 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.csv as pa_csv
+
 from bench.incremental import arrive
 from bench.trips import held_out_auc, served_model, split_source
+from ctpipe.common import features
+from ctpipe.common.window import WindowManifest
+from ctpipe.dataprep import scale, spans
+from ctpipe.models.export import export_serving_model
+from ctpipe.models.options import HParams, WarmStartOptions
+from ctpipe.models.training import train
+from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
 REPO = Path(__file__).resolve().parent.parent
 INGEST_SIZES = (50_000, 500_000, 2_000_000)
@@ -60,8 +69,6 @@ print(json.dumps({"example_gen_s": middle - start, "statistics_gen_s": end - mid
 
 def _one_span(out: Path, trips: int, source: Path) -> Path:
     """`out/span-1/data.csv`: `trips` trips repeated from the shipped data's 2015-Q1."""
-    from ctpipe.dataprep import scale, spans
-
     header, rows = spans.read_source(source)
     quarter_rows = dict(spans.split_into_spans(rows))["2015-Q1"]
     (out / "span-1").mkdir(parents=True)
@@ -70,8 +77,6 @@ def _one_span(out: Path, trips: int, source: Path) -> Path:
 
 
 def bench_ingest(work: Path) -> dict[str, float]:
-    from ctpipe.dataprep import spans
-
     results = {}
     for trips in INGEST_SIZES:
         folder = work / f"ingest-{trips}"
@@ -109,8 +114,6 @@ def _size(path: Path) -> int:
 
 def _prepared(work: Path, span_trips: int) -> tuple[Path, list[dict[str, str]]]:
     """16 spans of `span_trips` trips from 90 % of the shipped trips; the other 10 % held out."""
-    from ctpipe.dataprep import spans
-
     train_csv, held_out = split_source(spans.bundled_source(), work)
     spans.prepare(work / "all", train_csv, span_trips=span_trips)
     return work / "all", held_out
@@ -147,16 +150,11 @@ def bench_runs(work: Path) -> dict[str, float]:
 
 
 def bench_peer(work: Path) -> dict[str, float]:
-    from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
-
     all_spans, held_out = _prepared(work, PEER_SPAN_TRIPS)
     # The peer reads one CSV of the raw trips: its serving signature parses every column of
     # its training file, so the label column our spans carry is left out.
     peer_data = work / "peer-data"
     peer_data.mkdir()
-    import pyarrow.csv as pa_csv
-
-    from ctpipe.models import features
 
     with (peer_data / "data.csv").open("wb") as combined:
         for index, span in enumerate(sorted(all_spans.glob("span-*/data.csv"))):
@@ -188,12 +186,6 @@ BUDGETS = ((128, 600), (1024, 5_860), (4_096, 1_465))  # (batch, steps): 600 ste
 
 
 def bench_budget(work: Path) -> dict[str, float]:
-    from ctpipe.dataprep import spans
-    from ctpipe.models.export import export_serving_model
-    from ctpipe.models.options import HParams, WarmStartOptions
-    from ctpipe.models.training import train
-    from ctpipe.models.window import WindowManifest
-
     manifests = sorted((work.parent / "runs" / "full").glob(
         "pipeline_root/SpanWindow/window_examples/*/window.json"))
     if not manifests:

@@ -16,14 +16,20 @@ import shutil
 import time
 from pathlib import Path
 
+import tensorflow as tf
+
 from bench import report
+from bench.serving import _examples, _untrained_model
+from ctpipe.common import features
+from ctpipe.dataprep import spans as data
+from ctpipe.scoring import publish
+from ctpipe.scoring.encode import ExampleEncoder
+from ctpipe.scoring.job import plan_ranges, read_range
 
 ROWS = 2_000_000
 
 
 def _trips(path: Path, rows: int) -> Path:
-    from ctpipe.dataprep import spans as data
-
     with data.bundled_source().open(newline="") as handle:
         reader = csv.DictReader(handle)
         header, source = reader.fieldnames, list(reader)
@@ -37,12 +43,6 @@ def _trips(path: Path, rows: int) -> Path:
 
 
 def _in_process_rows_per_s(model: Path, trips: Path) -> float:
-    import tensorflow as tf
-
-    from ctpipe.models import features
-    from ctpipe.scoring.encode import ExampleEncoder
-    from ctpipe.scoring.job import plan_ranges, read_range
-
     chunk = next(plan_ranges(str(trips), trips.name))
     table = read_range(chunk)
     examples = ExampleEncoder().encode_table(table)
@@ -57,9 +57,6 @@ def _in_process_rows_per_s(model: Path, trips: Path) -> float:
 
 
 def bench_scoring(work: Path, model: Path | None = None, rows: int = ROWS) -> dict[str, float]:
-    from bench.serving import _examples, _untrained_model
-    from ctpipe.scoring import publish
-
     work.mkdir(parents=True, exist_ok=True)
     if model is None:
         model = _untrained_model(work / "model", _examples(2000))

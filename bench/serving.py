@@ -11,6 +11,7 @@ finished push of a new version until it is served, with the number of failed req
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import os
 import shutil
@@ -21,7 +22,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import grpc
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
 from bench import report
+from ctpipe.dataprep import spans as data
+from ctpipe.models.export import export_serving_model
+from ctpipe.models.inputs import parse_examples
+from ctpipe.models.model import HParams, build_model, fit_feature_stats
+from ctpipe.program import program
+from ctpipe.serving.client.examples import row_to_example
+from ctpipe.serving.server.process import ServerProcess
 
 if TYPE_CHECKING:
     from ctpipe.serving.server.process import ServerProcess
@@ -32,9 +45,6 @@ THROUGHPUT_SECONDS = 5.0
 
 
 def _examples(count: int) -> list[bytes]:
-    from ctpipe.dataprep import spans as data
-    from ctpipe.serving.client.examples import row_to_example
-
     with data.bundled_source().open(newline="") as handle:
         rows = [row for _, row in zip(range(count), csv.DictReader(handle))]
     return [row_to_example(row) for row in rows]
@@ -42,12 +52,6 @@ def _examples(count: int) -> list[bytes]:
 
 def _untrained_model(export_dir: Path, examples: list[bytes]) -> Path:
     """Timing does not depend on the weights: our model, fitted preprocessing, no training."""
-    import tensorflow as tf
-
-    from ctpipe.models.export import export_serving_model
-    from ctpipe.models.inputs import parse_examples
-    from ctpipe.models.model import HParams, build_model, fit_feature_stats
-
     columns = {k: v.numpy() for k, v in parse_examples(tf.constant(examples), False).items()}
     export_serving_model(build_model(fit_feature_stats(columns, HParams()), HParams()),
                          str(export_dir))
@@ -78,8 +82,6 @@ def _latency_ms(call: Callable[[], object]) -> tuple[float, float]:
 def _in_process(model: Path, one: bytes, batch: list[bytes] | None) -> dict[str, float]:
     """The floor: the SavedModel's signature called in this process (rows/s unless batch is
     None)."""
-    import tensorflow as tf
-
     signature = tf.saved_model.load(str(model)).signatures["serving_default"]
     p50, p99 = _latency_ms(lambda: signature(examples=tf.constant([one])))
     results = {"serving_inprocess_batch1_p50_ms": p50, "serving_inprocess_batch1_p99_ms": p99}
@@ -95,25 +97,17 @@ def _in_process(model: Path, one: bytes, batch: list[bytes] | None) -> dict[str,
 
 def _server(work: Path, *flags: str) -> ServerProcess:
     """`ctpipe serve` in its own process (as deployed); output in work/serve-*.log."""
-    from ctpipe.serving.server.process import ServerProcess
-
     handle, log_path = tempfile.mkstemp(prefix="serve-", suffix=".log", dir=work)
     os.close(handle)
-    return ServerProcess(flags, Path(log_path))
+    return ServerProcess(program("serve"), flags, Path(log_path))
 
 
 def _stub(port: int):
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
     return prediction_service_pb2_grpc.PredictionServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{port}"))
 
 
 def _request(examples: list[bytes]):
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2
-
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL_NAME
     request.inputs["examples"].CopyFrom(tensor_pb2.TensorProto(
@@ -128,11 +122,6 @@ def _throughput(port: int, request, clients: int, seconds: float = THROUGHPUT_SE
     """(requests per second, failed requests) with `clients` concurrent callers, each sending
     its next request when the previous one is answered (grpc.aio: one client thread, so the
     client's own interpreter lock does not throttle the figure)."""
-    import asyncio
-
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
     async def run() -> tuple[float, int]:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -171,8 +160,6 @@ def _over_grpc(port: int, one: bytes, batch: list[bytes] | None) -> dict[str, fl
 
 def _swap(model: Path, base_path: Path, one: bytes) -> dict[str, float]:
     """Pushes version 2 while 4 clients send requests; time until version 2 answers."""
-    import grpc
-
     server = _server(base_path.parent, f"--model_name={MODEL_NAME}",
                      f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=1")
     stub, request = _stub(server.port), _request([one])

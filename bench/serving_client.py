@@ -17,6 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ctpipe.dataprep.spans import bundled_source
+from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
+from ctpipe.program import program
+from ctpipe.serving.client.examples import read_rows
+from ctpipe.serving.server.process import running_server
+
 REPO = Path(__file__).resolve().parent.parent
 IMPORT_PROBE = ("import time; start = time.perf_counter(); import {module}; "
                 "print(time.perf_counter() - start)")
@@ -42,11 +48,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from ctpipe.dataprep.spans import bundled_source
-    from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
-    from ctpipe.serving.client.examples import read_rows
-    from ctpipe.serving.server.process import running_server
-
     def median(measure, *arguments) -> float:
         return round(statistics.median(measure(*arguments) for _ in range(args.repeats)), 3)
 
@@ -59,10 +60,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serving-client-") as scratch:
         sample = Path(scratch) / "trips.json"
         sample.write_text(json.dumps(read_rows(bundled_source())[:3]))
-        with running_server(model_name, args.model_base_path.resolve(),
+        with running_server(program("serve"), model_name, args.model_base_path.resolve(),
                             log_dir=Path(scratch)) as server:
             figures["ctpipe_predict_wall_s"] = median(_command_seconds, [
-                sys.executable, "-m", "ctpipe.cli", "predict", "--server", server.target,
+                *program("predict"), "--server", server.target,
                 "--model", model_name, "--json", str(sample)])
     print(json.dumps(figures, indent=2))
 

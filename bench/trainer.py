@@ -14,6 +14,7 @@ Held-out trips (every fifth trip; every second one in the small quarter) are in 
     python -m bench.trainer [--work build/bench-trainer] [--out trainer-bench.json]
 """
 from __future__ import annotations
+
 import csv
 import logging
 import math
@@ -23,6 +24,12 @@ import time
 from pathlib import Path
 
 from bench import arguments, report
+from bench.trips import write_examples
+from ctpipe.dataprep import spans as data
+from ctpipe.models.export import export_serving_model
+from ctpipe.models.model import HParams
+from ctpipe.models.options import CheckpointOptions, TransferOptions, WarmStartOptions
+from ctpipe.models.training import train
 
 STEPS = 600
 VALIDATE_EVERY = 20
@@ -42,8 +49,6 @@ def _rows(spans_dir: Path, numbers) -> list[dict[str, str]]:
 
 def _split(rows, folder: Path) -> tuple[list[str], list[str], int]:
     """(train files, held-out files, held-out count): every fifth trip is held out."""
-    from bench.trips import write_examples
-
     held_out = rows[::5]
     train = [row for index, row in enumerate(rows) if index % 5]
     return ([write_examples(train, str(folder / "train.gz"))],
@@ -55,11 +60,6 @@ def _validation_steps(count: int, batch_size: int) -> int:
 
 
 def bench_warm_start(spans_dir: Path, work: Path) -> dict[str, float]:
-    from ctpipe.models.export import export_serving_model
-    from ctpipe.models.model import HParams
-    from ctpipe.models.options import WarmStartOptions
-    from ctpipe.models.training import train
-
     hparams = HParams()
     previous_train, previous_eval, previous_count = _split(_rows(spans_dir, range(1, 15)),
                                                            work / "previous")
@@ -88,12 +88,6 @@ def bench_warm_start(spans_dir: Path, work: Path) -> dict[str, float]:
 
 
 def bench_transfer(spans_dir: Path, work: Path) -> dict[str, float]:
-    from bench.trips import write_examples
-    from ctpipe.models.export import export_serving_model
-    from ctpipe.models.model import HParams
-    from ctpipe.models.options import TransferOptions
-    from ctpipe.models.training import train
-
     hparams = HParams()
     older_train, older_eval, older_count = _split(_rows(spans_dir, range(1, 13)), work / "older")
     pretrained = train(older_train, older_eval, train_steps=STEPS,
@@ -134,10 +128,6 @@ def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
     """The same training without checkpoints, with checkpoints every 100 steps, and with
     those and TensorBoard logs (models/tensorboard.py: loss every 10 steps, metrics per
     epoch, hparams and the serving graph, copied into the ModelRun at the end)."""
-    from ctpipe.models.model import HParams
-    from ctpipe.models.options import CheckpointOptions
-    from ctpipe.models.training import train
-
     hparams = HParams()
     train_files, held_out, count = _split(_rows(spans_dir, range(1, 16)), work / "data")
     settings = dict(train_steps=STEPS, eval_steps=_validation_steps(count, hparams.batch_size),
@@ -167,8 +157,6 @@ def bench_checkpoint_overhead(spans_dir: Path, work: Path) -> dict[str, float]:
 
 
 def bench_trainer(work: Path) -> dict[str, float]:
-    from ctpipe.dataprep import spans as data
-
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     spans_dir = work / "spans"

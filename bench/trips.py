@@ -8,6 +8,14 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from ctpipe.common import features
+from ctpipe.serving.client.examples import row_to_example
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -38,14 +46,6 @@ def held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
     """AUC of a SavedModel's serving_default on raw rows sent as tf.Examples: every column of
     the trips file but the label and tips, typed as the curated schema types them (the peer's
     model parses them all; ours reads its features among them)."""
-    import numpy as np
-    import tensorflow as tf
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    from ctpipe.models import features
-    from ctpipe.serving.client.examples import row_to_example
-
     schema = text_format.Parse((REPO / "schemas" / "schema.pbtxt").read_text(),
                                schema_pb2.Schema())
     dtypes = {schema_pb2.INT: "int64", schema_pb2.FLOAT: "float32", schema_pb2.BYTES: "string"}
@@ -65,10 +65,6 @@ def held_out_auc(model_dir: Path, rows: list[dict[str, str]]) -> float:
 
 def write_examples(rows: Iterable[Mapping[str, str]], path: str) -> str:
     """Writes labelled CSV rows as a gzipped TFRecord file of tf.Examples (the Trainer's input)."""
-    import tensorflow as tf
-
-    from ctpipe.serving.client.examples import row_to_example
-
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for row in rows:

@@ -1,11 +1,13 @@
 """Replacing a file so that a reader sees the old content or the new, never half of it.
 
-A leaf module: the pipeline, the models and the command line share it.
+The pipeline, the models and the command line share it.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+
+from ctpipe.common import storage
 
 
 def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
@@ -15,10 +17,8 @@ def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
     object whole when it completes, so the object is written directly."""
     path = os.fspath(path)
     content = data.encode() if isinstance(data, str) else data
-    if "://" in path:
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "wb") as handle:
+    if storage.is_remote(path):
+        with storage.gfile().GFile(path, "wb") as handle:
             handle.write(content)
         return
     folder = os.path.dirname(os.path.abspath(path))

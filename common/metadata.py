@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
 from ctpipe.common.errors import UserError
 
 METADATA_FILE = "metadata.sqlite"
@@ -11,9 +14,6 @@ METADATA_FILE = "metadata.sqlite"
 
 def open_store(workspace: Path, writable: bool = False):
     """The workspace's store; UserError when no run has made one yet."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
     path = Path(workspace) / METADATA_FILE
     if not path.is_file():
         raise UserError(f"no metadata store at {path}: has a run happened in this workspace?")

@@ -24,7 +24,7 @@ def rows_property(split: str) -> str:
 # Examples (SpanWindow): TFX's span of the newest span, and ours.
 SPAN = "span"
 WINDOW_SPANS = "window_spans"  # "1-15"
-WINDOW_DIGEST = "window_digest"  # identifies the window's data (ctpipe.models.window)
+WINDOW_DIGEST = "window_digest"  # identifies the window's data (ctpipe.common.window)
 INGESTED_SPANS = "ingested_spans"  # spans ingested and profiled by this execution, "15,16"
 REUSED_SPANS = "reused_spans"  # spans the window refers to where they are stored
 # ExampleStatistics of the drift reference: its spans ("" on the first span: none).

@@ -19,7 +19,10 @@ import os
 import posixpath
 import re
 import sys
+from types import ModuleType
 from typing import Any, Iterable, Iterator
+
+from ctpipe.common.errors import UserError
 
 MIRRORED_SCHEMES = {"gs": "gcs", "minio": "minio", "s3": "s3"}
 # Set by open-source KFP's launcher in every executor pod: a step there works on local mirrors.
@@ -88,6 +91,21 @@ def locations_in(value: Any) -> list[str]:
     return sorted({text for text in _strings(value) if _LOCATION.fullmatch(text)})
 
 
+def gfile() -> ModuleType:
+    """TensorFlow's file API (`tf.io.gfile`), for URIs of remote file systems (`gs://`,
+    `s3://`). The one place the ground floor reaches for TensorFlow, on first use: local paths
+    need only Python, so the command line, the serving client and the gateway stay free of it
+    (their start-up is measured in docs/serving-client.md)."""
+    import tensorflow as tf  # lazy on purpose: see the docstring
+
+    return tf.io.gfile
+
+
+def is_remote(path: str) -> bool:
+    """A URI of a remote file system (`gs://...`), as opposed to a local path."""
+    return "://" in path
+
+
 def register_filesystems(locations: Iterable[str]) -> None:
     """Makes TensorFlow able to open every location given (URIs and paths, e.g. what
     `locations_in` finds), or says which it cannot. `s3://` (and `minio://`, opened as `s3://`)
@@ -96,16 +114,12 @@ def register_filesystems(locations: Iterable[str]) -> None:
     today, through TFMA). Beam's own S3 file system (boto3) reads the same bucket; both take the
     endpoint and credentials from the environment (README: S3_ENDPOINT, AWS_ENDPOINT_URL,
     AWS_*)."""
-    import tensorflow as tf
-
-    from ctpipe.common.errors import UserError
-
     by_scheme: dict[str, str] = {}
     for location in locations:
         by_scheme.setdefault(scheme(direct_uri(location)), location)
     if "s3" in by_scheme:
-        import tensorflow_io  # noqa: F401  (registers the s3:// file system)
-    missing = sorted(set(by_scheme) - set(tf.io.gfile.get_registered_schemes()))
+        import tensorflow_io  # noqa: F401  (lazy on purpose: importing it registers s3://)
+    missing = sorted(set(by_scheme) - set(gfile().get_registered_schemes()))
     if missing:
         raise UserError("no TensorFlow file system opens " + ", ".join(
             f"{name}:// (e.g. {by_scheme[name]})" for name in missing))

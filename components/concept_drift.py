@@ -14,14 +14,16 @@ import json
 import os
 import posixpath
 
+import numpy as np
+import tensorflow as tf
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from ctpipe.common import progress, properties
+from ctpipe.common import features, progress, properties
+from ctpipe.common.window import MANIFEST_FILE, WindowManifest
 from ctpipe.components.served_model import push_record
-from ctpipe.models.window import MANIFEST_FILE, WindowManifest
 
 RESULT_FILE = "concept_drift.json"
 # Enough for an AUC within about ±0.005 (Hanley-McNeil at this data's base rate), whatever
@@ -32,11 +34,6 @@ MAX_SCORED_EXAMPLES = 50_000
 def score_auc(model_dir: str, files: list[str]) -> tuple[float, int]:
     """AUC of a pushed model's serving signature on (at most MAX_SCORED_EXAMPLES of) the
     labelled examples, and how many."""
-    import numpy as np
-    import tensorflow as tf
-
-    from ctpipe.models import features
-
     signature = tf.saved_model.load(model_dir).signatures["serving_default"]
     auc, count = tf.keras.metrics.AUC(), 0
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(MAX_SCORED_EXAMPLES)

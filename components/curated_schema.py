@@ -13,8 +13,9 @@ from typing import Any
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import types
-from tfx.components.schema_gen.import_schema_gen.component import \
-    ImportSchemaGen as TfxImportSchemaGen
+from tfx.components.schema_gen.import_schema_gen.component import (
+    ImportSchemaGen as TfxImportSchemaGen,
+)
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter

@@ -2,7 +2,7 @@
 
 Locally, `ctpipe run` logs every run from ML Metadata once LocalDagRunner ends
 (`pipeline/local_runner.py`), failed and cached runs too. On a cluster no process outlives the
-steps, so the Kubeflow compile (`pipeline/kubeflow_runner.py`) appends this step after the
+steps, so the Kubeflow compile (`pipeline/kubeflow/runner.py`) appends this step after the
 Pusher: it builds the same record (`ctpipe.tracking.record`) from its input artifacts, which are the
 run's outputs, and sends it through an outbox under the pipeline root, so an unreachable
 tracking server is reported and the record waits for the next run or `ctpipe track sync
@@ -25,6 +25,9 @@ from tfx.utils import io_utils
 
 from ctpipe.common import progress
 from ctpipe.common.specs import parameters
+from ctpipe.serving.client.version_labels import labels_of
+from ctpipe.tracking import outbox
+from ctpipe.tracking.from_run import build_record
 
 # Input key -> (step, output key) of the pipeline whose artifact it is.
 INPUTS = {
@@ -59,10 +62,6 @@ class TrackingRecord(types.Artifact):
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        from ctpipe.serving.client.version_labels import labels_of
-        from ctpipe.tracking import outbox
-        from ctpipe.tracking.record import build_record
-
         record_uri = output_dict[RECORD_KEY][0].uri
         now = time.time()
         record = build_record(

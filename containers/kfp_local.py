@@ -46,6 +46,12 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+import kfp.local
+import yaml
+from google.protobuf import json_format
+from kfp.local import pipeline_orchestrator
+from kfp.pipeline_spec import pipeline_spec_pb2
+
 from containers import podman
 
 
@@ -61,8 +67,6 @@ class KfpDocker:
 
         Returns the pipeline's outputs; a failed task raises RuntimeError naming it.
         """
-        from kfp.local import pipeline_orchestrator
-
         given = dict(arguments or {})
         if isinstance(pipeline_spec, (str, Path)):
             pipeline_spec, defaults = load_pipeline_file(pipeline_spec)
@@ -80,10 +84,6 @@ def load_pipeline_file(path: str | Path):
     which become the arguments). The PipelineJob's `gcsOutputDirectory` is not used: kfp.local
     writes under the pipeline root given to `kfp.local.init`.
     """
-    import yaml
-    from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
     text = Path(path).read_text()
     document = (json.loads(text) if str(path).endswith(".json")
                 else next(d for d in yaml.safe_load_all(text) if d is not None))
@@ -102,8 +102,6 @@ def docker_session(pipeline_root: Path, socket: Path, image: str | None = None,
     At the end: DOCKER_HOST restored, the containers this session made removed, the API stopped.
     Raises ContainerSetupError (podman missing, image build failed, API not answering).
     """
-    import kfp.local
-
     image = image or podman.image_name()
     if build:
         podman.build_image(image)

@@ -7,6 +7,7 @@ per session, so nothing here depends on a system-wide Docker or podman socket.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
+
+import docker
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGE = "localhost/ctpipe:dev"
@@ -75,8 +78,6 @@ def with_environment(image: str, environment: dict[str, str]) -> str:
     `host.containers.internal` (podman's bridge gateway); a service there must listen on an
     address other than 127.0.0.1.
     """
-    import hashlib
-
     lines = [f"FROM {image}"] + [f"ENV {key}={json.dumps(value)}"
                                  for key, value in sorted(environment.items())]
     containerfile = "\n".join(lines) + "\n"
@@ -120,8 +121,6 @@ def docker_api(socket: Path, timeout_s: float = 60.0) -> Iterator[str]:
 
 def _wait_until_answering(address: str, service: subprocess.Popen, log: Path,
                           timeout_s: float) -> None:
-    import docker
-
     deadline = time.monotonic() + timeout_s
     while True:
         if service.poll() is not None:

@@ -20,8 +20,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX's own logs")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    from ctpipe.commands import (client, data, demo, gateway, gc, kubeflow, lineage, monitor,
-                                 report, rollout, run, schema, score, serve, status, track)
+    from ctpipe.commands import (
+        client,
+        data,
+        demo,
+        gateway,
+        gc,
+        kubeflow,
+        lineage,
+        monitor,
+        report,
+        rollout,
+        run,
+        schema,
+        score,
+        serve,
+        status,
+        track,
+    )
 
     for command in (data, run, status, lineage, gc, schema, demo, serve, monitor, report, client,
                     kubeflow, gateway, rollout, score, track):

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ctpipe.models import features
+from ctpipe.common import features
 
 # Columns scaled together by a copy's factor; fare and tips together keep the label.
 SCALED = (features.FARE, features.TIPS, "trip_miles", "trip_seconds")
@@ -34,7 +34,7 @@ _FEATURE_TYPES = {"int64": pa.int64(), "float32": pa.float64(), "string": pa.str
 
 
 def column_types() -> dict[str, pa.DataType]:
-    """The type of every column of a span file: the model's features as ctpipe.models.features
+    """The type of every column of a span file: the model's features as ctpipe.common.features
     declares them, the other raw columns by what they hold."""
     types = {f.name: _FEATURE_TYPES[f.dtype] for f in features.FEATURES}
     types.update({features.TIMESTAMP: pa.int64(), features.TIPS: pa.float64(),

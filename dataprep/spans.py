@@ -23,9 +23,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from ctpipe.common import features
 from ctpipe.common.errors import UserError
 from ctpipe.common.policies import DATA_FORMATS
-from ctpipe.models import features
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import os
 import keras
 import tensorflow as tf
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.models.inputs import parse_examples
 
 KERAS_MODEL_FILE = "assets.extra/keras/model.keras"

@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ctpipe.models import features
+from ctpipe.common import features
 
 _TF_DTYPES = {"int64": tf.int64, "float32": tf.float32, "string": tf.string}
 # Files read at once when interleaving: every span of a usual window, within memory bounds.

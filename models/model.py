@@ -13,7 +13,7 @@ from typing import Mapping
 import keras
 import numpy as np
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.models.options import HParams
 
 TRUNK_PREFIX = "trunk_"

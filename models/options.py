@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ctpipe.common.settings import Settings
 
 WarmStartMode = Literal["auto", "off", "required"]
 TrainingPolicy = Literal["full", "incremental"]
@@ -17,13 +19,6 @@ TrainingPolicy = Literal["full", "incremental"]
 # Key of the options in the Trainer's custom_config; `code_version` sits beside it.
 CUSTOM_CONFIG_KEY = "trainer_options"
 CODE_VERSION_KEY = "code_version"
-
-
-class Settings(BaseModel):
-    """Base of every settings object: immutable, unknown keys rejected, no silent coercion
-    (a string is not a number, 1 is not a boolean)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class HParams(Settings):

@@ -23,8 +23,8 @@ import time
 from typing import Any, Mapping
 
 import keras
-import tensorflow as tf
 import numpy as np
+import tensorflow as tf
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 from tensorboard.plugins.scalar import metadata as scalar_metadata

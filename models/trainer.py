@@ -8,11 +8,11 @@ import posixpath
 import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from ctpipe.common.window import MANIFEST_FILE, WindowManifest, examples_uri_of
 from ctpipe.models.card import SERVED_VERSION_FILE, ModelCard, write_card
 from ctpipe.models.export import export_serving_model
 from ctpipe.models.options import CODE_VERSION_KEY, WarmStartOptions, from_custom_config
 from ctpipe.models.training import incremental_plan, steps_for, train
-from ctpipe.models.window import MANIFEST_FILE, WindowManifest, examples_uri_of
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,21 @@ import keras
 
 from ctpipe import models
 from ctpipe.common import progress
+from ctpipe.common.window import WindowManifest
 from ctpipe.models.checkpoints import CheckpointCallback, JobCheckpoints, file_fingerprints
 from ctpipe.models.inputs import load_columns, make_dataset
 from ctpipe.models.model import Phase, apply_phase, build_model, fit_feature_stats
-from ctpipe.models.options import (CheckpointOptions, HParams, IncrementalOptions, StalenessLimits,
-                            TransferOptions, WarmStartOptions)
+from ctpipe.models.options import (
+    CheckpointOptions,
+    HParams,
+    IncrementalOptions,
+    StalenessLimits,
+    TransferOptions,
+    WarmStartOptions,
+)
 from ctpipe.models.tensorboard import JOB_EVENTS_FOLDER, TrainingBoard, copy_events
 from ctpipe.models.transfer import transfer_phases, transferred_model
 from ctpipe.models.warm_start import NewData, try_warm_start
-from ctpipe.models.window import WindowManifest
 
 log = logging.getLogger(__name__)
 

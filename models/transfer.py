@@ -12,11 +12,23 @@ import logging
 
 import keras
 
-from ctpipe.models.model import (EMBEDDING_PREFIX, HEAD_NAME, TRUNK_PREFIX, HParams, Phase,
-                          build_model)
+from ctpipe.models.model import (
+    EMBEDDING_PREFIX,
+    HEAD_NAME,
+    TRUNK_PREFIX,
+    HParams,
+    Phase,
+    build_model,
+)
 from ctpipe.models.options import TransferOptions
-from ctpipe.models.warm_start import (IncompatibleModelError, copy_weights, feature_stats_of,
-                               input_problems, load_keras_model, weight_problems)
+from ctpipe.models.warm_start import (
+    IncompatibleModelError,
+    copy_weights,
+    feature_stats_of,
+    input_problems,
+    load_keras_model,
+    weight_problems,
+)
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.models.export import KERAS_MODEL_FILE
 from ctpipe.models.model import FeatureStats, HParams, build_model
 from ctpipe.models.options import StalenessLimits, WarmStartOptions

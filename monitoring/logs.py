@@ -9,7 +9,11 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Sequence
 
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
 from ctpipe.common.errors import UserError
+from ctpipe.serving.server.metrics import predicted_probabilities, served_examples
 
 if TYPE_CHECKING:  # numpy and TensorFlow load when the logs are read, not with `ctpipe --help`
     import numpy as np
@@ -45,8 +49,6 @@ def log_files(prefix: str) -> list[str]:
     """`<prefix>-NNNNN.tfrecord` files, oldest first by modification time (then number), so
     that a prefix with a wildcard (one folder per serving pod) orders several writers' files
     too. Local paths or any URI TensorFlow's file systems read."""
-    import tensorflow as tf
-
     found = []
     for path in tf.io.gfile.glob(f"{prefix}-*.tfrecord"):
         number = _FILE_NUMBER.search(path)
@@ -64,8 +66,6 @@ def _newest_records(files: Sequence[str], last: int,
     """The last `last` records across `files` (newest files read first, whole), and the files
     read. A file that ends in a partial record (the server is writing it) or vanished (rotated
     out meanwhile) is read up to there and noted."""
-    import tensorflow as tf
-
     chunks: list[list[bytes]] = []
     count, read = 0, []
     for path in reversed(files):
@@ -90,10 +90,6 @@ def _newest_records(files: Sequence[str], last: int,
 def read_window(prefix: str, model_name: str, last: int) -> Window:
     """The last `last` logged requests under `prefix`: Predict calls of `model_name` grouped by
     the version that answered; anything else is counted as skipped."""
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    from ctpipe.serving.server.metrics import predicted_probabilities, served_examples
-
     files = log_files(prefix)
     if not files:
         raise MonitorError(f"no prediction log files match {prefix}-*.tfrecord: does the "

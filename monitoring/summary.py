@@ -14,8 +14,22 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
 from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
+from ctpipe.common.storage import register_filesystems
 from ctpipe.monitoring.logs import LoggedVersion, MonitorError, read_window
+from ctpipe.validation.drift import (
+    DriftError,
+    format_finding,
+    prediction_summary,
+    skew_findings,
+    statistics_of_examples,
+    value_rates,
+)
 
 if TYPE_CHECKING:  # numpy and TensorFlow load when the command runs, not with `ctpipe --help`
     import numpy as np
@@ -50,8 +64,6 @@ def output_distance(served: np.ndarray, eval_quantiles: Mapping[str, float],
     finite `served` predictions <= q_p, where the share may be read anywhere in
     [q_p - tolerance, q_p + tolerance]; with the p where it occurs and the served shares
     <= q_p - tolerance and <= q_p + tolerance there."""
-    import numpy as np
-
     finite = np.sort(served[np.isfinite(served)])
     worst: tuple[float, str, tuple[float, float]] | None = None
     for key, value in sorted(eval_quantiles.items(), key=lambda item: float(item[0])):
@@ -66,8 +78,6 @@ def output_distance(served: np.ndarray, eval_quantiles: Mapping[str, float],
 
 
 def _read_bytes(path: str) -> bytes | None:
-    import tensorflow as tf
-
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path, "rb") as handle:
@@ -76,9 +86,6 @@ def _read_bytes(path: str) -> bytes | None:
 
 def _version_references(version_dir: str, version: int) -> tuple[Any, dict, dict | None]:
     """(training statistics, eval_predictions of the push record, model card or None)."""
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-
     statistics = _read_bytes(posixpath.join(version_dir, TRAINING_STATISTICS_FILE))
     if statistics is None:
         raise MonitorError(f"version {version} has no {TRAINING_STATISTICS_FILE} in "
@@ -115,11 +122,6 @@ def _feature_rows(findings: Sequence, serving_rates: Mapping, training_rates: Ma
 
 def compare_version(logged: LoggedVersion, version_dir: str, schema) -> dict[str, Any]:
     """One version's section of the summary; `crossed` lists what crossed, one line each."""
-    import numpy as np
-
-    from ctpipe.validation.drift import (DriftError, format_finding, prediction_summary,
-                                  skew_findings, statistics_of_examples, value_rates)
-
     training, eval_predictions, card = _version_references(version_dir, logged.version)
     try:
         serving = statistics_of_examples(logged.examples, schema)
@@ -167,11 +169,6 @@ def compare_version(logged: LoggedVersion, version_dir: str, schema) -> dict[str
 def monitor(logs: str, base_path: str, model_name: str, schema_path: str, last: int,
             min_examples: int) -> dict[str, Any]:
     """Reads the window and compares every version with enough examples; the summary."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    from ctpipe.common.storage import register_filesystems
-
     register_filesystems([logs, base_path])
     try:
         schema = text_format.Parse(Path(schema_path).read_text(), schema_pb2.Schema())

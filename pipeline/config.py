@@ -18,7 +18,8 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from ctpipe.common import storage
 from ctpipe.common.errors import UserError
 from ctpipe.common.policies import DataFormat, DriftPolicy, Rollout
-from ctpipe.models.options import Settings, TrainerOptions
+from ctpipe.common.settings import Settings
+from ctpipe.models.options import TrainerOptions
 from ctpipe.tracking.options import EMBEDDED_ARTIFACTS_FOLDER, EMBEDDED_STORE_FILE, TrackingOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

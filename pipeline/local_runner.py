@@ -13,12 +13,21 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from absl import logging as absl_logging
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from ctpipe.common import progress, storage
-from ctpipe.common.metadata import METADATA_FILE, open_store
 from ctpipe.common.errors import UserError
+from ctpipe.common.metadata import METADATA_FILE, open_store
+from ctpipe.components.example_gen.component import input_config
+from ctpipe.components.example_gen.executor import SpanNotFound, resolve_span
 from ctpipe.pipeline.config import PipelineConfig
-
+from ctpipe.pipeline.pipeline import create_pipeline
+from ctpipe.serving.client.version_labels import labels_of
+from ctpipe.tracking import outbox
+from ctpipe.tracking.from_run import build_record
+from ctpipe.tracking.options import workspace_outbox
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +132,6 @@ def _metadata(workspace: str | Path) -> tuple[Any, dict[int, str]] | None:
 def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | None:
     """(span, input fingerprint, run id) of the newest run whose Pusher finished, from the
     workspace's ML Metadata."""
-    from ml_metadata.proto import metadata_store_pb2
-
     found = _metadata(workspace)
     if found is None:
         return None
@@ -147,8 +154,6 @@ def last_completed_ingestion(workspace: str | Path) -> tuple[int, str, str] | No
 def latest_run_outputs(workspace: str | Path) -> tuple[str, dict[tuple[str, str], Any]]:
     """The newest run's id and its steps' output artifacts by (step, output key) (a cached
     step's are those an earlier run made: ML Metadata links them to the cached execution)."""
-    from ml_metadata.proto import metadata_store_pb2
-
     store, node_of = _metadata(workspace)
     run = max(store.get_contexts_by_type("pipeline_run"),
               key=lambda c: (c.create_time_since_epoch, c.id))
@@ -163,9 +168,6 @@ def latest_run_outputs(workspace: str | Path) -> tuple[str, dict[tuple[str, str]
 def choose_span(config: PipelineConfig, workspace: str | Path) -> SpanChoice:
     """The span `config` asks for (0: the newest in the data folder), resolved as ExampleGen
     will, and the run that already trained on exactly those files, if one did."""
-    from ctpipe.components.example_gen.component import input_config
-    from ctpipe.components.example_gen.executor import SpanNotFound, resolve_span
-
     try:
         span, fingerprint = resolve_span(config.data_root, input_config(config.data_format),
                                          config.span)
@@ -180,12 +182,6 @@ def run_local(config: PipelineConfig, workspace: str | Path,
               report: Callable[[ComponentEvent], None] = lambda event: None,
               ) -> list[ComponentEvent]:
     """Runs every component; raises RunFailed naming the component that failed."""
-    # Heavy: imported only when a run is asked for.
-    from tfx.orchestration import metadata
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-    from ctpipe.pipeline.pipeline import create_pipeline
-
     storage.register_filesystems(config.opened_locations().values())
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
@@ -237,11 +233,6 @@ def _track(config: PipelineConfig, workspace: Path, events: list[ComponentEvent]
     """Logs the run in MLflow, built from the workspace's ML Metadata (ctpipe.tracking.record), failed
     and cached runs too; the tracking server's refusal of a record then does not hide why the
     run failed."""
-    from ctpipe.serving.client.version_labels import labels_of
-    from ctpipe.tracking import outbox
-    from ctpipe.tracking.options import workspace_outbox
-    from ctpipe.tracking.record import build_record
-
     run_id, outputs = latest_run_outputs(workspace)
     steps = [e for e in events if e.state in ("executed", "cached", "failed")]
     trainer = [e.message for e in events if e.state == "note" and e.component == "Trainer"]

@@ -21,6 +21,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import trainer_pb2
 
 from ctpipe import models
+from ctpipe.common import features
 from ctpipe.components.concept_drift import ConceptDrift
 from ctpipe.components.curated_schema import ImportSchemaGen
 from ctpipe.components.evaluator.component import ServedBaselineEvaluator
@@ -31,7 +32,6 @@ from ctpipe.components.served_model import ServedModel
 from ctpipe.components.span_window.component import SpanWindow
 from ctpipe.components.statistics_gen.component import StatisticsGen
 from ctpipe.components.validation_gate.component import ValidationGate
-from ctpipe.models import features
 from ctpipe.models.options import to_custom_config
 from ctpipe.pipeline.config import PipelineConfig
 
@@ -41,7 +41,7 @@ RUN_FN = "ctpipe.models.trainer.run_fn"
 SLICE_FEATURES = ("payment_type", "trip_start_hour")
 # Steps that read state outside the artifact store (data folder, serving folder): their cache
 # key holds a snapshot of it with LocalDagRunner; orchestrators without custom drivers must not
-# cache them (pipeline/kubeflow_runner.py).
+# cache them (pipeline/kubeflow/runner.py).
 OUTSIDE_STATE_STEPS = ("ExampleGen", "SpanWindow", "ServedModel")
 
 

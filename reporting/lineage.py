@@ -18,8 +18,12 @@ from typing import Any
 
 from ctpipe.common import layout, properties
 from ctpipe.common.errors import UserError
-from ctpipe.models.window import MANIFEST_FILE, WindowManifest
+from ctpipe.common.window import MANIFEST_FILE, WindowManifest
+from ctpipe.monitoring.summary import WORKSPACE_SUMMARY
+from ctpipe.reporting.contents import anomaly_lines
 from ctpipe.reporting.status import WorkspaceStatus, custom_int, custom_str
+from ctpipe.serving.client import version_labels
+from ctpipe.serving.prediction_log import read_logs
 
 SCHEMA_FILE = "schema.pbtxt"
 
@@ -138,8 +142,6 @@ def _execution_property(status: WorkspaceStatus, node: str, context_id: int,
 
 
 def _logged(logs: str, version: str) -> dict[str, Any]:
-    from ctpipe.serving.prediction_log import read_logs
-
     stamps = [r.log_metadata.timestamp_secs for r in read_logs(logs)
               if str(r.log_metadata.model_spec.version.value) == version]
     when = lambda s: dt.datetime.fromtimestamp(s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -149,9 +151,6 @@ def _logged(logs: str, version: str) -> dict[str, Any]:
 
 def read_lineage(workspace: Path, version: str, logs: str | None = None) -> Lineage:
     """The lineage of a pushed version (raises LineageError naming what is missing)."""
-    from ctpipe.monitoring.summary import WORKSPACE_SUMMARY
-    from ctpipe.reporting.contents import anomaly_lines
-
     workspace = Path(workspace)
     status = WorkspaceStatus(workspace)
     summary, outputs = _pushing_run(status, version)
@@ -174,7 +173,6 @@ def read_lineage(workspace: Path, version: str, logs: str | None = None) -> Line
     model_config = _execution_property(status, "Pusher", summary.context_id, "model_config")
     labels = None
     if model_config:
-        from ctpipe.serving.client import version_labels
 
         entry = version_labels.model_entry(version_labels.read_config(Path(model_config)),
                                            _execution_property(status, "Pusher",

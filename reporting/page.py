@@ -19,12 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ctpipe.common.files import write_atomically
-from ctpipe.reporting.status import run_time
+from ctpipe.reporting.contents import read_workspace
+from ctpipe.reporting.lineage import read_lineage
+from ctpipe.reporting.status import drift_trend, run_time
 from ctpipe.reporting.tfma_results import BASELINE, CANDIDATE, OVERALL
 
 if TYPE_CHECKING:
-    from ctpipe.reporting.contents import (DataCheck, Distribution, Evaluation, RunReport,
-                                    WorkspaceReport)
+    from ctpipe.reporting.contents import (
+        DataCheck,
+        Distribution,
+        Evaluation,
+        RunReport,
+        WorkspaceReport,
+    )
     from ctpipe.reporting.status import RunSummary
 
 SCRIPT_FILE = Path(__file__).with_name("page.js")
@@ -439,8 +446,6 @@ def _concept_history(page: Page, report: WorkspaceReport) -> tuple[str, str]:
 
 def _drift_trend(report: WorkspaceReport) -> str:
     """The drift scores of the last spans over their thresholds, the measures nearest them."""
-    from ctpipe.reporting.status import drift_trend
-
     spans, rows = drift_trend(report.span_history)
     if not spans:
         return '<p class="note">No drift scores recorded yet.</p>'
@@ -595,10 +600,6 @@ def page_html(title: str, body: str, specs: dict[str, dict[str, Any]]) -> str:
 
 def write_report(workspace: Path, out: Path) -> tuple[int, int]:
     """Writes the page for `workspace` to `out` (atomically); returns (runs, plots)."""
-    from ctpipe.reporting.contents import read_workspace
-
-    from ctpipe.reporting.lineage import read_lineage
-
     report = read_workspace(workspace)
     lineage = (read_lineage(workspace, report.pushes[-1].version).lines() if report.pushes
                else None)

@@ -5,8 +5,8 @@ Reads the SQLite store read-only with ml_metadata alone (no TensorFlow, no TFX),
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as dt
+import json
 from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2

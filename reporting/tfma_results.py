@@ -5,7 +5,7 @@ a few kilobytes. TFMA writes its results as TFRecord files of `MetricsForSlice` 
 `PlotsForSlice` messages; both are defined in TFMA's generated module `metrics_for_slice_pb2`,
 which depends on protobuf's `wrappers.proto` alone. So the module is loaded from its file without
 running the `tensorflow_model_analysis` package (whose `__init__` imports TensorFlow), and the
-files are read with `ctpipe.serving.tfrecord`.
+files are read with `ctpipe.common.tfrecord`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterator
 
+from ctpipe.common import tfrecord
 from ctpipe.common.errors import UserError
-from ctpipe.serving import tfrecord
 
 _PROTO_MODULE = "tensorflow_model_analysis.proto.metrics_for_slice_pb2"
 # TFMA names the model "" when there is no baseline, else "candidate" and "baseline".

@@ -35,6 +35,8 @@ from ml_metadata.proto import metadata_store_pb2
 
 from ctpipe.common import metadata, properties
 from ctpipe.common.errors import UserError
+from ctpipe.common.layout import version_folders
+from ctpipe.serving.client import version_labels
 
 _ARTIFACT = metadata_store_pb2.Artifact
 _EXECUTION = metadata_store_pb2.Execution
@@ -113,12 +115,9 @@ def _span_index_uris(span_index: str) -> set[str]:
 def _served_versions(serving_model_dir: str, model_config: str, model_name: str) -> set[str]:
     """The version TF Serving serves from the folder (the newest), and versions a label
     names."""
-    from ctpipe.common.layout import version_folders
-
     folders = version_folders(serving_model_dir) if os.path.isdir(serving_model_dir) else {}
     versions = {str(max(folders))} if folders else set()
     if model_config and os.path.isfile(model_config):
-        from ctpipe.serving.client import version_labels
 
         entry = version_labels.model_entry(version_labels.read_config(Path(model_config)),
                                            model_name)

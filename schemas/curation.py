@@ -10,9 +10,14 @@ import difflib
 import itertools
 from pathlib import Path
 
+import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.utils import io_utils
+
+from ctpipe.common import features
 from ctpipe.common.errors import UserError
 from ctpipe.common.files import write_atomically
-from ctpipe.models import features
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 # Columns the source never leaves empty: a span where they go missing is broken.
@@ -23,7 +28,7 @@ INT_RANGES = {"trip_start_hour": (0, 23), "trip_start_day": (1, 7), "trip_start_
 NON_NEGATIVE = ("fare", "trip_miles", features.TIPS)
 # Free-text categories that legitimately gain values over time: no closed vocabulary.
 OPEN_VOCABULARY = ("company",)
-# Integer columns that are category ids for the model (models/features.py).
+# Integer columns that are category ids for the model (common/features.py).
 CATEGORICAL_IDS = tuple(f.name for f in features.FEATURES
                         if f.encoding == "categorical" and f.dtype == "int64")
 
@@ -33,14 +38,10 @@ class SchemaToolError(UserError):
 
 
 def _schema_pb2():
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
     return schema_pb2
 
 
 def read_schema(path: Path):
-    from google.protobuf import text_format
-
     if not path.is_file():
         raise SchemaToolError(f"schema file not found: {path}")
     try:
@@ -59,8 +60,6 @@ def _leading_comments(text: str) -> str:
 def write_schema(schema, path: Path) -> str:
     """Writes atomically, keeping the file's leading comments; returns a unified diff against
     the previous file, empty (and the file untouched) when nothing changed."""
-    from google.protobuf import text_format
-
     old = path.read_text() if path.is_file() else ""
     text = _leading_comments(old) + text_format.MessageToString(schema)
     if text == old:
@@ -111,10 +110,6 @@ def bootstrap(schema_dir: Path, target: Path) -> str:
 def accept(statistics_dir: Path, target: Path) -> str:
     """Folds the anomalies of a span's statistics (an ExampleStatistics artifact's folder) into
     the curated schema; reports what is left."""
-    import tensorflow_data_validation as tfdv
-    from tfx.utils import io_utils
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
     schema = read_schema(target)
     remaining = []
     for split_dir in sorted(Path(statistics_dir).glob("Split-*")):

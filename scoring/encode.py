@@ -14,7 +14,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ctpipe.models import features
+import numpy as np
+import pyarrow.compute as pc
+
+from ctpipe.common import features
 
 # Entries cached per feature before the cache is dropped (bounds memory on unique values).
 _CACHE_LIMIT = 200_000
@@ -71,9 +74,6 @@ class ExampleEncoder:
         typed as `ctpipe.scoring.job.read_range` reads them; a null cell or an absent column leaves
         the feature out). Each column is dictionary-encoded, so an entry is built once per
         distinct value and picked for every row by numpy; a row is one join of its entries."""
-        import numpy as np
-        import pyarrow.compute as pc
-
         columns = []
         for feature in features.FEATURES:
             if feature.name not in table.column_names:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ctpipe.common.layout import PUSH_RECORD_FILE
 from ctpipe.scoring.job import Stats
+
 # Below this the outputs do not vary: a constant model, or inputs the model cannot see.
 CONSTANT_STD = 1e-4
 

@@ -24,14 +24,23 @@ import glob
 import io
 import json
 import os
+from concurrent import futures
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import tensorflow as tf
+from apache_beam.options.pipeline_options import PipelineOptions
 
+from ctpipe.common import features
 from ctpipe.common.errors import UserError
-from ctpipe.models import features
-
+from ctpipe.scoring.encode import ExampleEncoder
+from ctpipe.serving.client.grpc_client import PredictionClient
 
 RANGE_BYTES = 16 * 1024 * 1024
 MODEL_BATCH = 4096
@@ -159,9 +168,6 @@ def plan_ranges(path: str, name: str, range_bytes: int = RANGE_BYTES) -> Iterato
 
 
 def _convert_options(key_column: str):
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
     types = {f.name: pa.string() if f.dtype == "string" else pa.float64()
              for f in features.FEATURES}
     if key_column:
@@ -174,9 +180,6 @@ def _convert_options(key_column: str):
 def read_range(chunk: ByteRange, key_column: str = "") -> Any:
     """The range's feature columns (and the key column) as a pyarrow Table, features typed,
     integers checked to be integral; other columns are not parsed."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
     with open(chunk.path, "rb") as handle:
         handle.seek(chunk.start)
         data = chunk.header + handle.read(chunk.end - chunk.start)
@@ -202,11 +205,9 @@ class Scorer:
         self.source = source
         self.version = source.version
         if source.server:
-            from ctpipe.serving.client.grpc_client import PredictionClient
 
             self._client = PredictionClient(source.server, source.model_name, timeout=60)
         else:
-            import tensorflow as tf
 
             self._tf = tf
             self._signature = tf.saved_model.load(source.model_dir).signatures["serving_default"]
@@ -229,9 +230,6 @@ class Scorer:
 
 def write_part(table: Any, path: str, output_format: str) -> None:
     """One part file, replaced whole (a retried range rewrites it)."""
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
-
     temporary = f"{path}.tmp-{os.getpid()}"
     if output_format == "parquet":
         pq.write_table(table, temporary)
@@ -243,8 +241,6 @@ def write_part(table: Any, path: str, output_format: str) -> None:
 def _encode_and_score(table: Any, encoder: Any, scorer: "Scorer") -> np.ndarray:
     """Encodes slice n+1 while the model scores slice n: TensorFlow releases the interpreter
     lock while it computes, so the two use both cores."""
-    from concurrent import futures
-
     with futures.ThreadPoolExecutor(1, thread_name_prefix="score") as model_thread:
         pending = [model_thread.submit(scorer.score, encoder.encode_table(
                        table.slice(start, MODEL_BATCH * 4)))
@@ -256,9 +252,6 @@ def _encode_and_score(table: Any, encoder: Any, scorer: "Scorer") -> np.ndarray:
 def score_range(chunk: ByteRange, scorer: Scorer, encoder: Any, key_column: str,
                 folder: str, output_format: str) -> Stats:
     """Reads, encodes, scores and writes one range; returns its statistics."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     table = read_range(chunk, key_column)
     scores = _encode_and_score(table, encoder, scorer)
     if len(scores) != table.num_rows:
@@ -282,11 +275,6 @@ def score_range(chunk: ByteRange, scorer: Scorer, encoder: Any, key_column: str,
 def run_beam(ranges: Sequence[ByteRange], source: ModelSource, key_column: str, folder: str,
              output_format: str, beam_args: Sequence[str]) -> Stats:
     """Scores every range in a Beam pipeline; returns the combined statistics."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from ctpipe.scoring.encode import ExampleEncoder
-
     class ScoreRanges(beam.DoFn):
         def setup(self) -> None:
             self.scorer = Scorer(source)

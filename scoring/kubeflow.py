@@ -32,6 +32,8 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from ctpipe.common import progress
 from ctpipe.common.files import write_atomically
 from ctpipe.common.specs import parameters
+from ctpipe.pipeline.kubeflow.runner import pipeline_spec
+from ctpipe.scoring import publish
 
 INPUT_ROOT_PARAMETER = "input_root"
 RESULT_FILE = "publication.json"
@@ -65,8 +67,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
-        from ctpipe.scoring import publish
-
         source = publish.pushed_version(exec_properties["serving_model_dir"],
                                         exec_properties["version"] or None)
         result = publish.score(source, exec_properties["input_root"],
@@ -109,8 +109,6 @@ def compile_scoring_pipeline(settings: ScoringSettings, image: str,
                              output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file (PipelineSpec) of the scoring pipeline in `image`;
     refuses one open-source KFP could not run, as the training pipeline's compile does."""
-    from ctpipe.pipeline.kubeflow_runner import pipeline_spec
-
     parameter = data_types.RuntimeParameter(name=INPUT_ROOT_PARAMETER, ptype=str,
                                             default=settings.input_root)
     spec = pipeline_spec(create_scoring_pipeline(settings, parameter), image,

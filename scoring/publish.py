@@ -21,8 +21,14 @@ from typing import Sequence
 from ctpipe.common import layout
 from ctpipe.common.files import write_atomically
 from ctpipe.scoring import gate
-from ctpipe.scoring.job import (FORMATS, ModelSource, ScoringError, input_files, plan_ranges,
-                         run_beam)
+from ctpipe.scoring.job import (
+    FORMATS,
+    ModelSource,
+    ScoringError,
+    input_files,
+    plan_ranges,
+    run_beam,
+)
 
 LATEST = "LATEST"
 RUNS_PREFIX = "scores-"

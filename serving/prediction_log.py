@@ -15,7 +15,7 @@ the same ids are logged every time, independent of routing (`request_id`, `sampl
 
 Shared by `ctpipe serve` (TensorFlow's proto classes) and `ctpipe gateway` (the client's): the
 PredictionLog is built from the request's own descriptor pool and written with
-`ctpipe.serving.tfrecord`, so this module never imports TensorFlow and both write the same files.
+`ctpipe.common.tfrecord`, so this module never imports TensorFlow and both write the same files.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from typing import Any, BinaryIO, Iterator
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from ctpipe.serving import tfrecord
+from ctpipe.common import tfrecord
+from ctpipe.serving.client import protos
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,6 @@ def _log_class(request: Message) -> type[Message]:
 def read_logs(prefix: str) -> Iterator[Any]:
     """Every record of `<prefix>-*.tfrecord` (a glob pattern may stand in the prefix, e.g.
     one folder per gateway pod), oldest file first, as the client's PredictionLog messages."""
-    from ctpipe.serving.client import protos
-
     paths = sorted(glob.glob(f"{prefix}-*.tfrecord"), key=lambda p: (os.path.getmtime(p), p))
     for path in paths:
         with open(path, "rb") as handle:

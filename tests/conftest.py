@@ -10,7 +10,16 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np
+import tensorflow as tf
+
+from ctpipe.common import features
 from ctpipe.dataprep import spans as data  # noqa: E402
+from ctpipe.models.export import export_serving_model
+from ctpipe.models.inputs import parse_examples
+from ctpipe.models.model import HParams, build_model, fit_feature_stats
+from ctpipe.serving.client.examples import row_to_example
+from tests.containers.oss_launcher import s3_api
 
 
 def write_csv(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
@@ -48,8 +57,6 @@ def csv_writer():
 @pytest.fixture(scope="session")
 def serialized_examples(taxi_rows) -> list[bytes]:
     """The first 600 trips as clients send them (serving and monitoring tests)."""
-    from ctpipe.serving.client.examples import row_to_example
-
     _, rows = taxi_rows
     return [row_to_example(r) for r in rows[:600]]
 
@@ -57,13 +64,6 @@ def serialized_examples(taxi_rows) -> list[bytes]:
 @pytest.fixture(scope="session")
 def trained_model(serialized_examples, taxi_rows):
     """Our Keras model, fitted on real trips for a few steps (fast, deterministic)."""
-    import numpy as np
-    import tensorflow as tf
-
-    from ctpipe.models import features
-    from ctpipe.models.inputs import parse_examples
-    from ctpipe.models.model import HParams, build_model, fit_feature_stats
-
     _, rows = taxi_rows
     columns = {k: v.numpy() for k, v in
                parse_examples(tf.constant(serialized_examples), with_label=False).items()}
@@ -77,8 +77,6 @@ def trained_model(serialized_examples, taxi_rows):
 @pytest.fixture(scope="session")
 def saved_model_dir(tmp_path_factory, trained_model) -> Path:
     """The SavedModel our Trainer exports (`serving_default`: examples -> probability)."""
-    from ctpipe.models.export import export_serving_model
-
     export_dir = tmp_path_factory.mktemp("export") / "model"
     export_serving_model(trained_model, str(export_dir))
     return export_dir
@@ -86,9 +84,7 @@ def saved_model_dir(tmp_path_factory, trained_model) -> Path:
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """A real S3 API on loopback (containers/oss_launcher.py s3_api): `endpoint`, `client`,
+    """A real S3 API on loopback (tests/containers/oss_launcher.py s3_api): `endpoint`, `client`,
     `environment`. Tests make buckets of their own names."""
-    from containers.oss_launcher import s3_api
-
     with s3_api() as server:
         yield server

@@ -22,18 +22,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2 as mlmd
 from mlflow import MlflowClient
 
 from bench.monitor import send_logged_requests, served_examples
-from ctpipe.components.pusher.executor import overall_auc
-from ctpipe import cli
-from ctpipe.dataprep import spans as data
+from ctpipe import cli, models
 from ctpipe.commands.monitor import EXIT_CROSSED
-from ctpipe.models import features
+from ctpipe.common import features
+from ctpipe.components.pusher.executor import overall_auc
+from ctpipe.components.track_run import INPUT_TYPES, INPUTS, RECORD_KEY, Executor, TrackingRecord
+from ctpipe.dataprep import spans as data
 from ctpipe.pipeline.config import local_config
 from ctpipe.pipeline.local_runner import run_local
 from ctpipe.reporting import contents, page, status, tfma_results
+from ctpipe.retention import gc
+from ctpipe.retention.gc import open_store
+from ctpipe.serving.client import protos, version_labels
 from ctpipe.serving.client.examples import rows_to_examples
+from ctpipe.serving.prediction_log import PredictionLogger
 from tests.chromium import DRAWN_PLOTS, load_page
 from tests.conftest import write_csv
 from tests.tensorboard_events import curve, hparams, read_events
@@ -224,8 +230,6 @@ def test_the_kubeflow_tracking_step_logs_what_ctpipe_run_logged(workspace, tmp_p
     """TrackRun, the tracking step of a Kubeflow run, on the artifacts of the run above: the
     same record as `ctpipe run` logged, less what only a local run knows (step timings and
     states, the Trainer's start line)."""
-    from ctpipe.components.track_run import INPUT_TYPES, INPUTS, RECORD_KEY, Executor, TrackingRecord
-
     config, root = workspace["config"], workspace["root"]
     state = status.WorkspaceStatus(root / "ws")
     (run,) = state.runs(1)
@@ -345,8 +349,6 @@ def _config_file(root: Path) -> Path:
 def test_incremental_training_continues_the_served_model_and_pushes_a_canary(workspace):
     """`training: incremental` with `rollout: canary`: the new version is labelled canary in TF
     Serving's model config while stable stays on the served one."""
-    from ctpipe.serving.client import version_labels
-
     config, root = workspace["config"], workspace["root"]
     for entry in Path(config.span_index_uri).glob("span-*.json"):
         assert Path(json.loads(entry.read_text())["uri"]).is_dir(), "stored spans stay"
@@ -443,10 +445,6 @@ print(json.dumps({"code": code, "seconds": time.monotonic() - started, "heavy": 
 def test_lineage_of_a_pushed_version_in_one_view(workspace, capsys, tmp_path):
     """`ctpipe lineage` on the first and the newest pushed versions of the runs above, read
     back from ML Metadata, the version folders and a prediction log (no new run)."""
-    from ctpipe.serving.client import protos
-    from ctpipe.serving.prediction_log import PredictionLogger
-
-    from ctpipe import models
     ws = workspace["root"] / "ws"
     versions = [p.name for p in _served_versions(workspace["config"])]
     first, before, newest = versions[0], versions[-2], versions[-1]
@@ -565,8 +563,6 @@ class _Killed(BaseException):
 
 def _artifact_files(ws: Path) -> dict[int, dict[str, str] | None]:
     """Each artifact under the pipeline root: its files' digests, None when its URI is gone."""
-    from ctpipe.retention.gc import open_store
-
     root = str(ws / "pipeline_root")
     found = {}
     for artifact in open_store(ws).get_artifacts():
@@ -583,10 +579,6 @@ def test_gc_keeps_what_serving_and_runs_need_and_survives_a_kill_and_a_racing_ru
     artifact aside leaves every artifact whole at its URI or gone; a run that reuses an
     artifact gc has just marked keeps it; the rerun finishes; what the served version, the
     stored spans and the newest runs need is still there, and lineage and the report read."""
-    from ml_metadata.proto import metadata_store_pb2 as mlmd
-
-    from ctpipe.retention import gc
-
     config, ws = workspace["config"], workspace["root"] / "ws"
     # The labels the incremental test's canary push wrote (stable: an older run's version).
     settings = (config.pipeline_root, config.span_index_uri, config.serving_model_dir,

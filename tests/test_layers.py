@@ -27,6 +27,7 @@ FLOORS = {
     "components": 3,  # the pipeline's steps
     "pipeline": 4,  # the pipeline definition and its runners
     "monitoring": 4,  # prediction logs against what was pushed
+    "rollout": 4,  # canary verdicts from the prediction logs and the servers' metrics
     "retention": 4,  # ctpipe gc: what ML Metadata and the disk may forget
     "scoring": 5,  # offline scoring, also a Kubeflow pipeline of its own
     "reporting": 5,  # status and the HTML report

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ctpipe.models.options import Settings
+from ctpipe.common.settings import Settings
 
 # The embedded store of a local workspace when tracking is on without a URI, and where the
 # artifacts of its runs (the registered SavedModels) go.

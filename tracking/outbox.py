@@ -22,8 +22,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mlflow.exceptions import MlflowException
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout
+
+from ctpipe.common import storage
 from ctpipe.common.errors import UserError
 from ctpipe.common.files import write_atomically
+from ctpipe.tracking import store
+from ctpipe.tracking.record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +58,6 @@ class Delivery:
         return lines
 
 
-def _gfile():
-    import tensorflow as tf
-
-    return tf.io.gfile
-
-
 def add(outbox: str | Path, entry: dict[str, Any]) -> str:
     """Keeps `entry` (with its `tracking_uri`) until it is sent; returns its file."""
     outbox = str(outbox)
@@ -73,20 +74,20 @@ def pending(outbox: str | Path) -> list[str]:
     """The kept entries' files, oldest first."""
     outbox = str(outbox)
     if "://" in outbox:
-        return sorted(_gfile().glob(posixpath.join(outbox, "*.json")))
+        return sorted(storage.gfile().glob(posixpath.join(outbox, "*.json")))
     return sorted(str(path) for path in Path(outbox).glob("*.json"))
 
 
 def _read(path: str) -> dict[str, Any]:
     if "://" in path:
-        with _gfile().GFile(path) as handle:
+        with storage.gfile().GFile(path) as handle:
             return json.loads(handle.read())
     return json.loads(Path(path).read_text())
 
 
 def _remove(path: str) -> None:
     if "://" in path:
-        _gfile().remove(path)
+        storage.gfile().remove(path)
     else:
         Path(path).unlink()
 
@@ -108,19 +109,12 @@ def unreachable_reason(uri: str, timeout: float) -> str | None:
 
 def _transient(err: Exception) -> bool:
     """Whether a failed write means "not reachable now" rather than "refused"."""
-    from mlflow.exceptions import MlflowException
-    from requests.exceptions import ConnectionError as RequestsConnectionError
-    from requests.exceptions import Timeout
-
     if isinstance(err, (OSError, RequestsConnectionError, Timeout)):
         return True
     return isinstance(err, MlflowException) and err.get_http_status_code() >= 500
 
 
 def _send(entry: dict[str, Any]) -> list[str]:
-    from ctpipe.tracking import store
-    from ctpipe.tracking.record import RunRecord
-
     mlflow = store.client(entry["tracking_uri"])
     if entry["kind"] == RUN:
         return store.write_run(mlflow, RunRecord.from_json(entry["record"]),

@@ -33,7 +33,9 @@ import math
 from typing import Sequence
 
 import numpy as np
+from scipy.stats import norm
 from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.coders import example_coder
 
 from ctpipe.validation.drift import INFINITY_NORM, JENSEN_SHANNON, DriftError
 
@@ -117,8 +119,6 @@ def compared_features(schema: schema_pb2.Schema) -> dict[str, tuple[str, float |
 def sample_of(records: Sequence[bytes], kinds: dict[str, str]) -> Sample:
     """The compared features' present values of serialized tf.Examples (numbers as floats,
     categorical values as strings; a row's first value)."""
-    from tfx_bsl.coders import example_coder
-
     if not records:
         return Sample(0, {})
     batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(list(records))
@@ -156,8 +156,6 @@ def share_distance(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
 
 def critical_value(statistic: str, n: int, m: int, alpha: float, categories: int = 2) -> float:
     """The score's critical value at level `alpha` for samples of n and m rows."""
-    from scipy.stats import norm
-
     spread = math.sqrt(1 / n + 1 / m)
     if statistic == KOLMOGOROV_SMIRNOV:
         return math.sqrt(-math.log(alpha / 2) / 2) * spread

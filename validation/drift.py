@@ -20,7 +20,10 @@ import dataclasses
 import math
 from typing import Literal, Mapping, Sequence
 
+import tensorflow_data_validation as tfdv
+from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tfx_bsl.coders import example_coder
 
 from ctpipe.common.errors import UserError
 
@@ -93,10 +96,6 @@ def statistics_of_examples(examples: Sequence[bytes], schema: schema_pb2.Schema
     For prediction logs and small samples (tests, bench); the schema makes TFDV count the
     values of int_domain.is_categorical features, which infinity_norm needs.
     """
-    import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.statistics import stats_impl
-    from tfx_bsl.coders import example_coder
-
     if not examples:
         raise DriftError("no examples to compute statistics of")
     record_batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(list(examples))
@@ -228,8 +227,6 @@ def _presence_distance(comparator: str, before: float, after: float) -> float:
 def _findings(kind: Kind, compared: statistics_pb2.DatasetFeatureStatisticsList,
               reference: statistics_pb2.DatasetFeatureStatisticsList,
               schema: schema_pb2.Schema) -> list[DriftFinding]:
-    import tensorflow_data_validation as tfdv
-
     comparators = _comparators(schema, kind)
     side = "serving statistics" if kind == "skew" else "statistics"
     base = "training statistics" if kind == "skew" else "reference statistics"

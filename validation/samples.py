@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import posixpath
 
+import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.utils import io_utils
 
 from ctpipe.common import properties
 from ctpipe.validation.drift import statistics_of_examples
@@ -19,8 +21,6 @@ def first_records(paths: list[str], total: int) -> list[bytes]:
     """The first total/len(paths) records of each gzipped TFRecord file, in file order. One
     tf.data pipeline over all files: a pipeline per file costs about 20 ms each, which adds
     up over a long history (64 spans: 1.2 s against 0.23 s)."""
-    import tensorflow as tf
-
     if not paths or not total:
         return []
     quota = -(-total // len(paths))
@@ -48,8 +48,6 @@ def write_sample_statistics(artifact, paths: list[str], size: int, view: schema_
                             what: str) -> None:
     """The statistics of a sample of `paths` as an ExampleStatistics artifact's training
     split (StatisticsGen's file layout)."""
-    from tfx.utils import io_utils
-
     statistics = sample_statistics(paths, size, view, what)
     io_utils.write_bytes_file(
         posixpath.join(artifact.uri, f"Split-{properties.SAMPLE_SPLIT}",

@@ -4,7 +4,7 @@ The whole public table (`bigquery-public-data.chicago_taxi_trips.taxi_trips`, ab
 one row per trip) is where the real data lives. A span is a calendar quarter, numbered from
 `first_quarter` (span 1) as `ctpipe data prepare` numbers the shipped sample's quarters. The
 query selects the columns the span folders hold, under the same names and types (the raw
-columns of ctpipe.models.features plus the label), so the rest of the pipeline cannot tell the
+columns of ctpipe.common.features plus the label), so the rest of the pipeline cannot tell the
 sources apart. TFX's own span placeholders in queries count days since 1970, not quarters, so
 the query names its quarter's bounds itself.
 """
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
 from tfx.proto import example_gen_pb2
 
+from ctpipe.common import features
 from ctpipe.components.example_gen.component import output_config
-from ctpipe.models import features
 
 PUBLIC_TABLE = "bigquery-public-data.chicago_taxi_trips.taxi_trips"
 FIRST_QUARTER = "2013-Q1"
@@ -56,8 +57,6 @@ def span_query(span: int, table: str = PUBLIC_TABLE, first_quarter: str = FIRST_
 def big_query_example_gen(span: int, table: str = PUBLIC_TABLE,
                           first_quarter: str = FIRST_QUARTER):
     """TFX's BigQueryExampleGen for one span, split as the file-based ExampleGen splits."""
-    from tfx.extensions.google_cloud_big_query.example_gen.component import BigQueryExampleGen
-
     query = span_query(span, table, first_quarter)
     return BigQueryExampleGen(
         input_config=example_gen_pb2.Input(splits=[

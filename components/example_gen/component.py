@@ -7,7 +7,7 @@ parameter, so that a run for a span whose data has not arrived fails instead of 
 old data. Sources: CSV or Parquet span folders, `<input_base>/span-N/*.csv|*.parquet`.
 
 TFX compiles every FileBasedExampleGen for Kubeflow with a driver hook that only Vertex AI
-runs; the compiled file drops it (pipeline/kubeflow_runner.py) and this executor resolves the
+runs; the compiled file drops it (pipeline/kubeflow/runner.py) and this executor resolves the
 span itself, the same on every orchestrator.
 """
 from __future__ import annotations
@@ -25,8 +25,12 @@ from tfx.types.component_spec import ExecutionParameter
 from ctpipe.common.policies import DATA_FORMATS
 from ctpipe.common.snapshot import SNAPSHOT_KEY
 from ctpipe.components.example_gen import ingest
-from ctpipe.components.example_gen.executor import (FILE_FORMAT_KEY, REQUESTED_SPAN_KEY, Executor,
-                                             span_range)
+from ctpipe.components.example_gen.executor import (
+    FILE_FORMAT_KEY,
+    REQUESTED_SPAN_KEY,
+    Executor,
+    span_range,
+)
 
 SPAN_FOLDER_PATTERN = "span-{SPAN}"
 # The one input split's name: TFX's file fingerprint of a span starts with it.
@@ -39,7 +43,7 @@ class SpanExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         REQUESTED_SPAN_KEY: ExecutionParameter(type=int),
         FILE_FORMAT_KEY: ExecutionParameter(type=str),
         # Kubeflow: the span and fingerprint a snapshot step found, for KFP's cache key
-        # (components/outside_state.py); the executor does not read it.
+        # (pipeline/kubeflow/snapshots.py); the executor does not read it.
         SNAPSHOT_KEY: ExecutionParameter(type=str, optional=True),
     }
 

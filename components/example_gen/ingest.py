@@ -23,6 +23,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import tensorflow as tf
+from tfx_bsl.coders import example_coder
 
 from ctpipe.common.policies import DATA_FORMATS
 
@@ -78,8 +82,6 @@ def plan_chunks(files: Sequence[tuple[str, int]], file_format: str,
 
 
 def _parquet_row_groups(path: str) -> int:
-    import pyarrow.parquet as pq
-
     with _open(path) as handle:
         try:
             return pq.ParquetFile(handle).num_row_groups
@@ -91,7 +93,6 @@ def _open(path: str):
     """A binary file handle on a local path or a bucket URI (TensorFlow's file systems)."""
     if "://" not in path:
         return open(path, "rb")
-    import tensorflow as tf
 
     return tf.io.gfile.GFile(path, "rb")
 
@@ -121,7 +122,6 @@ def record_batches(chunk: Chunk) -> Iterator[pa.RecordBatch]:
     if chunk.file_format == "parquet":
         yield from _parquet_batches(chunk)
         return
-    import pyarrow.csv as pa_csv
 
     text = _csv_range(chunk.path, chunk.start, chunk.end)
     try:
@@ -139,8 +139,6 @@ def record_batches(chunk: Chunk) -> Iterator[pa.RecordBatch]:
 
 
 def _parquet_batches(chunk: Chunk) -> Iterator[pa.RecordBatch]:
-    import pyarrow.parquet as pq
-
     with _open(chunk.path) as handle:
         try:
             groups = list(range(chunk.start, chunk.end))
@@ -174,8 +172,6 @@ def encode(batch: pa.RecordBatch) -> list[bytes]:
     """The batch's rows as serialized tf.Examples. A column without any value is left out:
     its type is unknown (CsvExampleGen writes it with no value list, which TFDV reads as
     absent too), and any type given to it would contradict a schema."""
-    from tfx_bsl.coders import example_coder
-
     typed = [(name, column) for name, column in zip(batch.schema.names, batch.columns)
              if not pa.types.is_null(column.type)]
     lists = pa.RecordBatch.from_arrays([_as_list_column(column) for _, column in typed],
@@ -219,8 +215,6 @@ def train_rows(batch: pa.RecordBatch) -> np.ndarray:
 def write_chunk(chunk: Chunk, output_uri: str) -> dict[str, int]:
     """Encodes the chunk into `<output_uri>/Split-<split>/<chunk.shard>`; returns the rows
     written per split."""
-    import tensorflow as tf
-
     options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
     paths = [posixpath.join(output_uri, f"Split-{split}", chunk.shard) for split in SPLITS]
     for path in paths:

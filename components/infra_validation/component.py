@@ -6,9 +6,14 @@ import logging
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
+from tfx.utils import path_utils
 
-from ctpipe.components.infra_validation.executor import (EVAL_SPLIT, check_serving, read_examples,
-                                                  record_blessing)
+from ctpipe.components.infra_validation.executor import (
+    EVAL_SPLIT,
+    check_serving,
+    read_examples,
+    record_blessing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +26,6 @@ def InfraValidation(
     model_name: Parameter[str],
     num_examples: Parameter[int] = 5000,
 ) -> None:
-    from tfx.utils import path_utils
-
     check = check_serving(path_utils.serving_model_path(model.uri),
                           read_examples(examples.uri, EVAL_SPLIT, num_examples), model_name)
     record_blessing(blessing, check)

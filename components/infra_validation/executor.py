@@ -24,7 +24,17 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import tensorflow as tf
+from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
+from tfx.utils import io_utils
+
+from ctpipe.serving.client.errors import ClientError
+from ctpipe.serving.client.grpc_client import PredictionClient
+from ctpipe.serving.server import model_server as server
+from ctpipe.serving.server.errors import StartupError
+from ctpipe.serving.server.flags import LOOPBACK, ServerOptions
+from ctpipe.validation.drift import prediction_summary
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +63,6 @@ class InfraCheck:
 def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_name: str,
                   ready_timeout: float = 120.0, request_timeout: float = 30.0) -> InfraCheck:
     """Serves `serving_dir` as version 1 of `model_name` and scores the examples through it."""
-    from tfx.dsl.io import fileio
-    from tfx.utils import io_utils
-
-    from ctpipe.serving.client.errors import ClientError
-    from ctpipe.serving.client.grpc_client import PredictionClient
-    from ctpipe.serving.server import model_server as server
-    from ctpipe.serving.server.errors import StartupError
-    from ctpipe.serving.server.flags import LOOPBACK, ServerOptions
-
     if not serialized_examples:
         raise ValueError("infra validation needs at least one example")
     # TF Serving cannot load such a folder; it would only say so after its load retries.
@@ -106,8 +107,6 @@ def check_serving(serving_dir: str, serialized_examples: Sequence[bytes], model_
 
 def read_examples(examples_uri: str, split: str, limit: int) -> list[bytes]:
     """The first `limit` serialized tf.Examples of a split (ExampleGen's gzipped TFRecords)."""
-    import tensorflow as tf
-
     files = sorted(tf.io.gfile.glob(f"{examples_uri}/Split-{split}/*"))
     if not files:
         raise FileNotFoundError(f"no '{split}' examples under {examples_uri}")
@@ -118,10 +117,6 @@ def read_examples(examples_uri: str, split: str, limit: int) -> list[bytes]:
 def record_blessing(blessing: standard_artifacts.InfraBlessing, check: InfraCheck) -> None:
     """TFX's blessing marks, and the distribution of the candidate's answers on the eval
     examples (`eval_predictions.json`), which the Pusher keeps with the model."""
-    from tfx.dsl.io import fileio
-
-    from ctpipe.validation.drift import prediction_summary
-
     blessing.set_int_custom_property(BLESSED_PROPERTY, int(check.blessed))
     blessing.set_string_custom_property(REASON_PROPERTY, check.reason[:1000])
     fileio.makedirs(blessing.uri)

@@ -8,9 +8,15 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from ctpipe.common.specs import parameters
-from ctpipe.components.pusher.executor import (EVALUATION_KEY, INFRA_BLESSING_KEY, MODEL_BLESSING_KEY,
-                                        MODEL_KEY, PUSHED_MODEL_KEY, WINDOW_STATISTICS_KEY,
-                                        Executor)
+from ctpipe.components.pusher.executor import (
+    EVALUATION_KEY,
+    INFRA_BLESSING_KEY,
+    MODEL_BLESSING_KEY,
+    MODEL_KEY,
+    PUSHED_MODEL_KEY,
+    WINDOW_STATISTICS_KEY,
+    Executor,
+)
 
 
 class PusherSpec(ComponentSpec):

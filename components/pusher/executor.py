@@ -25,7 +25,9 @@ import os
 import posixpath
 import shutil
 import time
+from pathlib import Path
 
+import tensorflow_model_analysis as tfma
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.components.util import model_utils
 from tfx.dsl.io import fileio
@@ -35,6 +37,7 @@ from tfx.utils import io_utils
 from ctpipe.common import progress, properties
 from ctpipe.common.layout import PUSH_RECORD_FILE, SAVED_MODEL_FILE, TRAINING_STATISTICS_FILE
 from ctpipe.components.infra_validation.executor import EVAL_PREDICTIONS_FILE
+from ctpipe.serving.client.version_labels import label_pushed_version
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,6 @@ PUSHED_MODEL_KEY = standard_component_specs.PUSHED_MODEL_KEY
 
 def overall_auc(evaluation_uri: str) -> dict[str, float]:
     """The overall AUC of the candidate and (if evaluated) the baseline, by TFMA's results."""
-    import tensorflow_model_analysis as tfma
-
     result: dict[str, float] = {}
     for metrics in tfma.load_metrics(evaluation_uri):
         if metrics.slice_key.single_slice_keys:
@@ -129,10 +130,6 @@ class Executor(tfx_pusher.Executor):
     @staticmethod
     def _label(version: int, exec_properties) -> None:
         """Labels the version in TF Serving's model config as the rollout asks."""
-        from pathlib import Path
-
-        from ctpipe.serving.client.version_labels import label_pushed_version
-
         changes = label_pushed_version(Path(exec_properties["model_config"]),
                                        exec_properties["model_name"], version,
                                        exec_properties["rollout"])

@@ -12,9 +12,14 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from ctpipe.common.snapshot import SNAPSHOT_KEY, SnapshotDriver
 from ctpipe.common.specs import parameters
-from ctpipe.components.span_window.executor import (EVAL_EXAMPLES_KEY, EXAMPLES_KEY,
-                                             REFERENCE_STATISTICS_KEY, WINDOW_EXAMPLES_KEY,
-                                             Executor, snapshot_of)
+from ctpipe.components.span_window.executor import (
+    EVAL_EXAMPLES_KEY,
+    EXAMPLES_KEY,
+    REFERENCE_STATISTICS_KEY,
+    WINDOW_EXAMPLES_KEY,
+    Executor,
+    snapshot_of,
+)
 
 
 class Driver(SnapshotDriver):

@@ -2,7 +2,7 @@
 
 The span this run's ExampleGen wrote is registered in the span index (components/span_window/
 index.py); the window's other spans are found there. What a run writes is O(the new span):
-- `examples`: only the window's manifest (models/window.py), naming each span's own files;
+- `examples`: only the window's manifest (common/window.py), naming each span's own files;
 - `eval_examples`: a fixed-size sample of the newest span's eval split (all of it when the span
   is small) plus one of the older spans' eval splits, so the Evaluator's cost follows neither
   the history nor the span's size (TFMA took 98 s on a 500 k-trip span's 100 k eval examples);
@@ -29,6 +29,7 @@ import posixpath
 import re
 from typing import Any
 
+import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -37,11 +38,16 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from ctpipe.common import progress, properties, storage
+from ctpipe.common.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
 from ctpipe.components.example_gen import ingest
 from ctpipe.components.example_gen.component import INPUT_SPLIT
-from ctpipe.components.example_gen.executor import ingest_span, mark_examples, read_counts, span_files
+from ctpipe.components.example_gen.executor import (
+    ingest_span,
+    mark_examples,
+    read_counts,
+    span_files,
+)
 from ctpipe.components.span_window import index
-from ctpipe.models.window import MANIFEST_FILE, SPLITS, SpanEntry, WindowManifest
 from ctpipe.validation.samples import first_records, write_sample_statistics
 from ctpipe.validation.statistics_view import statistics_schema
 
@@ -194,8 +200,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     @staticmethod
     def _write_eval_examples(artifact: types.Artifact, window: WindowManifest,
                              newest_examples: int, sample_size: int) -> None:
-        import tensorflow as tf
-
         newest = first_records(window.newest.paths("eval"), newest_examples)
         older = first_records(window.files("eval", window.older), sample_size)
         target = posixpath.join(artifact.uri, "Split-eval")

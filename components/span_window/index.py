@@ -15,7 +15,7 @@ import uuid
 
 from tfx.dsl.io import fileio
 
-from ctpipe.models.window import SPLITS, SpanEntry
+from ctpipe.common.window import SPLITS, SpanEntry
 
 
 def entry_path(root: str, span: int) -> str:

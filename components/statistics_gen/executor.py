@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import apache_beam as beam
 import pyarrow as pa
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation import constants as tfdv_constants
 from tensorflow_data_validation.statistics import stats_impl
@@ -28,6 +29,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils
+from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
 
 from ctpipe.common import progress, properties
 
@@ -39,16 +41,12 @@ TYPE_SAMPLE = 1_000
 
 
 def _read(path: str, count: int | None = None):
-    import tensorflow as tf
-
     records = tf.data.TFRecordDataset(path, compression_type="GZIP")
     return records.take(count) if count else records
 
 
 def feature_types(path: str) -> dict[str, pa.DataType]:
     """Each feature's value type in the first records of `path`, as tfx_bsl decodes them."""
-    from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
-
     sample = list(_read(path, TYPE_SAMPLE).as_numpy_iterator())
     if not sample:
         return {}
@@ -58,8 +56,6 @@ def feature_types(path: str) -> dict[str, pa.DataType]:
 
 
 def _parse_spec(types: dict[str, pa.DataType]) -> dict[str, Any]:
-    import tensorflow as tf
-
     def dtype(kind: pa.DataType):
         if pa.types.is_integer(kind):
             return tf.int64
@@ -85,8 +81,6 @@ def _to_arrow(parsed: dict[str, Any]) -> pa.RecordBatch:
 
 
 def _decoded_by_tfx_bsl(path: str) -> Iterator[pa.RecordBatch]:
-    from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
-
     decoder = ExamplesToRecordBatchDecoder()
     for batch in _read(path).batch(BATCH_ROWS).as_numpy_iterator():
         yield decoder.DecodeBatch(list(batch))
@@ -94,8 +88,6 @@ def _decoded_by_tfx_bsl(path: str) -> Iterator[pa.RecordBatch]:
 
 def record_batches(path: str, types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
     """The file's examples as Arrow record batches, decoded by TensorFlow's parser."""
-    import tensorflow as tf
-
     if not types:
         return
     spec = _parse_spec(types)

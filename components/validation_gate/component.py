@@ -11,10 +11,14 @@ from tfx.utils import io_utils
 
 from ctpipe.common import properties
 from ctpipe.common.policies import DRIFT_POLICIES
+from ctpipe.common.window import MANIFEST_FILE, WindowManifest
 from ctpipe.components.curated_schema import SCHEMA_FILE, parse_schema
-from ctpipe.components.validation_gate.executor import (DataValidationError, check_drift,
-                                                 read_anomalies, record_drift)
-from ctpipe.models.window import MANIFEST_FILE, WindowManifest
+from ctpipe.components.validation_gate.executor import (
+    DataValidationError,
+    check_drift,
+    read_anomalies,
+    record_drift,
+)
 from ctpipe.validation.samples import write_sample_statistics
 from ctpipe.validation.schema_anomalies import describe_anomalies
 from ctpipe.validation.statistics_view import statistics_schema

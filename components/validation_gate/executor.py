@@ -26,7 +26,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from ctpipe.common import progress, properties
-from ctpipe.models.window import WindowManifest
+from ctpipe.common.window import WindowManifest
 from ctpipe.validation import calibrated_drift
 from ctpipe.validation.samples import first_records
 

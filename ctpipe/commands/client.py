@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ctpipe.common.errors import UserError
 from ctpipe.commands.track import add_tracking_flags
+from ctpipe.common.errors import UserError
 
 if TYPE_CHECKING:
     from ctpipe.serving.client.grpc_client import PredictionClient
@@ -68,10 +68,9 @@ def _cmd_model_status(args: argparse.Namespace) -> None:
 
 def _apply_label_change(args: argparse.Namespace,
                         change_labels: Callable[[], LabelChange]) -> None:
+    from ctpipe.commands.track import follow_labels
     from ctpipe.serving.client import version_labels
     from ctpipe.serving.client.errors import ClientError
-
-    from ctpipe.commands.track import follow_labels
 
     change = change_labels()
     print(f"{change.describe()} (written to {args.model_config})")

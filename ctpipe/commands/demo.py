@@ -84,6 +84,7 @@ class DemoServer:
 def _serving(config: PipelineConfig, workspace: Path,
              sample_source: Path) -> Iterator[DemoServer | None]:
     """Starts `ctpipe serve` on the pushed models; yields None when nothing was pushed yet."""
+    from ctpipe.program import program
     from ctpipe.serving.server.process import running_server
 
     model_dir = Path(config.serving_model_dir)
@@ -94,7 +95,7 @@ def _serving(config: PipelineConfig, workspace: Path,
     print(f"\n== serving {model_dir} with `ctpipe serve` (gRPC, polls for new versions)",
           flush=True)
     sample = write_sample(sample_source, workspace / "predict-sample.csv")
-    with running_server(config.model_name, model_dir, log_dir=workspace) as server:
+    with running_server(program("serve"), config.model_name, model_dir, log_dir=workspace) as server:
         demo_server = DemoServer(server.target, config, sample)
         demo_server.predict()
         yield demo_server

@@ -1,7 +1,7 @@
 """`ctpipe compile | submit | schedule | runs | build`: the pipeline on Kubeflow Pipelines v2.
 
-`compile` writes a KFP v2 pipeline file (pipeline/kubeflow_runner.py); `submit`, `schedule` and
-`runs` talk to a KFP API server through pipeline/kfp_client.py; `build` shows build.yaml's
+`compile` writes a KFP v2 pipeline file (pipeline/kubeflow/runner.py); `submit`, `schedule` and
+`runs` talk to a KFP API server through pipeline/kubeflow/client.py; `build` shows build.yaml's
 steps. This module only turns flags into calls and results into lines.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ BUILD_FILE = REPO / "build.yaml"
 # --- compile -------------------------------------------------------------------------------
 
 def _cmd_compile(args: argparse.Namespace) -> None:
-    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+    from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
 
     config = kubeflow_config(args.config, args.pipeline_root)
     spec = compile_pipeline(config, args.image, args.output)
@@ -47,10 +47,10 @@ def _cmd_compile(args: argparse.Namespace) -> None:
               f"S3 endpoint {settings.s3_endpoint or 'AWS'}")
 
 
-# --- the KFP API (pipeline/kfp_client.py) ------------------------------------------------
+# --- the KFP API (pipeline/kubeflow/client.py) ------------------------------------------------
 
 def _client(args: argparse.Namespace):
-    from ctpipe.pipeline.kfp_client import KfpClient
+    from ctpipe.pipeline.kubeflow.client import KfpClient
 
     token = args.existing_token
     if args.token_env:
@@ -61,7 +61,7 @@ def _client(args: argparse.Namespace):
 
 
 def _cmd_submit(args: argparse.Namespace) -> None:
-    from ctpipe.pipeline.kfp_client import Package
+    from ctpipe.pipeline.kubeflow.client import Package
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)
@@ -73,7 +73,7 @@ def _cmd_submit(args: argparse.Namespace) -> None:
 
 
 def _cmd_schedule(args: argparse.Namespace) -> None:
-    from ctpipe.pipeline.kfp_client import Package, kfp_cron
+    from ctpipe.pipeline.kubeflow.client import Package, kfp_cron
 
     package = Package.read(Path(args.package))
     params = package.run_parameters(args.param)

@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ctpipe.monitoring.logs import MonitorError
-from ctpipe.monitoring.summary import (DEFAULT_LAST, DEFAULT_MIN_EXAMPLES, WORKSPACE_SUMMARY,
-                                format_summary, monitor)
+from ctpipe.monitoring.summary import (
+    DEFAULT_LAST,
+    DEFAULT_MIN_EXAMPLES,
+    WORKSPACE_SUMMARY,
+    format_summary,
+    monitor,
+)
 
 EXIT_CROSSED = 3
 

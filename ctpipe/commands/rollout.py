@@ -1,6 +1,6 @@
 """`ctpipe rollout analyze`: compare the canary (or shadow) with stable from the gateway's
 prediction log and/or metrics, recommend promote, wait or roll back (sequential tests with a
-set false-rollback rate, serving/rollout/analysis.py), and with `--apply` move the labels in
+set false-rollback rate, rollout/analysis.py), and with `--apply` move the labels in
 TF Serving's model config file."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ ROLLBACK_EXIT = 3
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from ctpipe.commands.track import follow_labels
-    from ctpipe.serving.rollout import analysis as rollout
-    from ctpipe.serving.rollout.thresholds import ROLLBACK, Thresholds
+    from ctpipe.rollout import analysis as rollout
+    from ctpipe.rollout.thresholds import ROLLBACK, Thresholds
 
     thresholds = from_flags(Thresholds, args)
     verdict = rollout.analyze(args.model_config, args.model, candidate=args.candidate,
@@ -47,7 +47,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ctpipe.commands.track import add_tracking_flags
     from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
-    from ctpipe.serving.rollout.thresholds import Thresholds
+    from ctpipe.rollout.thresholds import Thresholds
 
     rollout = subparsers.add_parser("rollout", help="canary/shadow analysis and label moves")
     commands = rollout.add_subparsers(dest="rollout_command", required=True)

@@ -1,7 +1,7 @@
 """Raw trip rows (CSV strings or JSON values) -> serialized tf.Examples of the model's features.
 
 The one place that turns a row into a tf.Example, with the feature names and types of
-`models/features.py`: the client sends these to the server; with `empty_lists` it writes the
+`common/features.py`: the client sends these to the server; with `empty_lists` it writes the
 layout CsvExampleGen writes (the training files of tests and benchmarks,
 `bench.trips.write_examples`). Free of TensorFlow (the Example class comes from
 `ctpipe.serving.client.protos`).
@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.serving.client import protos
 from ctpipe.serving.client.errors import ExampleError
 

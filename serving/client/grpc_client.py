@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import grpc
 from google.protobuf.message import Message
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.serving.client import protos
 from ctpipe.serving.client.errors import ClientError, ModelEndedError
 from ctpipe.serving.prediction_log import REQUEST_ID

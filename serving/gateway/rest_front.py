@@ -20,17 +20,22 @@ from typing import Any
 import aiohttp
 import grpc
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from ctpipe.common import features
 from ctpipe.common.policies import SHADOW
-from ctpipe.models import features
 from ctpipe.serving.client import protos
 from ctpipe.serving.client.grpc_client import DEFAULT_SIGNATURE
-from ctpipe.serving.gateway.forwarding import (BackendError, Forwarder, Send, request_id_or_new,
-                                        undecoded)
+from ctpipe.serving.gateway.forwarding import (
+    BackendError,
+    Forwarder,
+    Send,
+    request_id_or_new,
+    undecoded,
+)
 from ctpipe.serving.gateway.routing import ROUTE_KEY
 from ctpipe.serving.prediction_log import REQUEST_ID
 from ctpipe.serving.server.errors import HTTP_STATUS
-
 
 ENTRYPOINT = "REST"
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
@@ -121,8 +126,6 @@ class RestFront:
             await self.session.close()
 
     async def exposition(self, _: web.Request) -> web.Response:
-        from prometheus_client import CONTENT_TYPE_LATEST
-
         return web.Response(body=self.metrics.exposition(),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 

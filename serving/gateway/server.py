@@ -21,13 +21,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ctpipe.serving.client import protos
 from ctpipe.serving.gateway.forwarding import Forwarder, GatewayMetrics
-from ctpipe.serving.gateway.options import GatewayOptions
 from ctpipe.serving.gateway.grpc_front import GrpcFront
+from ctpipe.serving.gateway.options import GatewayOptions
 from ctpipe.serving.gateway.rest_front import RestFront
 from ctpipe.serving.gateway.routing import Router
 from ctpipe.serving.prediction_log import PredictionLogger
-from ctpipe.serving.client import protos
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from ctpipe.serving.prediction_log import PredictionLogger
 from ctpipe.serving.server.errors import RequestError, invalid
 from ctpipe.serving.server.flags import ServerOptions
 from ctpipe.serving.server.inference import InferenceService
 from ctpipe.serving.server.lifecycle import ModelManager
 from ctpipe.serving.server.metrics import ServerMetrics
-from ctpipe.serving.prediction_log import PredictionLogger
 from ctpipe.serving.server.servable import Servable
 
 log = logging.getLogger(__name__)

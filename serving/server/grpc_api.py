@@ -19,9 +19,15 @@ from typing import Any, Callable
 
 import grpc
 from google.protobuf.message import DecodeError, Message
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, inference_pb2, model_management_pb2,
-                                     predict_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from ctpipe.serving.server import config_files
 from ctpipe.serving.server.errors import RequestError, StartupError

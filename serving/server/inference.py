@@ -11,14 +11,30 @@ from typing import Callable, Mapping
 
 import grpc
 import numpy as np
+import tensorflow as tf
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, inference_pb2,
-                                     input_pb2, predict_pb2, prediction_log_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    input_pb2,
+    predict_pb2,
+    prediction_log_pb2,
+    regression_pb2,
+)
 
 from ctpipe.serving.server.errors import RequestError, invalid
 from ctpipe.serving.server.lifecycle import ModelManager
-from ctpipe.serving.server.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
-                              Signature, array_to_tensor, dtype_name, tensor_to_array)
+from ctpipe.serving.server.servable import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    REGRESS_METHOD,
+    Servable,
+    Signature,
+    array_to_tensor,
+    dtype_name,
+    tensor_to_array,
+)
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +309,6 @@ class InferenceService:
         path = os.path.join(servable.path, WARMUP_FILE)
         if not os.path.isfile(path):
             return
-        import tensorflow as tf
 
         replayers = {
             "predict_log": lambda entry: self.predict_on(servable, entry.request),

@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricF
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.serving.client import protos
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"

@@ -1,5 +1,6 @@
-"""Runs `ctpipe serve` as a child process, as one would run `tensorflow_model_server`: the same
-flags, reached only through its ports.
+"""Runs a model server (`ctpipe serve`, or the gateway) as a child process, as one would run
+`tensorflow_model_server`: the same flags, reached only through its ports. The caller names the
+program: nothing here starts the command line (`ctpipe.cli.program` says how).
 
 Used by the demo, the benchmarks and the tests. A separate process isolates the caller from
 whatever the served model does when it loads or runs, and has its own interpreter lock. The
@@ -14,7 +15,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,15 +30,17 @@ _POLL_SECONDS = 0.05
 
 
 class ServerProcess:
-    """A started `ctpipe serve`; `target` is its gRPC address, `rest_port` its REST port."""
+    """A started server; `target` is its gRPC address, `rest_port` its REST port."""
 
-    def __init__(self, flags: Sequence[str], log_path: Path, ready_timeout: float = 120.0,
-                 subcommand: str = "serve"):
-        """Starts the server with `flags` (TF Serving's; `--port=0` is added) and waits until it
-        is ready; StartupError (with the end of its output) if it exits or times out first.
-        `subcommand` "gateway" starts `ctpipe gateway`, which announces itself the same way."""
+    def __init__(self, program: Sequence[str], flags: Sequence[str], log_path: Path,
+                 ready_timeout: float = 120.0):
+        """Starts `program` (`ctpipe serve` or `ctpipe gateway`, which both announce
+        `Serving on HOST:PORT` once ready) with `flags` (TF Serving's; `--port=0` is added) and
+        waits until it is ready; StartupError (with the end of its output) if it exits or times
+        out first."""
         self.log_path = log_path
-        self.command = [sys.executable, "-m", "ctpipe.cli", subcommand, "--port=0", *flags]
+        self.name = " ".join(Path(part).name for part in program[-2:])
+        self.command = [*program, "--port=0", *flags]
         log.info("starting %s", " ".join(self.command))
         environment = dict(os.environ,
                            TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
@@ -61,11 +63,11 @@ class ServerProcess:
             if ready:
                 return ready
             if self.process.poll() is not None:
-                raise StartupError(f"ctpipe {self.command[3]} exited with status "
+                raise StartupError(f"{self.name} exited with status "
                                    f"{self.process.returncode} before serving:\n"
                                    f"{self.output_tail()}")
             if time.monotonic() >= deadline:
-                raise StartupError(f"ctpipe {self.command[3]} was not serving after "
+                raise StartupError(f"{self.name} was not serving after "
                                    f"{timeout:.0f} s:\n{self.output_tail()}")
             time.sleep(_POLL_SECONDS)
 
@@ -92,7 +94,7 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def running_server(model_name: str, model_base_path: str | Path, *,
+def running_server(program: Sequence[str], model_name: str, model_base_path: str | Path, *,
                    extra_flags: Sequence[str] = (), ready_timeout: float = 120.0,
                    log_dir: Path | None = None) -> Iterator[ServerProcess]:
     """Serves one model (TF Serving's --model_name/--model_base_path) until the block ends;
@@ -102,5 +104,5 @@ def running_server(model_name: str, model_base_path: str | Path, *,
     handle, name = tempfile.mkstemp(prefix="serve-", suffix=".log", dir=log_dir)
     os.close(handle)
     flags = [f"--model_name={model_name}", f"--model_base_path={model_base_path}", *extra_flags]
-    with ServerProcess(flags, Path(name), ready_timeout) as server:
+    with ServerProcess(program, flags, Path(name), ready_timeout) as server:
         yield server

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tensorflow_data_validation as tfdv
+from distributed import LocalCluster
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
@@ -41,8 +43,6 @@ def _ingest(spans: Path, work: Path, beam_args: list[str]):
 
 
 def _profile(examples, work: Path, beam_args: list[str]):
-    import tensorflow_data_validation as tfdv
-
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(work / "statistics")
     StatisticsGen(StatisticsGen.Context(beam_pipeline_args=beam_args,
@@ -67,7 +67,6 @@ def test_multi_process_workers_give_what_one_in_process_worker_gives(tmp_path, s
 
 @pytest.fixture()
 def dask_cluster():
-    from distributed import LocalCluster
 
     # Loopback only: the scheduler and both workers listen on 127.0.0.1.
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

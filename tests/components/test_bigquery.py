@@ -8,10 +8,14 @@ import re
 
 import pytest
 
-from ctpipe.components.example_gen.bigquery import (PUBLIC_TABLE, big_query_example_gen,
-                                             quarter_bounds, span_query)
+from ctpipe.common import features
+from ctpipe.components.example_gen.bigquery import (
+    PUBLIC_TABLE,
+    big_query_example_gen,
+    quarter_bounds,
+    span_query,
+)
 from ctpipe.dataprep import spans as data
-from ctpipe.models import features
 
 
 @pytest.mark.parametrize("span, begin, end", [

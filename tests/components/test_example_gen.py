@@ -15,12 +15,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
+from ctpipe.common import features
 from ctpipe.components.example_gen import ingest
-from ctpipe.components.example_gen.component import input_config
-from ctpipe.components.example_gen.executor import (EmptySpan, Executor, SpanNotFound,
-                                             resolve_span)
+from ctpipe.components.example_gen.component import input_config, output_config
+from ctpipe.components.example_gen.executor import EmptySpan, Executor, SpanNotFound, resolve_span
 from ctpipe.dataprep import spans as data
-from ctpipe.models import features
 from ctpipe.pipeline.config import LOCAL_BEAM_ARGS
 
 
@@ -144,8 +143,6 @@ def test_parquet_files_are_read_a_row_group_at_a_time(tmp_path, span_folders):
 
 
 def test_the_output_config_states_the_split_the_executor_makes():
-    from ctpipe.components.example_gen.component import output_config
-
     config = output_config()
     assert isinstance(config, example_gen_pb2.Output)
     assert [(s.name, s.hash_buckets) for s in config.split_config.splits] == [

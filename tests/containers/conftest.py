@@ -1,5 +1,5 @@
 """The `kfp_docker` fixture: KFP's local orchestrator running every task in the pipeline image;
-`pipeline_image`: the image alone (containers/oss_launcher.py runs it with podman directly).
+`pipeline_image`: the image alone (tests/containers/oss_launcher.py runs it with podman directly).
 
 Session scope: builds the image (`make image`, about 2 s when nothing changed; $CTPIPE_IMAGE_BUILD=0
 skips it), serves podman's Docker API on a private socket, points the `docker` package at it

@@ -17,9 +17,17 @@ that file (see containers/kfp_local.py).
 import http.server
 import json
 import re
+import subprocess
+import threading
 from pathlib import Path
 
+import docker
 import pytest
+from kfp import compiler, dsl
+from tfx import v1 as tfx
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as runner
+
+from containers import podman
 
 pytestmark = pytest.mark.containers
 
@@ -67,8 +75,6 @@ PROJECT_MODULES = ["tfx", "tensorflow_data_validation", "ctpipe.models.trainer",
 
 def _pipelines(image: str):
     """(artifact pipeline, failing pipeline), compiled by kfp's own compiler for `image`."""
-    from kfp import dsl
-
     def command(mode: str, *modules: str) -> dsl.ContainerSpec:
         return dsl.ContainerSpec(image=image, command=["python", "-c", TASK],
                                  args=[dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER, mode,
@@ -105,8 +111,6 @@ def _pipelines(image: str):
 def _compile(pipeline, path: Path, artifact_type: str = "system.Artifact") -> Path:
     """Compiles with kfp's compiler; `artifact_type` replaces the artifacts' type title (kfp's
     DSL allows only system.* and google.*; TFX's compiler writes tfx.* titles)."""
-    from kfp import compiler
-
     compiler.Compiler().compile(pipeline, str(path))
     path.write_text(path.read_text().replace("schemaTitle: system.Artifact",
                                              f"schemaTitle: {artifact_type}"))
@@ -119,7 +123,6 @@ def _pins(lock: Path) -> dict[str, str]:
 
 
 def test_image_holds_the_locked_environment_and_imports_without_network(kfp_docker):
-    import docker
 
     # Imports every module of the project's packages and TFX's v2 entrypoint (as the build
     # does, here without a network). Distributions of site-packages only: once imported,
@@ -189,9 +192,6 @@ def test_a_failing_task_fails_the_run_and_stops_what_follows(kfp_docker, tmp_pat
 def test_a_pipeline_file_compiled_by_tfx_runs(kfp_docker, tmp_path):
     """TFX's KubeflowV2DagRunner output (a PipelineJob JSON) through kfp.local: the TFX v2
     entrypoint runs in the image and writes a tfx.Schema artifact under the pipeline root."""
-    from tfx import v1 as tfx
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as runner
-
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="image-tfx", pipeline_root="gs://unused/root",
         components=[tfx.components.ImportSchemaGen(schema_file=IMAGE_SCHEMA)])
@@ -228,13 +228,6 @@ class _Answer(http.server.BaseHTTPRequestHandler):
 def test_a_derived_image_carries_settings_and_tasks_reach_the_host(kfp_docker):
     """DockerRunner gives containers no environment: settings come with a derived image
     (containers.podman.with_environment); the host is host.containers.internal."""
-    import subprocess
-    import threading
-
-    import docker
-
-    from containers import podman
-
     server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), _Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     tag = podman.with_environment(kfp_docker.image, {"CTPIPE_PROBE": "set in the image"})

@@ -1,8 +1,8 @@
 """The compiled pipeline as open-source KFP's driver and launcher run it: every step's real
-entry point (pipeline/kfp_entrypoint.py) in the pipeline image, `KFP_POD_UID` set, inputs
+entry point (pipeline/kubeflow/entrypoint.py) in the pipeline image, `KFP_POD_UID` set, inputs
 downloaded from an S3 API on loopback (moto's server) by key prefix into the launcher's mirror
 folders, outputs uploaded from them, metadata recorded and handed to the next step as the
-driver does (containers/oss_launcher.py cites where each behaviour is read in the backend).
+driver does (tests/containers/oss_launcher.py cites where each behaviour is read in the backend).
 
 The file is compiled for standalone KFP with MinIO: a `minio://` root, the steps' own s3://
 locations (span index, checkpoints) through the endpoint and the Secret the platform config
@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from containers import oss_launcher
-from ctpipe.dataprep import spans as data
-from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
 from ctpipe.common.layout import MODEL_CARD_FILE
+from ctpipe.dataprep import spans as data
+from ctpipe.pipeline.kubeflow.pipeline_file import read_pipeline_file
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
+from tests.containers import oss_launcher
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e]
 

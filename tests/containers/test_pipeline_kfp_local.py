@@ -19,7 +19,7 @@ import yaml
 
 from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE
 from ctpipe.dataprep import spans as data
-from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e]
 

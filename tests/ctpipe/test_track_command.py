@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from ctpipe import cli
 from ctpipe.serving.client import version_labels
-from tests.tracking.conftest import constant_model_dir, push_version  # noqa: F401
-from tests.tracking.conftest import register_versions
 from ctpipe.tracking import outbox, store
 from ctpipe.tracking.options import workspace_outbox
+from tests.tracking.conftest import constant_model_dir, push_version, register_versions  # noqa: F401
 
 
 def test_label_and_rollback_move_the_registry_aliases(tmp_path, capsys, constant_model_dir):

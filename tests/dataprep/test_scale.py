@@ -8,9 +8,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ctpipe.common import features
 from ctpipe.dataprep import scale
 from ctpipe.dataprep import spans as data
-from ctpipe.models import features
 
 
 def _digest(path) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ctpipe.common import features
 from ctpipe.dataprep import spans as data
-from ctpipe.models import features
 
 
 def _read(path: Path) -> list[dict[str, str]]:

@@ -10,10 +10,14 @@ import yaml
 from google.protobuf import text_format
 
 from ctpipe.pipeline.config import DEFAULT_MODEL_NAME, load_config
+from ctpipe.pipeline.kubeflow.platform import STEP_LABEL
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
 from ctpipe.serving.client.grpc_client import DEFAULT_GRPC_PORT, DEFAULT_REST_PORT
+
 # monitoring_config.proto is not in the tensorflow-serving-api wheel; the server builds it.
 from ctpipe.serving.server.config_files import MonitoringConfig, read_model_server_config
 from tests.deploy.manifests import DEPLOY, documents_by_kind
+
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict]:
@@ -107,8 +111,6 @@ def _pod_defaults() -> dict[str, dict]:
     ("kubeflow-s3.yaml", "s3://bucket/ctpipe/root", "s3://"),
 ])
 def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving):
-    from ctpipe.pipeline.kubeflow_runner import kubeflow_config
-
     config = kubeflow_config(DEPLOY / name, root)
     assert config.serving_root.startswith(serving)
     assert "--runner=FnApiRunner" in config.beam_args
@@ -124,8 +126,6 @@ def test_each_kubeflow_setting_file_is_a_valid_configuration(name, root, serving
 ])
 def test_beam_runner_files_reach_every_beam_step_with_the_image_as_sdk_container(
         runner, endpoint, tmp_path):
-    from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
-
     config = kubeflow_config([DEPLOY / "kubeflow.yaml", DEPLOY / "beam" / f"{runner}.yaml"],
                              "gs://bucket/root")
     assert endpoint in config.beam_args and "--runner=FnApiRunner" not in config.beam_args
@@ -137,8 +137,6 @@ def test_beam_runner_files_reach_every_beam_step_with_the_image_as_sdk_container
 
 
 def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read():
-    from ctpipe.pipeline.kfp_platform import STEP_LABEL
-
     defaults = _pod_defaults()
     for spec in defaults.values():
         # The label the compiled file puts on the executor pods' metadata only; not
@@ -152,8 +150,6 @@ def test_pod_defaults_select_the_steps_pods_only_and_carry_what_the_steps_read()
 
 
 def test_the_models_volume_is_where_the_pusher_writes_and_tf_serving_reads(manifests):
-    from ctpipe.pipeline.kubeflow_runner import kubeflow_config
-
     spec = _pod_defaults()["ctpipe-models-volume"]
     (mount,) = spec["volumeMounts"]
     (volume,) = spec["volumes"]
@@ -171,8 +167,6 @@ def test_the_launcher_and_the_steps_open_s3_with_the_same_secret():
     """deploy/kfp-launcher-s3.yaml as KFP's launcher reads it: ConfigMap `kfp-launcher`, its
     `providers` with the JSON names of backend/src/v2/config/s3.go (S3ProviderDefault,
     S3Credentials, S3SecretRef)."""
-    from ctpipe.pipeline.kubeflow_runner import kubeflow_config
-
     config_map = yaml.safe_load((DEPLOY / "kfp-launcher-s3.yaml").read_text())
     assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"] == "kfp-launcher"
     default = yaml.safe_load(config_map["data"]["providers"])["s3"]["default"]

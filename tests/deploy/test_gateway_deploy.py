@@ -18,6 +18,7 @@ from ctpipe.serving.server.flags import parse_flags
 from tests.deploy.manifests import DEPLOY
 from tests.deploy.test_deploy_files import assert_monitoring_config
 
+
 def _documents(name: str) -> dict[tuple[str, str], dict]:
     return {(doc["kind"], doc["metadata"]["name"]): doc
             for doc in yaml.safe_load_all((DEPLOY / name).read_text())}

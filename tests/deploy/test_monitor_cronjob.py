@@ -10,11 +10,15 @@ import yaml
 
 from ctpipe.cli import build_parser
 from ctpipe.commands.monitor import EXIT_CROSSED
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
 from ctpipe.serving.server.config_files import read_model_server_config
-from ctpipe.serving.server.metrics import (EXAMPLES_CHECKED, FEATURE_MISSING, PREDICTION_NULL,
-                                    PREDICTION_PROBABILITY)
+from ctpipe.serving.server.metrics import (
+    EXAMPLES_CHECKED,
+    FEATURE_MISSING,
+    PREDICTION_NULL,
+    PREDICTION_PROBABILITY,
+)
 from tests.deploy.manifests import DEPLOY, documents_by_kind
 
 

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from ctpipe import models
-from ctpipe.models import features
-from ctpipe.serving.client.examples import row_to_example
+from ctpipe.common import features
 from ctpipe.models.export import export_serving_model
 from ctpipe.models.inputs import parse_examples
 from ctpipe.models.model import build_model, fit_feature_stats
 from ctpipe.models.options import HParams
+from ctpipe.serving.client.examples import row_to_example
 
 _PY_TYPES = {"int64": lambda v: int(float(v)), "float32": float, "string": str}
 
@@ -70,24 +72,24 @@ def test_unknown_hyperparameter_is_named():
     assert HParams.model_validate({"hidden_units": [8, 4]}).hidden_units == (8, 4)
 
 
-def test_code_version_changes_with_the_model_code(tmp_path, monkeypatch):
-    original = models.code_version()
-    assert original == models.code_version(), "stable for unchanged code"
-    model_file = tmp_path / "models" / "model.py"
-    model_file.parent.mkdir()
-    for path in (models.__file__,):
-        (tmp_path / "models" / "__init__.py").write_text(open(path).read())
-    model_file.write_text("A = 1\n")
-    spec_module = _load_copy(tmp_path / "models" / "__init__.py")
-    before = spec_module.code_version()
-    model_file.write_text("A = 2\n")
-    assert spec_module.code_version() != before
+def test_code_version_changes_with_the_model_code_and_the_contract_it_imports(tmp_path):
+    assert models.code_version() == models.code_version(), "stable for unchanged code"
+    assert Path(features.__file__) in models.model_sources()
+    package, floor = tmp_path / "models", tmp_path / "common"
+    package.mkdir()
+    floor.mkdir()
+    (package / "model.py").write_text("from ctpipe.common import features\nA = 1\n")
+    (floor / "features.py").write_text("LABEL = 'big_tipper'\n")
+    (floor / "storage.py").write_text("X = 1\n")  # the model does not import it
 
+    def version() -> str:
+        return models.code_version(models.model_sources(package, floor))
 
-def _load_copy(path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("models_copy", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    first = version()
+    (package / "model.py").write_text("from ctpipe.common import features\nA = 2\n")
+    second = version()
+    (floor / "features.py").write_text("LABEL = 'tipped'\n")
+    third = version()
+    (floor / "storage.py").write_text("X = 2\n")
+    assert len({first, second, third}) == 3
+    assert version() == third

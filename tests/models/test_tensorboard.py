@@ -2,7 +2,6 @@
 hyperparameters and graph; a resumed job continues the same curves in its new ModelRun."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

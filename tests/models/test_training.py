@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.models.checkpoints import FINISHED_FILE, STATE_FILE, prune_job_folders
 from ctpipe.models.export import export_serving_model
 from ctpipe.models.inputs import load_columns
@@ -18,7 +18,12 @@ from ctpipe.models.model import build_model, fit_feature_stats
 from ctpipe.models.options import CheckpointOptions, HParams, TransferOptions, WarmStartOptions
 from ctpipe.models.training import train
 from ctpipe.models.transfer import trunk_groups
-from ctpipe.models.warm_start import NewData, WarmStartRequiredError, try_warm_start
+from ctpipe.models.warm_start import (
+    NewData,
+    WarmStartRequiredError,
+    load_keras_model,
+    try_warm_start,
+)
 from tests.models.conftest import Interrupt
 
 HPARAMS = HParams(hidden_units=(32, 16), batch_size=64)
@@ -190,8 +195,6 @@ def test_a_removed_feature_is_named_as_the_reason(splits, tmp_path, monkeypatch)
 
 def test_feature_extraction_freezes_the_trunk_and_fine_tuning_changes_its_top(
         splits, base_model_dir):
-    from ctpipe.models.warm_start import load_keras_model
-
     pretrained = _weights(load_keras_model(base_model_dir))
     settings = dict(train_steps=40, eval_steps=2, hparams=HPARAMS, steps_per_epoch=20)
 

@@ -16,9 +16,9 @@ import pytest
 
 from bench.drift import read_schema
 from bench.monitor import predict, served_examples, split_rows, stage_version, window_rows
-from ctpipe.common.layout import TRAINING_STATISTICS_FILE
 from ctpipe.cli import main
 from ctpipe.commands.monitor import EXIT_CROSSED
+from ctpipe.common.layout import TRAINING_STATISTICS_FILE
 from ctpipe.monitoring.summary import OUTPUT_TOLERANCE, WORKSPACE_SUMMARY, output_distance
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request
 

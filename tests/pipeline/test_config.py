@@ -5,8 +5,14 @@ import json
 import pytest
 
 from ctpipe.models.options import TrainerOptions, from_custom_config, to_custom_config
-from ctpipe.pipeline.config import (ConfigError, PipelineConfig, build_config, load_config,
-                             local_config, local_locations)
+from ctpipe.pipeline.config import (
+    ConfigError,
+    PipelineConfig,
+    build_config,
+    load_config,
+    local_config,
+    local_locations,
+)
 
 
 def test_defaults_are_valid_once_locations_are_set(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from ctpipe.common import properties
 from ctpipe import cli
+from ctpipe.common import properties
 from ctpipe.reporting import contents
 from ctpipe.reporting.page import page_html
 from tests.chromium import DRAWN_PLOTS, load_page

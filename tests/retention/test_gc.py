@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from ctpipe.common import properties
@@ -22,8 +23,6 @@ def _workspace(root: Path, runs: int = 4) -> dict:
     """`runs` runs of three steps each (ExampleGen -> Trainer -> Pusher), each artifact a folder
     with a file; run 2 pushed version 200, the newest still in the serving folder (so the one
     served); span 1's examples (run 1's) are named by the span index."""
-    from ml_metadata.metadata_store import metadata_store
-
     ws = root / "ws"
     ws.mkdir()
     config = mlmd.ConnectionConfig()

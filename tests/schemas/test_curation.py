@@ -1,14 +1,15 @@
-"""The curated schema: it agrees with models/features.py, and the tools that make and change it
+"""The curated schema: it agrees with common/features.py, and the tools that make and change it
 (`curate` behind `schema bootstrap`, `describe` behind `schema show`) keep what drift needs."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.schemas import curation
 
 CURATED = Path(__file__).resolve().parents[2] / "schemas" / "schema.pbtxt"
@@ -41,8 +42,6 @@ def test_every_compared_feature_has_a_comparator_or_says_why_not(curated):
 
 
 def test_curating_an_inferred_schema_keeps_categorical_ids_and_sets_the_rules(taxi_rows):
-    import pandas as pd
-
     _, rows = taxi_rows
     complete = [row for row in rows[:900]  # no empty cells (census tracts are rare)
                 if all(value for name, value in row.items() if name != "pickup_census_tract")]

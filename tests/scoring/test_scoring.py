@@ -13,13 +13,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
+from tfx.types import standard_artifacts
 
+from ctpipe.common import features
 from ctpipe.common.layout import PUSH_RECORD_FILE
-from ctpipe.models import features
 from ctpipe.scoring import gate, publish
 from ctpipe.scoring.encode import ExampleEncoder
-from ctpipe.scoring.job import ScoringError, plan_ranges, read_range
+from ctpipe.scoring.job import ModelSource, ScoringError, Stats, plan_ranges, read_range
+from ctpipe.scoring.kubeflow import RESULT_FILE, Executor
 from ctpipe.serving.client.examples import row_to_example
+from tests.serving.conftest import in_process_server, push_version
 
 WORKTREE = Path(__file__).resolve().parents[2]
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -124,8 +127,6 @@ def test_the_gate_refuses_a_constant_model_and_keeps_the_previous_output(
 
 
 def test_the_gate_compares_with_the_eval_predictions():
-    from ctpipe.scoring.job import Stats
-
     reference = {"count": 1000, "mean": 0.3, "std": 0.25, "min": 0, "max": 1,
                  "quantiles": {"0.01": 0.01, "0.5": 0.25, "0.99": 0.95}}
     rng = np.random.default_rng(0)
@@ -152,10 +153,6 @@ def test_ctpipe_score_names_what_is_wrong(tmp_path):
 
 
 def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, tmp_path):
-    from tfx.types import standard_artifacts
-
-    from ctpipe.scoring.kubeflow import RESULT_FILE, Executor
-
     _push(saved_model_dir, tmp_path / "ws", 5)
     artifact = standard_artifacts.InferenceResult()
     artifact.uri = str(tmp_path / "artifact")
@@ -170,9 +167,6 @@ def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, t
 
 
 def test_a_served_model_scores_too(trips, taxi_rows, saved_model_dir, tmp_path):
-    from ctpipe.scoring.job import ModelSource
-    from tests.serving.conftest import in_process_server, push_version
-
     _, rows = taxi_rows
     push_version(saved_model_dir, tmp_path / "base", 7)
     with in_process_server(tmp_path / "base") as (handle, _):

@@ -8,7 +8,7 @@ import json
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from ctpipe.pipeline.kubeflow_runner import ENTRYPOINT_COMMAND
+from ctpipe.pipeline.kubeflow.pipeline_file import ENTRYPOINT_COMMAND
 from ctpipe.scoring.kubeflow import INPUT_ROOT_PARAMETER, ScoringSettings, compile_scoring_pipeline
 
 IMAGE = "registry.example.com/ctpipe:test"

@@ -6,12 +6,17 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
+import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.models.export import serving_function
+from ctpipe.serving.server.flags import ServerOptions
+from ctpipe.serving.server.model_server import start
 
 MODEL_NAME = "big_tipper"
 
@@ -21,8 +26,6 @@ def classify_model_dir(tmp_path_factory, trained_model) -> Path:
     """The same model with a classification signature whose method name is the classify one
     (as an Estimator export has it) and a regression signature left a predict one (as every
     TF2 export is), for TF Serving's signature checks with and without method names."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
     serve = serving_function(trained_model)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
@@ -91,9 +94,6 @@ class Stubs:
     """gRPC stubs of one running server."""
 
     def __init__(self, port: int, credentials=None):
-        import grpc
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
         target = f"127.0.0.1:{port}"
         self.channel = (grpc.secure_channel(target, credentials) if credentials
                         else grpc.insecure_channel(target))
@@ -109,9 +109,6 @@ def in_process_server(base_path: Path | None = None, **changes) -> Iterator[tupl
     """`ctpipe serve` started in this process on a free port, serving `base_path` as model
     big_tipper (or a --model_config_file in `changes`, any ServerOptions field); stopped on
     exit. Yields (ServerHandle, Stubs)."""
-    from ctpipe.serving.server.flags import ServerOptions
-    from ctpipe.serving.server.model_server import start
-
     handle = start(ServerOptions(port=0, model_name=MODEL_NAME,
                                  model_base_path=str(base_path) if base_path else "", **changes))
     stubs = Stubs(handle.port)
@@ -131,8 +128,6 @@ def start_server():
 
 
 def predict_request(examples: list[bytes], name: str = MODEL_NAME, **spec):
-    from tensorflow_serving.apis import predict_pb2
-
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
     for key, value in spec.items():

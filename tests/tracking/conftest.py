@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving.conftest import constant_model_dir, push_version  # noqa: F401
+from ctpipe.tracking import store
 from ctpipe.tracking.record import ModelToRegister, RunRecord
+from tests.serving.conftest import constant_model_dir, push_version  # noqa: F401
 
 
 @pytest.fixture
@@ -33,8 +34,6 @@ def register_versions(uri: str, base_path: Path, versions: list[int],
                       artifacts: Path) -> dict[int, str]:
     """Registers existing version folders (as runs that pushed them would); serving version ->
     the registry's version."""
-    from ctpipe.tracking import store
-
     mlflow = store.client(uri)
     for version in versions:
         folder = base_path / str(version)

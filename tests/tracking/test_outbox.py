@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from ctpipe import cli
-from tests.tracking.conftest import pushed_run
 from ctpipe.tracking import outbox, store
+from tests.tracking.conftest import pushed_run
 
 
 def _command_errors(capsys) -> list[str]:

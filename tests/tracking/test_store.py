@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mlflow import MlflowClient
 
-from tests.tracking.conftest import pushed_run
 from ctpipe.tracking import store
+from tests.tracking.conftest import pushed_run
 
 
 def _aliases(mlflow: MlflowClient) -> dict[str, str]:

@@ -8,9 +8,15 @@ import pytest
 from google.protobuf import text_format
 
 from bench.drift import quarters, read_schema, serialized_examples, train_rows
-from ctpipe.validation.calibrated_drift import (OVERRIDE_TAG, VALUES, calibrated_findings,
-                                         compared_features, critical_value, ks_distance,
-                                         sample_of)
+from ctpipe.validation.calibrated_drift import (
+    OVERRIDE_TAG,
+    VALUES,
+    calibrated_findings,
+    compared_features,
+    critical_value,
+    ks_distance,
+    sample_of,
+)
 from ctpipe.validation.drift import DriftError
 
 

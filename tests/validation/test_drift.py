@@ -9,9 +9,16 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from bench.drift import read_schema, serialized_examples, statistics_of
 from ctpipe.dataprep import spans as data
-from ctpipe.validation.drift import (DriftError, ValueRates, drift_findings, format_finding,
-                              prediction_summary, skew_findings, statistics_of_examples,
-                              value_rates)
+from ctpipe.validation.drift import (
+    DriftError,
+    ValueRates,
+    drift_findings,
+    format_finding,
+    prediction_summary,
+    skew_findings,
+    statistics_of_examples,
+    value_rates,
+)
 
 SAMPLE_ROWS = 200  # about one 2016 quarter: the smallest spans the thresholds are set for
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ctpipe import cli
 from ctpipe.commands import kubeflow
+from ctpipe.pipeline.kubeflow.pipeline_file import ENTRYPOINT_COMMAND
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "test-token-123"
@@ -261,6 +262,22 @@ def test_a_root_the_launcher_cannot_store_under_is_refused_before_any_request(
     assert _ctpipe("schedule", "--host", host, "--package", str(package), "--cron", "0 3 * * *",
                    "--pipeline-root", "/mnt/root") == 1
     assert "--pipeline-root /mnt/root: a cluster stores artifacts under" in capsys.readouterr().err
+    assert api.requests == []
+
+
+def test_a_file_compiled_by_an_earlier_layout_is_refused_before_any_request(
+        kfp_api, package, tmp_path, capsys):
+    """Before the single `ctpipe` namespace every step ran `python -m pipeline.kfp_entrypoint`,
+    which today's image does not have: the pod would fail at import, deep in a run."""
+    api, host = kfp_api
+    old = tmp_path / "old.json"
+    old.write_text(package.read_text().replace(".".join(ENTRYPOINT_COMMAND[2:]),
+                                               "pipeline.kfp_entrypoint"))
+    assert _ctpipe("submit", "--host", host, "--package", str(old)) == 1
+    err = capsys.readouterr().err
+    assert "was compiled by another version of ctpipe" in err
+    assert "run `python -m pipeline.kfp_entrypoint`" in err
+    assert "compile it again with `ctpipe compile`" in err
     assert api.requests == []
 
 

@@ -2,7 +2,7 @@
 what open-source KFP's driver and launcher hand over adapted to what it expects.
 
 The compiled pipeline names this module as the command of every container
-(pipeline/kubeflow_runner.py); the arguments are TFX's (`--executor_class_path`,
+(pipeline/kubeflow/runner.py); the arguments are TFX's (`--executor_class_path`,
 `--json_serialized_invocation_args`, `--json_serialized_inputs_spec_args`, Beam arguments).
 
 On Vertex AI Pipelines the ExecutorInput is what TFX's entry point was written for and passes
@@ -35,7 +35,6 @@ from typing import Any, Sequence
 import yaml
 
 from ctpipe.common import storage
-
 
 
 def _title(artifact_type: dict[str, Any]) -> str:

@@ -7,6 +7,9 @@ import asyncio
 import base64
 import collections
 import contextlib
+import csv
+import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,18 +22,24 @@ import grpc
 import pytest
 import requests
 
+from ctpipe.common import features
+from ctpipe.program import program
+from ctpipe.rollout import analysis
+from ctpipe.rollout.thresholds import Thresholds
 from ctpipe.serving.client import protos, version_labels
 from ctpipe.serving.client.errors import ClientError
 from ctpipe.serving.client.grpc_client import PredictionClient
-from ctpipe.serving.gateway.routing import key_point
 from ctpipe.serving.gateway.options import GatewayOptions
+from ctpipe.serving.gateway.routing import key_point
 from ctpipe.serving.gateway.server import GatewayHandle, start
-from ctpipe.serving.prediction_log import read_logs
+from ctpipe.serving.prediction_log import read_logs, request_id
 from ctpipe.serving.server.process import ServerProcess
+from ctpipe.tracking import store as tracking_store
 from tests.serving.conftest import MODEL_NAME, push_version
+from tests.tracking.conftest import register_versions
 
 DOOMED = "doomed"  # a second model, whose canary version is deleted mid-traffic
-WORKTREE = Path(__file__).resolve().parents[2]
+WORKTREE = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +73,7 @@ def _write_config(store: Path, labels: dict[str, dict[str, int]]) -> Path:
 def backend(store, tmp_path_factory) -> Iterator[ServerProcess]:
     config = _write_config(store, {MODEL_NAME: {"stable": 1}, DOOMED: {"stable": 1}})
     log_path = tmp_path_factory.mktemp("logs") / "serve.log"
-    with ServerProcess([f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1",
+    with ServerProcess(program("serve"), [f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1",
                         "--file_system_poll_wait_seconds=1", "--rest_api_port=-1"],
                        log_path) as server:
         yield server
@@ -236,8 +245,6 @@ def test_the_canary_version_disappearing_fails_no_default_request(configure, gat
     fallbacks = gateway.gateway.metrics.canary_fallbacks.labels(DOOMED)
 
     def delete_canary_version() -> None:
-        import shutil
-
         shutil.rmtree(store / DOOMED / "2")
 
     # A request id the canary's share takes: which side answers is its hash, every run.
@@ -321,10 +328,6 @@ def _labelled_traffic(gateway: GatewayHandle, serialized_examples: list[bytes], 
     """Default-path requests of 16 trips each, with request ids of our own (so which side
     answers is the ids' hash: the same every run); the outcomes as they arrive later, one
     row per trip: `request_id`, `example` (its position in the request), `big_tipper`."""
-    import csv
-
-    from ctpipe.models import features
-
     _, rows = taxi_rows
     with PredictionClient(f"127.0.0.1:{gateway.port}", MODEL_NAME) as client, \
             path.open("w", newline="") as handle:
@@ -351,11 +354,6 @@ def test_rollout_analyze_promotes_an_equal_canary_and_rolls_back_a_shifted_one(
     """Deterministic by design: the request ids decide the sides, the labels join on them
     (each side is scored on exactly the trips it answered), and the verdict's tests are
     confidence sequences at a 1 % false-rollback rate."""
-    import json
-
-    from tests.tracking.conftest import register_versions
-    from ctpipe.tracking import store as tracking_store
-
     configure({MODEL_NAME: {"stable": 1, "canary": canary}, DOOMED: {"stable": 1}})
     # The registry of an MLflow store follows the labels (`--tracking`).
     tracking = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
@@ -410,7 +408,6 @@ def test_rollout_analyze_joins_on_features_only_when_asked_and_says_so(
     logger.flush()
     trips = tmp_path / "trips.csv"
     header, rows = taxi_rows
-    import csv
 
     with trips.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
@@ -456,7 +453,6 @@ def test_request_ids_are_returned_logged_and_assigned_when_missing(
     assert ("x-request-id", "lost-2") in tuple(failed.value.trailing_metadata())
     logger = own_gateway.gateway.forwarder.loggers[MODEL_NAME]
     logger.flush()
-    from ctpipe.serving.prediction_log import request_id
 
     logged = {request_id(r): list(r.predict_log.request.inputs["examples"].string_val)
               for r in read_logs(logger.prefix)}
@@ -466,9 +462,6 @@ def test_request_ids_are_returned_logged_and_assigned_when_missing(
 
 def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
                                                    serialized_examples):
-    from ctpipe.serving.rollout import analysis
-    from ctpipe.serving.rollout.thresholds import Thresholds
-
     configure({MODEL_NAME: {"stable": 1, "canary": 3}, DOOMED: {"stable": 1}})
     _traffic(gateway, serialized_examples, 300)
     url = f"http://localhost:{gateway.rest_port}/monitoring/prometheus/metrics"
@@ -484,9 +477,9 @@ def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
 def test_ctpipe_gateway_runs_as_its_own_process(backend, store, configure, serialized_examples,
                                                tmp_path):
     configure({MODEL_NAME: {"stable": 2}, DOOMED: {"stable": 1}})
-    with ServerProcess([f"--backend={backend.target}",
+    with ServerProcess(program("gateway"), [f"--backend={backend.target}",
                         f"--model_config_file={store / 'models.config'}"],
-                       tmp_path / "gateway.log", subcommand="gateway") as process:
+                       tmp_path / "gateway.log") as process:
         with PredictionClient(process.target, MODEL_NAME) as client:
             assert client.predict(serialized_examples[:1]).model_version == 2
     assert process.stop() == 0  # SIGTERM: a clean stop

@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
-from ctpipe.models import features
+from ctpipe.common import features
+from ctpipe.models.inputs import parse_examples
 from ctpipe.serving.client import protos, version_labels
 from ctpipe.serving.client.errors import ExampleError, ModelConfigError
 from ctpipe.serving.client.examples import read_rows, row_to_example, rows_to_examples
 
-WORKTREE = Path(__file__).resolve().parents[2]
+WORKTREE = Path(__file__).resolve().parents[3]
 
 
 def test_rows_become_examples_of_the_model_features_only(taxi_rows):
@@ -45,10 +47,6 @@ def test_other_columns_for_a_model_with_other_inputs(taxi_rows):
 
 
 def test_examples_parse_like_the_training_input(taxi_rows):
-    import tensorflow as tf
-
-    from ctpipe.models.inputs import parse_examples
-
     _, rows = taxi_rows
     parsed = parse_examples(tf.constant(rows_to_examples(rows[:50])), with_label=False)
     for index, row in enumerate(rows[:50]):

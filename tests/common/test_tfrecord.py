@@ -1,4 +1,4 @@
-"""`ctpipe.serving.tfrecord` writes what TensorFlow reads and reads what TensorFlow writes."""
+"""`ctpipe.common.tfrecord` writes what TensorFlow reads and reads what TensorFlow writes."""
 from __future__ import annotations
 
 import io
@@ -6,7 +6,7 @@ import io
 import pytest
 import tensorflow as tf
 
-from ctpipe.serving import tfrecord
+from ctpipe.common import tfrecord
 
 RECORDS = [b"", b"x", bytes(range(256)) * 40]
 

@@ -27,16 +27,18 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+from scipy.stats import rankdata
 
+from ctpipe.common import features
 from ctpipe.common.policies import CANARY, SHADOW, STABLE
-from ctpipe.models import features
+from ctpipe.rollout import sequential
+from ctpipe.rollout.sequential import Interval
+from ctpipe.rollout.thresholds import PROMOTE, ROLLBACK, WAIT, Thresholds
 from ctpipe.serving.client import protos, version_labels
 from ctpipe.serving.client.examples import row_to_example
 from ctpipe.serving.client.version_labels import LabelChange
 from ctpipe.serving.prediction_log import read_logs, request_id
-from ctpipe.serving.rollout import sequential
-from ctpipe.serving.rollout.sequential import Interval
-from ctpipe.serving.rollout.thresholds import PROMOTE, ROLLBACK, WAIT, Thresholds
 from ctpipe.serving.server.metrics import PREDICTION_PROBABILITY
 
 P99_SLACK_SECONDS = 0.002
@@ -158,7 +160,6 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     count_pos, count_neg = int(positives.sum()), int((~positives).sum())
     if not count_pos or not count_neg:
         return None
-    from scipy.stats import rankdata
 
     ranks = rankdata(scores)
     return float((ranks[positives].sum() - count_pos * (count_pos + 1) / 2)
@@ -294,8 +295,6 @@ def _endpoints(url: str) -> list[str]:
 
 def scrape(urls: Iterable[str], model: str) -> dict[str, dict[tuple, float]]:
     """Sums of the gateway's samples over every endpoint: {sample name: {labels: value}}."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     totals: dict[str, dict[tuple, float]] = {}
     for url in urls:
         for endpoint in _endpoints(url):

@@ -9,13 +9,21 @@ import numpy as np
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import predict_pb2
 
-from ctpipe.models import features
+from ctpipe.common import features
 from ctpipe.serving.client import protos
 from ctpipe.serving.client.examples import row_to_example
-from ctpipe.serving.server.metrics import (EXAMPLES_CHECKED, FEATURE_MISSING, MAX_CHECKED_EXAMPLES,
-                                    PREDICTION_NULL, PREDICTION_PROBABILITY, PROBABILITY_BUCKETS,
-                                    ServerMetrics)
+from ctpipe.serving.server.metrics import (
+    EXAMPLES_CHECKED,
+    FEATURE_MISSING,
+    MAX_CHECKED_EXAMPLES,
+    PREDICTION_NULL,
+    PREDICTION_PROBABILITY,
+    PROBABILITY_BUCKETS,
+    ServerMetrics,
+)
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
 
 
@@ -33,9 +41,6 @@ def _version(version: int, **more: str) -> tuple:
 def _tf_response(probabilities: list[float], tensor_content: bool = False):
     """A PredictResponse with `probability` [n, 1] in the typed field (as this server writes
     it) or in tensor_content (as TF Serving may)."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2
-
     values = np.array(probabilities, dtype=np.float32)
     tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=(
         tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(
@@ -110,8 +115,6 @@ def test_the_tensorflow_free_protos_of_the_gateway_give_the_same_counts(rows):
 
 
 def test_a_response_without_probabilities_counts_every_example_as_null(rows):
-    from tensorflow_serving.apis import predict_pb2
-
     metrics = ServerMetrics()
     examples = [row_to_example(row) for row in rows[:3]]
     metrics.observe_predictions(MODEL_NAME, 3, predict_request(examples),

@@ -22,15 +22,16 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from ctpipe.common import properties
+from ctpipe.components.example_gen.component import input_config
+from ctpipe.components.example_gen.executor import resolve_span
+from ctpipe.components.served_model import snapshot_of as served_version_snapshot
+from ctpipe.components.span_window.executor import snapshot_of as window_snapshot
 
 
 @component
 def ExampleGenSnapshot(input_base: Parameter[str], requested_span: Parameter[int],
                        file_format: Parameter[str]) -> OutputDict(snapshot=str):
     """The span ExampleGen will ingest and its files' fingerprint (names, sizes, times)."""
-    from ctpipe.components.example_gen.component import input_config
-    from ctpipe.components.example_gen.executor import resolve_span
-
     span, fingerprint = resolve_span(input_base, input_config(file_format), requested_span)
     return {"snapshot": json.dumps({"span": span, "fingerprint": fingerprint})}
 
@@ -42,18 +43,14 @@ def SpanWindowSnapshot(ingested: Parameter[str], data_root: Parameter[str],
     """What SpanWindow's window will be made of (its LocalDagRunner driver's snapshot), ending
     at the span ExampleGenSnapshot found (`ingested`): a parameter, not ExampleGen's artifact,
     which KFP's launcher would download whole for this step."""
-    from ctpipe.components.span_window.executor import snapshot_of
-
     settings = {"data_root": data_root, "span_pattern": span_pattern,
                 "span_index": span_index, "window": window}
-    return {"snapshot": snapshot_of(settings, json.loads(ingested)["span"])}
+    return {"snapshot": window_snapshot(settings, json.loads(ingested)["span"])}
 
 
 @component
 def ServedModelSnapshot(examples: InputArtifact[standard_artifacts.Examples],
                         serving_model_dir: Parameter[str]) -> OutputDict(snapshot=str):
     """The served version ServedModel will take (its LocalDagRunner driver's snapshot)."""
-    from ctpipe.components.served_model import snapshot_of
-
-    return {"snapshot": snapshot_of(serving_model_dir, examples.get_string_custom_property(
+    return {"snapshot": served_version_snapshot(serving_model_dir, examples.get_string_custom_property(
         properties.WINDOW_DIGEST))}

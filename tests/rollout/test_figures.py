@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctpipe.serving.rollout import analysis
-from ctpipe.serving.rollout.analysis import VersionFigures
-from ctpipe.serving.rollout.thresholds import Thresholds
+from ctpipe.common.errors import UserError
+from ctpipe.rollout import analysis, sequential
+from ctpipe.rollout.analysis import VersionFigures
+from ctpipe.rollout.thresholds import Thresholds
 
 
 def test_distances_measure_how_far_probability_mass_moved():
@@ -93,8 +94,6 @@ def test_the_loss_test_waits_until_labels_show_the_canary_is_not_worse(trips, ex
 def test_confidence_sequences_hold_at_every_look():
     """Equal sides looked at after every 100 trips up to 20,000: the interval leaves 0 in at
     most alpha of the runs (seeded: the same 400 runs every time)."""
-    from ctpipe.serving.rollout import sequential
-
     rng = np.random.default_rng(7)
     alpha, crossed, fixed_crossed = 0.05, 0, 0
     for _ in range(400):
@@ -119,8 +118,6 @@ def test_confidence_sequences_hold_at_every_look():
 
 
 def test_thresholds_are_checked():
-    from ctpipe.common.errors import UserError
-
     with pytest.raises(UserError, match="--false-rollback-rate must be within"):
         Thresholds(false_rollback_rate=0)
     with pytest.raises(UserError, match="--max-loss-increase must be positive"):

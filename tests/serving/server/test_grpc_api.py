@@ -7,10 +7,15 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, inference_pb2, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    regression_pb2,
+)
 
-from ctpipe.models import features
+from ctpipe.common import features
 from tests.serving.conftest import MODEL_NAME, predict_request, push_version
 
 

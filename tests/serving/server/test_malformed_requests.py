@@ -17,11 +17,19 @@ import grpc
 import pytest
 import requests
 from google.protobuf.message import DecodeError
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
-                                     get_model_status_pb2, inference_pb2, model_management_pb2,
-                                     regression_pb2)
+from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    regression_pb2,
+)
 
-from ctpipe.models import features
+from ctpipe.common import features
+from ctpipe.serving.server.errors import RequestError
+from ctpipe.serving.server.servable import MAX_FILLED_ELEMENTS, tensor_to_array
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
 
 SEED = 20261123
@@ -285,11 +293,6 @@ def test_malformed_rest_paths_are_answered_with_their_code(served, method, path,
 
 
 def test_a_tensor_claiming_far_more_elements_than_it_carries_is_refused():
-    from tensorflow.core.framework import tensor_pb2, types_pb2
-
-    from ctpipe.serving.server.errors import RequestError
-    from ctpipe.serving.server.servable import MAX_FILLED_ELEMENTS, tensor_to_array
-
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[1.5])
     proto.tensor_shape.dim.add(size=4)
     assert tensor_to_array(proto, "x").tolist() == [1.5] * 4  # TF repeats the last value

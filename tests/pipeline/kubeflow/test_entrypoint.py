@@ -18,13 +18,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from ctpipe.common import storage
 from ctpipe.common.errors import UserError
-from ctpipe.pipeline import kfp_entrypoint
-from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config
+from ctpipe.components.curated_schema import parse_schema
+from ctpipe.pipeline.kubeflow import entrypoint as kfp_entrypoint
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
+from ctpipe.validation.drift import statistics_of_examples
 
 ROOT = "minio://mlpipeline/v2/artifacts"
 TASK = "ExampleValidator"
@@ -61,10 +64,6 @@ def _parameters(spec: dict, task_name: str = TASK) -> dict:
 
 def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
     """Real statistics (text in the numeric 'fare': a type anomaly) and the curated schema."""
-    import tensorflow as tf
-
-    from ctpipe.validation.drift import statistics_of_examples
-
     example = tf.train.Example()
     example.features.feature["fare"].bytes_list.value.append(b"many")
     example.features.feature["trip_miles"].float_list.value.append(1.5)
@@ -77,14 +76,12 @@ def _statistics_and_schema(base: Path) -> tuple[Path, Path]:
             [example.SerializeToString()] * 5, _schema()).SerializeToString())
     schema = base / "schema"
     schema.mkdir(parents=True)
-    shutil.copy(Path(__file__).parents[2] / "schemas" / "schema.pbtxt", schema / "schema.pbtxt")
+    shutil.copy(Path(__file__).parents[3] / "schemas" / "schema.pbtxt", schema / "schema.pbtxt")
     return statistics, schema
 
 
 def _schema():
-    from ctpipe.components.curated_schema import parse_schema
-
-    return parse_schema((Path(__file__).parents[2] / "schemas" / "schema.pbtxt").read_text())
+    return parse_schema((Path(__file__).parents[3] / "schemas" / "schema.pbtxt").read_text())
 
 
 def _oss_invocation(spec: dict, outputs_dir: Path) -> dict:
@@ -210,7 +207,7 @@ OPEN_S3 = r"""
 import json, sys
 import tensorflow as tf
 from ctpipe.common import storage
-from ctpipe.pipeline import kfp_entrypoint
+from ctpipe.pipeline.kubeflow import entrypoint as kfp_entrypoint
 
 executor_input, probe = json.loads(sys.argv[1]), sys.argv[2]
 try:

@@ -9,6 +9,7 @@ import time
 import grpc
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, prediction_log_pb2
 
 from ctpipe.serving.server.errors import StartupError
@@ -125,8 +126,6 @@ def test_version_policies_labels_and_reload_without_restart(
         push_version(saved_model_dir, tmp_path / "m", version)
 
     def config(policy: str, labels: str = "") -> model_management_pb2.ReloadConfigRequest:
-        from google.protobuf import text_format
-
         return text_format.Parse(f"""config {{ model_config_list {{ config {{
             name: "{MODEL_NAME}" base_path: "{tmp_path / 'm'}" model_platform: "tensorflow"
             model_version_policy {{ {policy} }} {labels} }} }} }}""",

@@ -6,6 +6,17 @@ from __future__ import annotations
 
 import shutil
 
+import tensorflow as tf
+from tfx.components.util import model_utils
+from tfx.types import standard_artifacts
+
+from ctpipe.common import features
+from ctpipe.components.infra_validation.executor import (
+    BLESSED_FILE,
+    NOT_BLESSED_FILE,
+    check_serving,
+    record_blessing,
+)
 from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
 from ctpipe.serving.client.examples import rows_to_examples
 
@@ -14,11 +25,6 @@ MODEL_NAME = DEFAULT_MODEL_NAME
 
 def test_a_good_model_is_blessed_and_the_pusher_would_push_it(saved_model_dir, taxi_rows,
                                                               tmp_path):
-    from tfx.components.util import model_utils
-    from tfx.types import standard_artifacts
-
-    from ctpipe.components.infra_validation.executor import BLESSED_FILE, check_serving, record_blessing
-
     check = check_serving(str(saved_model_dir),
                           rows_to_examples(taxi_rows[1][:5]), MODEL_NAME)
     assert check.blessed, check.reason
@@ -31,11 +37,6 @@ def test_a_good_model_is_blessed_and_the_pusher_would_push_it(saved_model_dir, t
 
 
 def test_a_folder_without_saved_model_pb_is_not_blessed(saved_model_dir, taxi_rows, tmp_path):
-    from tfx.components.util import model_utils
-    from tfx.types import standard_artifacts
-
-    from ctpipe.components.infra_validation.executor import NOT_BLESSED_FILE, check_serving, record_blessing
-
     partial = tmp_path / "partial"
     shutil.copytree(saved_model_dir, partial,
                     ignore=shutil.ignore_patterns("saved_model.pb"))
@@ -51,11 +52,6 @@ def test_a_folder_without_saved_model_pb_is_not_blessed(saved_model_dir, taxi_ro
 
 
 def test_a_model_that_fails_at_inference_is_not_blessed(taxi_rows, tmp_path):
-    import tensorflow as tf
-
-    from ctpipe.components.infra_validation.executor import check_serving
-    from ctpipe.models import features
-
     class FailsAtInference(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                                     name=features.EXAMPLES_KEY)])

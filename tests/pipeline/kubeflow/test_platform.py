@@ -21,14 +21,22 @@ import json
 
 import pytest
 import yaml
+from google.cloud.aiplatform.utils import yaml_utils
 from google.protobuf import json_format
+from kfp import compiler, dsl, kubernetes
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from ctpipe.pipeline import kfp_platform
-from ctpipe.pipeline.config import (ConfigError, KubernetesSettings, PipelineConfig, StepResources,
-                             build_config)
-from ctpipe.pipeline.kubeflow_runner import compile_pipeline, kubeflow_config, read_pipeline_file
+from ctpipe.pipeline.config import (
+    ConfigError,
+    KubernetesSettings,
+    PipelineConfig,
+    StepResources,
+    build_config,
+)
+from ctpipe.pipeline.kubeflow import platform as kfp_platform
+from ctpipe.pipeline.kubeflow.pipeline_file import read_pipeline_file
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
 
 ROOT = "minio://mlpipeline/v2/artifacts"
 SCRATCH = "/minio/mlpipeline/v2/artifacts"
@@ -151,8 +159,6 @@ def test_resources_of_the_configured_step_only(compiled):
 def test_settings_are_written_as_kfp_and_kfp_kubernetes_write_them(tmp_path):
     """The same settings through kfp's DSL and kfp-kubernetes 1.5.0, compiled by kfp's own
     compiler: executor config, container resources and env are identical."""
-    from kfp import compiler, dsl, kubernetes
-
     settings = KubernetesSettings.model_validate(KUBERNETES)
     env = kfp_platform.object_store_env(settings)
 
@@ -185,8 +191,6 @@ def test_settings_are_written_as_kfp_and_kfp_kubernetes_write_them(tmp_path):
 
 
 def test_without_kubernetes_settings_one_document_vertex_reads(tmp_path):
-    from google.cloud.aiplatform.utils import yaml_utils
-
     (tmp_path / "vertex.yaml").write_text(yaml.safe_dump({
         key: value for key, value in SETTINGS.items() if key != "kubernetes"}
         | {"serving_root": "gs://bucket/serving"}))

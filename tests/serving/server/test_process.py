@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ctpipe import cli
+from ctpipe.program import program
 from ctpipe.serving.server.errors import StartupError
 from ctpipe.serving.server.flags import FlagError, parse_flags
 from ctpipe.serving.server.process import ServerProcess
@@ -41,7 +42,7 @@ def test_failed_start_is_reported_as_tf_serving_does(tmp_path, saved_model_dir, 
 def test_ctpipe_serve_subprocess_serves_until_terminated(tmp_path, saved_model_dir,
                                                         serialized_examples):
     push_version(saved_model_dir, tmp_path / "m", 5)
-    server = ServerProcess([f"--model_name={MODEL_NAME}", f"--model_base_path={tmp_path / 'm'}",
+    server = ServerProcess(program("serve"), [f"--model_name={MODEL_NAME}", f"--model_base_path={tmp_path / 'm'}",
                             "--file_system_poll_wait_seconds=1"], tmp_path / "serve.log")
     try:
         assert server.target == f"127.0.0.1:{server.port}"
@@ -58,4 +59,4 @@ def test_a_server_process_that_cannot_start_reports_why(tmp_path):
     # A flag error ends `ctpipe serve` before it loads TensorFlow: a quick exit to observe.
     with pytest.raises(StartupError, match=r"exited with status 1 before serving:\n"
                                            r"[\s\S]*ctpipe: either --model_base_path or"):
-        ServerProcess([f"--model_name={MODEL_NAME}"], tmp_path / "serve.log")
+        ServerProcess(program("serve"), [f"--model_name={MODEL_NAME}"], tmp_path / "serve.log")

@@ -29,6 +29,10 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Iterable
 
+from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2 as pb
+from kfp.pipeline_spec import pipeline_spec_pb2
+
 from ctpipe.common import storage
 from ctpipe.pipeline.config import ConfigError, KubernetesSettings, PipelineConfig, StepResources
 
@@ -80,9 +84,6 @@ def resource_spec(resources: StepResources) -> dict[str, Any]:
     """A PipelineContainerSpec.ResourceSpec as kfp's compiler writes `set_cpu_limit('2')`,
     `set_memory_limit('4Gi')` ...: the exact quantity (read by the driver from 2.4) and the
     float (read before: cores, and memory in G)."""
-    from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
     message = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec()
     for kind in ("request", "limit"):
         cpu = getattr(resources, f"cpu_{kind}")
@@ -128,9 +129,6 @@ def executor_config(settings: KubernetesSettings, task: str, locations: list[str
                     scratch_path: str | None) -> dict[str, Any]:
     """One step's KubernetesExecutorConfig, as kfp-kubernetes's use_secret_as_env, mount_pvc,
     add_ephemeral_volume and add_pod_label write it; with pod_defaults only the label."""
-    from google.protobuf import json_format
-    from kfp.kubernetes import kubernetes_executor_config_pb2 as pb
-
     config = pb.KubernetesExecutorConfig()
     key, value = STEP_LABEL
     config.pod_metadata.labels[key] = value
@@ -181,9 +179,6 @@ def platform_spec(spec: dict[str, Any], config: PipelineConfig) -> dict[str, Any
     artifacts (its LocalPathForURI: `/minio/<bucket>/<key>`, backend/src/v2/component/
     launcher_v2.go), beneath the launcher's own emptyDir at `/minio` (KFP 2.3+); container
     runtimes mount the shallower path first."""
-    from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
     settings = config.kubernetes
     labels = task_executor_labels(spec)
     _check_steps("kubernetes.artifact_scratch_gib", settings.artifact_scratch_gib, labels)

@@ -8,10 +8,14 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
-from ctpipe.models import features
+from ctpipe.common import features
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request, push_version
 
 
@@ -95,11 +99,6 @@ def test_sampled_prediction_log_is_written_as_readable_records(
 
 
 def _self_signed():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -116,8 +115,6 @@ def _self_signed():
 
 def test_tls_with_client_verification_from_ssl_config_file(tmp_path, saved_model_dir,
                                                           serialized_examples, start_server):
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
     push_version(saved_model_dir, tmp_path / "m", 1)
     key, cert = _self_signed()  # also the client's certificate and the trusted CA
     ssl_file = tmp_path / "ssl.config"

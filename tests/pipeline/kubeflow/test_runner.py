@@ -10,9 +10,13 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from ctpipe.pipeline.config import ConfigError
-from ctpipe.pipeline.kubeflow_runner import (DATA_ROOT_PARAMETER, SPAN_PARAMETER, ENTRYPOINT_COMMAND,
-                                      TRAIN_ARGS_PARAMETER, compile_pipeline, kubeflow_config,
-                                      unrunnable_executors)
+from ctpipe.pipeline.kubeflow.pipeline_file import (
+    DATA_ROOT_PARAMETER,
+    ENTRYPOINT_COMMAND,
+    SPAN_PARAMETER,
+    TRAIN_ARGS_PARAMETER,
+)
+from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config, unrunnable_executors
 from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
 
 IMAGE = "registry.example.com/ctpipe:test"

@@ -18,9 +18,14 @@ from typing import Iterator
 import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from tensorflow_serving.apis import predict_pb2
 
-from ctpipe.common import policies
-from ctpipe.models import features
+from ctpipe.common import features, policies
 from ctpipe.pipeline.config import DEFAULT_MODEL_NAME
 from ctpipe.serving.client import version_labels
 from ctpipe.serving.client.errors import ClientError
@@ -28,7 +33,7 @@ from ctpipe.serving.client.examples import rows_to_examples
 from ctpipe.serving.client.grpc_client import PredictionClient, RetryPolicy, TlsConfig
 from tests.serving.conftest import push_version
 
-WORKTREE = Path(__file__).resolve().parents[2]
+WORKTREE = Path(__file__).resolve().parents[3]
 MODEL_NAME = DEFAULT_MODEL_NAME
 
 
@@ -38,8 +43,6 @@ def _ctpipe(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def _in_process(version_dir: Path, serialized: list[bytes]) -> np.ndarray:
-    import tensorflow as tf
-
     signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     return signature(**{features.EXAMPLES_KEY: tf.constant(serialized)})[
         features.PREDICTION_KEY].numpy()
@@ -150,8 +153,6 @@ class _FlakyPredict:
     PredictResponse; it records the retry metadata gRPC sends with every attempt."""
 
     def __init__(self, failures: int):
-        from tensorflow_serving.apis import predict_pb2
-
         self.failures, self.attempts = failures, []
         response = predict_pb2.PredictResponse()
         response.model_spec.name, response.model_spec.version.value = MODEL_NAME, 3
@@ -223,11 +224,6 @@ class Certificate:
 
 def _self_signed(directory: Path, name: str) -> Certificate:
     """A self-signed certificate for 127.0.0.1 / localhost, valid for one day."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.timezone.utc)

@@ -2,7 +2,7 @@
 
 The same `create_pipeline` as the local runner. What differs on a cluster lives here:
 - every step runs in the project's image (`Dockerfile`), started through our entry point
-  (pipeline/kfp_entrypoint.py), which adapts what open-source KFP's launcher hands over;
+  (pipeline/kubeflow/entrypoint.py), which adapts what open-source KFP's launcher hands over;
 - the data root, the span to ingest (0: the newest) and the Trainer's `train_args` are KFP
   runtime parameters, set per run or per schedule without recompiling;
 - TFX gives ExampleGen a driver hook that only Vertex AI runs; it is dropped, and ExampleGen's
@@ -11,10 +11,10 @@ The same `create_pipeline` as the local runner. What differs on a cluster lives 
   folder) get a snapshot step ahead of them, uncached, whose description of that state becomes
   their `snapshot` parameter: no custom driver runs on a cluster to put it into their cache
   key, so without it they could not be cached, nor anything after them
-  (components/outside_state.py);
+  (pipeline/kubeflow/snapshots.py);
 - Beam runs multi-process inside the step's pod by default; steps' containers ask for the
   configured CPU and memory, and on open-source KFP their pods get the configured endpoint,
-  credentials (by Secret name), volumes and scratch space (pipeline/kfp_platform.py).
+  credentials (by Secret name), volumes and scratch space (pipeline/kubeflow/platform.py).
 
 The file written is a KFP v2 pipeline (a PipelineSpec, schema 2.1) with only `container`
 executors and no lifecycle hooks, which open-source KFP 2.x, its local orchestrator and Vertex
@@ -28,12 +28,31 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
+from tfx.dsl.context_managers import dsl_context_registry
+from tfx.orchestration import data_types
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from ctpipe.common import storage
 from ctpipe.common.files import write_atomically
-from ctpipe.pipeline import kfp_platform
+from ctpipe.common.snapshot import SNAPSHOT_KEY
+from ctpipe.components.example_gen.component import ExampleGen
+from ctpipe.components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
+from ctpipe.components.served_model import ServedModel
+from ctpipe.components.span_window.component import SpanWindow
+from ctpipe.components.track_run import INPUTS, TrackRun
 from ctpipe.pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
+from ctpipe.pipeline.kubeflow import platform as kfp_platform
+from ctpipe.pipeline.kubeflow import snapshots as snapshot_steps
+from ctpipe.pipeline.kubeflow.pipeline_file import (
+    DATA_ROOT_PARAMETER,
+    ENTRYPOINT_COMMAND,
+    SPAN_PARAMETER,
+    TRAIN_ARGS_PARAMETER,
+    pipeline_file_text,
+    train_args_json,
+)
+from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS, RunParameters, create_pipeline
+from ctpipe.tracking.options import OUTBOX_FOLDER
 
 # DirectRunner with one worker process per core of the step's pod; see README for
 # Dataflow, Flink and Spark arguments. The compile adds `--sdk_container_image=IMAGE`: remote
@@ -44,10 +63,6 @@ CLUSTER_BEAM_ARGS: tuple[str, ...] = (
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",
 )
-ENTRYPOINT_COMMAND = ("python", "-m", "ctpipe.pipeline.kfp_entrypoint")
-DATA_ROOT_PARAMETER = "data_root"
-SPAN_PARAMETER = "span"
-TRAIN_ARGS_PARAMETER = "train_args"
 TRACK_RUN_ID = "TrackRun"
 # Executor kinds that open-source KFP's backend compiles (argocompiler): resolvers and custom
 # jobs are refused when a run is created.
@@ -81,17 +96,8 @@ def kubeflow_config(config_file: str | Path | Sequence[str | Path] | None,
     return config
 
 
-def train_args_json(train_steps: int) -> str:
-    """The Trainer's train_args as the runtime parameter carries them."""
-    return json.dumps({"num_steps": train_steps})
-
-
 def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> dict[str, Any]:
     """Writes the KFP v2 pipeline file for `config` running in `image`; returns its content."""
-    from tfx.orchestration import data_types
-
-    from ctpipe.pipeline.pipeline import RunParameters, create_pipeline
-
     _require_image(image)
     if not any(arg.startswith("--sdk_container_image") for arg in config.beam_args):
         config = config.replace(beam_args=(*config.beam_args, f"--sdk_container_image={image}"))
@@ -125,9 +131,6 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
 def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
     """The run's MLflow record as its last step: no process outlives a cluster's steps to log
     it afterwards, as `ctpipe run` does (components/track_run.py)."""
-    from ctpipe.components.track_run import INPUTS, TrackRun
-    from ctpipe.tracking.options import OUTBOX_FOLDER
-
     return TrackRun(
         pipeline_name=config.pipeline_name,
         experiment=config.tracking.experiment or config.pipeline_name,
@@ -146,36 +149,9 @@ def _require_image(image: str) -> None:
                           "`make image` (see Dockerfile)")
 
 
-def pipeline_file_text(documents: list[dict[str, Any]], path: Path) -> str:
-    """The file as kfp's compiler writes it (kfp/compiler/pipeline_spec_builder.py
-    write_pipeline_spec_to_file): YAML documents, the PipelineSpec first, then the platform
-    spec; JSON holds the PipelineSpec alone (what Vertex AI and older tools read)."""
-    if path.suffix == ".json":
-        (spec,) = documents
-        return json.dumps(spec, indent=2, sort_keys=True) + "\n"
-    return yaml.safe_dump_all(documents, sort_keys=True)
-
-
-def read_pipeline_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(PipelineSpec, platform spec or None) of a file `pipeline_file_text` wrote (or kfp's
-    compiler: a first document that is a PipelineJob is unwrapped to its spec)."""
-    text = Path(path).read_text()
-    documents = ([json.loads(text)] if str(path).endswith(".json")
-                 else [d for d in yaml.safe_load_all(text) if d is not None])
-    if not documents or not isinstance(documents[0], dict):
-        raise ValueError(f"{path} holds no pipeline")
-    spec = documents[0].get("pipelineSpec", documents[0])
-    return spec, (documents[1] if len(documents) > 1 else None)
-
-
 def add_snapshot_steps(pipeline) -> list[str]:
-    """Puts a snapshot step (components/outside_state.py) ahead of every step that reads
+    """Puts a snapshot step (pipeline/kubeflow/snapshots.py) ahead of every step that reads
     outside state, its output the step's `snapshot` parameter; returns their ids."""
-    from tfx.dsl.context_managers import dsl_context_registry
-
-    from ctpipe.common.snapshot import SNAPSHOT_KEY
-    from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS
-
     snapshots: dict[str, Any] = {}
     with dsl_context_registry.use_registry(pipeline.dsl_context_registry):
         for node in pipeline.components:  # upstream steps first
@@ -186,7 +162,7 @@ def add_snapshot_steps(pipeline) -> list[str]:
     unsnapshotted = set(OUTSIDE_STATE_STEPS) - set(snapshots)
     if unsnapshotted:
         raise ConfigError(f"steps reading outside state without a snapshot step: "
-                          f"{', '.join(sorted(unsnapshotted))} (components/outside_state.py)")
+                          f"{', '.join(sorted(unsnapshotted))} (pipeline/kubeflow/snapshots.py)")
     pipeline.components = [*pipeline.components, *snapshots.values()]
     return [snapshot.id for snapshot in snapshots.values()]
 
@@ -200,24 +176,18 @@ def _value(snapshot_step):
 def _snapshot_step(node, snapshots: dict[str, Any]):
     """The snapshot step of `node`, or None for a step that reads only its artifacts;
     `snapshots` holds those of the steps upstream of it."""
-    from ctpipe.components import outside_state
-    from ctpipe.components.example_gen.component import ExampleGen
-    from ctpipe.components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
-    from ctpipe.components.served_model import ServedModel
-    from ctpipe.components.span_window.component import SpanWindow
-
     settings = node.exec_properties
     if isinstance(node, ExampleGen):
-        return outside_state.ExampleGenSnapshot(
+        return snapshot_steps.ExampleGenSnapshot(
             input_base=settings["input_base"], requested_span=settings[REQUESTED_SPAN_KEY],
             file_format=settings[FILE_FORMAT_KEY])
     if isinstance(node, SpanWindow):
         ingested = snapshots[node.inputs["examples"].producer_component_id]
-        return outside_state.SpanWindowSnapshot(
+        return snapshot_steps.SpanWindowSnapshot(
             ingested=_value(ingested), **{key: settings[key] for key in (
                 "data_root", "span_pattern", "span_index", "window")})
     if isinstance(node, ServedModel):
-        return outside_state.ServedModelSnapshot(
+        return snapshot_steps.ServedModelSnapshot(
             examples=node.inputs["examples"], serving_model_dir=settings["serving_model_dir"])
     return None
 
@@ -229,8 +199,6 @@ def pipeline_spec(pipeline, image: str, defaults: dict[str, str],
     root and the runtime parameters' defaults move into the spec, where KFP's upload reads them
     (TFX keeps them in the job's runtimeConfig, which only Vertex reads), and the `uncached`
     steps (they read outside state) are not cached. Refuses a spec open-source KFP cannot run."""
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
-
     _require_image(image)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import kfp
+import kfp_server_api
+import yaml
+from kfp.client import ServiceAccountTokenVolumeCredentials
+
 from ctpipe.common.errors import UserError
+from ctpipe.pipeline.kubeflow.pipeline_file import (
+    ENTRYPOINT_COMMAND,
+    TRAIN_ARGS_PARAMETER,
+    read_pipeline_file,
+    stale_entrypoints,
+    train_args_json,
+)
 
 # `train_steps=N` is the friendly form of the train_args runtime parameter.
 TRAIN_STEPS_ALIAS = "train_steps"
@@ -41,10 +53,6 @@ class Package:
     def read(cls, path: Path) -> "Package":
         if not path.is_file():
             raise KfpClientError(f"pipeline file not found: {path} (run `ctpipe compile` first)")
-        import yaml
-
-        from ctpipe.pipeline.kubeflow_runner import read_pipeline_file
-
         content = path.read_bytes()
         try:
             spec, _ = read_pipeline_file(path)
@@ -52,6 +60,14 @@ class Package:
         except (ValueError, yaml.YAMLError, KeyError, TypeError):
             raise KfpClientError(f"{path} is not a pipeline file written by `ctpipe compile`") \
                 from None
+        stale = stale_entrypoints(spec)
+        if stale:
+            step, command = next(iter(stale.items()))
+            raise KfpClientError(
+                f"{path} was compiled by another version of ctpipe: its steps ({step} and "
+                f"{len(stale) - 1} more) run `{' '.join(command)}`, which this version's image "
+                f"does not have (it runs `{' '.join(ENTRYPOINT_COMMAND)}`); compile it again "
+                "with `ctpipe compile`")
         parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
         return cls(path, name, hashlib.sha256(content).hexdigest(), parameters,
                    spec.get("defaultPipelineRoot", ""))
@@ -85,7 +101,6 @@ class Package:
                 if not value.isdigit() or int(value) <= 0:
                     raise KfpClientError(f"--param train_steps expects a positive integer, "
                                          f"got {value!r}")
-                from ctpipe.pipeline.kubeflow_runner import TRAIN_ARGS_PARAMETER, train_args_json
 
                 name, value = TRAIN_ARGS_PARAMETER, train_args_json(int(value))
             if name not in self.parameters:
@@ -115,8 +130,6 @@ def _typed(name: str, value: str, parameter_type: str | None) -> Any:
 
 def _call(what: str, function, *call_args, **kwargs):
     """Runs one API call; a refused call becomes one readable line."""
-    import kfp_server_api
-
     try:
         return function(*call_args, **kwargs)
     except kfp_server_api.ApiException as err:
@@ -142,11 +155,8 @@ class KfpClient:
 
     def __init__(self, host: str, namespace: str | None = None, token: str | None = None,
                  in_cluster: bool = False, ssl_ca_cert: str | None = None):
-        import kfp
-
         credentials = None
         if in_cluster:
-            from kfp.client import ServiceAccountTokenVolumeCredentials
 
             credentials = ServiceAccountTokenVolumeCredentials(path=None)
         self.host = host

@@ -6,7 +6,7 @@ kfp.local cannot show what a cluster does to a step: it mounts one local folder 
 local paths, caches nothing and applies no platform config. What a cluster does is read here in
 kubeflow/pipelines (tag 2.4.1; "HEAD" is master of 2026-08) and done the same way; each
 behaviour cites the function it comes from. Not from our code: where this module and
-pipeline/kfp_entrypoint.py or pipeline/kfp_platform.py agree, it is because both follow the
+pipeline/kubeflow/entrypoint.py or pipeline/kubeflow/platform.py agree, it is because both follow the
 backend.
 
 The driver (backend/src/v2/driver/driver.go Container):
@@ -59,6 +59,11 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
+
+import boto3
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from moto.server import ThreadedMotoServer
 
 from containers import podman
 
@@ -357,9 +362,6 @@ class PipelineRun:
 
     def _launch(self, name: str, executor_input: dict[str, Any], component: dict[str, Any],
                 container: dict[str, Any], config: dict[str, Any]) -> TaskRun:
-        from google.protobuf import json_format
-        from kfp.pipeline_spec import pipeline_spec_pb2
-
         work = self.cluster.work / f"{self.run_id[:8]}-{name}"
         pod = self._pod(config, container, work)
         downloaded = self._download(executor_input, pod)
@@ -424,9 +426,6 @@ class PipelineRun:
 def s3_api() -> Iterator[dict[str, Any]]:
     """A real S3 API on loopback (moto's server): its `endpoint`, a boto3 `client`, and the
     `environment` both TensorFlow's (tensorflow-io) and Beam's (boto3) S3 file systems read."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     try:
