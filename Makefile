@@ -73,6 +73,10 @@ demo: venv
 bench: venv
 	$(BIN)/python -m bench --out bench-results.json
 
+# pyflakes' errors and import order (ruff.toml); `ruff check --fix .` sorts imports.
+lint: venv
+	$(BIN)/ruff check .
+
 clean:
 	rm -rf build .pytest_cache
 

@@ -90,7 +90,7 @@ def test_killed_training_resumes_then_warm_starts_on_a_new_span(tmp_path, small_
     assert 0 < killed_at < 600
     assert not Path(config.serving_model_dir).exists(), "the killed run must not have pushed"
 
-    caplog.set_level(logging.INFO, logger="models")
+    caplog.set_level(logging.INFO, logger="ctpipe.models")
     run = run_local(config, workspace)
     events = {e.component: e.state for e in run if e.state != "note"}
     resumed = _messages(caplog, "resuming from checkpoint step")

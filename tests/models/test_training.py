@@ -55,7 +55,7 @@ def test_resumed_training_continues_exactly_where_it_stopped(splits, tmp_path, c
 
     with pytest.raises(KeyboardInterrupt):
         train(*splits["new"], checkpoints=options, callbacks=[Interrupt(50)], **settings)
-    caplog.set_level(logging.INFO, logger="models")
+    caplog.set_level(logging.INFO, logger="ctpipe.models")
     resumed = train(*splits["new"], checkpoints=options, **settings)
 
     assert resumed.resumed_from_step == 40, "the latest checkpoint before the crash at step 50"
@@ -82,7 +82,7 @@ def test_a_finished_job_exports_its_best_checkpoint_and_is_reused_not_retrained(
 
     # The execution was killed after training, before its export landed: the re-run reuses
     # the finished job's weights (the best ones, as configured) instead of training again.
-    caplog.set_level(logging.INFO, logger="models")
+    caplog.set_level(logging.INFO, logger="ctpipe.models")
     again = train(*splits["new"], checkpoints=options, **settings)
     assert again.reused_finished and again.history == {}
     assert again.exported_best["step"] == first.exported_best["step"]
@@ -115,7 +115,7 @@ def test_warm_start_lowers_the_first_epoch_loss_and_logs_its_base(splits, base_m
                                                                   caplog):
     settings = dict(train_steps=40, eval_steps=3, hparams=HPARAMS, steps_per_epoch=20)
     cold = train(*splits["new"], warm_start=WarmStartOptions("auto", None), **settings)
-    caplog.set_level(logging.INFO, logger="models")
+    caplog.set_level(logging.INFO, logger="ctpipe.models")
     warm = train(*splits["new"], warm_start=WarmStartOptions("auto", base_model_dir), **settings)
     assert warm.origin == f"warm start from {base_model_dir}"
     assert warm.history["loss"][0] < cold.history["loss"][0]
@@ -127,7 +127,7 @@ def test_incompatible_base_auto_falls_back_with_the_reason_required_fails(splits
                                                                           caplog):
     wider = HParams(hidden_units=(48, 16), batch_size=64)
     settings = dict(train_steps=10, eval_steps=1, hparams=wider, steps_per_epoch=10)
-    caplog.set_level(logging.INFO, logger="models")
+    caplog.set_level(logging.INFO, logger="ctpipe.models")
     result = train(*splits["new"], warm_start=WarmStartOptions("auto", base_model_dir),
                    **settings)
     assert result.origin == "scratch"
@@ -163,7 +163,7 @@ def test_a_base_whose_preprocessing_no_longer_fits_the_newest_span_is_not_used(
     shifted["company"] = np.array([f"Rebranded Cab {i % 5}".encode()
                                    for i in range(len(seen["company"]))])
     shifted["fare"] = seen["fare"] * 30
-    caplog.set_level(logging.INFO, logger="models")
+    caplog.set_level(logging.INFO, logger="ctpipe.models")
     decision = _stale_check(base_model_dir, shifted, "auto")
     assert decision.model is None
     assert "is stale for the newest span" in decision.reason
