@@ -26,6 +26,7 @@ from pathlib import Path
 from ctpipe.common import features
 from ctpipe.common.errors import UserError
 from ctpipe.common.policies import DATA_FORMATS
+from ctpipe.dataprep import scale as scaling
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,6 @@ def prepare(out_dir: Path, source: Path | None = None, span_trips: int = 0,
                     writer.writerows(span_rows)
                 trips = len(span_rows)
             else:
-                from ctpipe.dataprep import scale as scaling  # pyarrow: only for these outputs
-
                 trips = scaling.write_span(span_rows, columns, span_trips or len(span_rows),
                                            number,
                                            span_dir / (SPAN_FILE if file_format == "csv"

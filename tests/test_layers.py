@@ -221,3 +221,35 @@ def test_the_image_installs_what_setup_installs():
     ignored = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert ignored & (INSTALLED | {NAMESPACE, "setup.py"}) == set()
+
+
+def function_level_imports(path: Path) -> list[int]:
+    """Lines of imports written inside functions without a one-line reason ("lazy on
+    purpose: ...") on that line or the one above."""
+    lines = path.read_text().splitlines()
+    found = []
+    for node in ast.walk(ast.parse("\n".join(lines), str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    reason = " ".join(lines[max(inner.lineno - 2, 0):inner.lineno]).lower()
+                    if "lazy on purpose" not in reason:
+                        found.append(inner.lineno)
+    return found
+
+
+def test_imports_sit_at_the_top_of_modules_outside_the_command_line():
+    """The command line imports its libraries inside its handlers, for start-up time; every
+    other module shows its dependencies at the top, or says in one line why not."""
+    lazy = {}
+    for name, (folder, path) in project_modules(REPO, INSTALLED).items():
+        if folder != NAMESPACE and function_level_imports(path):
+            lazy[name] = function_level_imports(path)
+    assert lazy == {}
+
+
+def test_the_top_of_module_check_finds_an_unexplained_lazy_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    import json\n\n\ndef g():\n"
+                      "    import csv  # lazy on purpose: a reason\n")
+    assert function_level_imports(module) == [2]

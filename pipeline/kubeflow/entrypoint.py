@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from typing import Any, Sequence
 
 import yaml
@@ -147,6 +148,7 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
     # Before TFX is imported, so that what opens the step's locations is this registration.
     storage.register_filesystems(step_locations(executor_input))
     prepare_output_parents(executor_input)
+    # Lazy on purpose: TFX opens the step's locations with what is registered by then.
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
     kubeflow_v2_run_executor.main((args, beam_args))
@@ -160,8 +162,6 @@ def run(argv: Sequence[str], environ: dict[str, str] | None = None,
 
 
 def main() -> None:
-    import sys
-
     # Progress notes and executor logs reach the pod's log.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run(sys.argv[1:])

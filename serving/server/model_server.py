@@ -28,7 +28,7 @@ from typing import Callable
 
 from tensorflow_serving.config import logging_config_pb2, model_server_config_pb2
 
-from ctpipe.serving.server import config_files
+from ctpipe.serving.server import config_files, rest_api
 from ctpipe.serving.server.batching import BatchingRunner
 from ctpipe.serving.server.errors import RequestError, StartupError
 from ctpipe.serving.server.flags import ServerOptions
@@ -116,8 +116,6 @@ def start(options: ServerOptions) -> ServerHandle:
     try:
         grpc_server = GrpcServer(frontend, options)
         if options.rest_api_port:
-            from ctpipe.serving.server import rest_api  # aiohttp: only loaded when REST is on
-
             rest_port, stop_rest = rest_api.start(frontend, options)
     except (StartupError, config_files.ConfigFileError, OSError) as err:
         if grpc_server is not None:
