@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import grpc
 import tensorflow as tf
@@ -35,9 +35,6 @@ from ctpipe.models.model import HParams, build_model, fit_feature_stats
 from ctpipe.program import program
 from ctpipe.serving.client.examples import row_to_example
 from ctpipe.serving.server.process import ServerProcess
-
-if TYPE_CHECKING:
-    from ctpipe.serving.server.process import ServerProcess
 
 MODEL_NAME = "big_tipper"
 LATENCY_CALLS = 2000

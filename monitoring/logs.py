@@ -7,16 +7,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from ctpipe.common.errors import UserError
 from ctpipe.serving.server.metrics import predicted_probabilities, served_examples
-
-if TYPE_CHECKING:  # numpy and TensorFlow load when the logs are read, not with `ctpipe --help`
-    import numpy as np
 
 _FILE_NUMBER = re.compile(r"-(\d+)\.tfrecord$")
 

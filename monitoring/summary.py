@@ -12,7 +12,7 @@ import datetime
 import json
 import posixpath
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +22,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from ctpipe.common.layout import MODEL_CARD_FILE, PUSH_RECORD_FILE, TRAINING_STATISTICS_FILE
 from ctpipe.common.storage import register_filesystems
 from ctpipe.monitoring.logs import LoggedVersion, MonitorError, read_window
+from ctpipe.monitoring.options import SUMMARY_FORMAT
 from ctpipe.validation.drift import (
     DriftError,
     format_finding,
@@ -31,13 +32,6 @@ from ctpipe.validation.drift import (
     value_rates,
 )
 
-if TYPE_CHECKING:  # numpy and TensorFlow load when the command runs, not with `ctpipe --help`
-    import numpy as np
-
-DEFAULT_LAST = 10_000
-# The schema's skew thresholds were measured on samples of ~170 rows (docs/drift.md); fewer
-# examples are noisier than the thresholds allow for.
-DEFAULT_MIN_EXAMPLES = 200
 # Output check: for each quantile q_p the eval split recorded, how far the share of served
 # predictions at q_p (within +-OUTPUT_TOLERANCE) is from p; the largest such gap. A
 # Kolmogorov-Smirnov distance read at the recorded quantiles, with a tolerance on the
@@ -53,9 +47,6 @@ OUTPUT_DISTANCE_THRESHOLD = 0.12
 # deterministic and NaN-free on valid inputs, so nulls come from broken requests; the margin
 # keeps one stray request in a window of thousands from paging anyone.
 NULL_FRACTION_MARGIN = 0.001
-# The workspace's copy of the latest summary, which `ctpipe report` shows.
-WORKSPACE_SUMMARY = Path("monitor") / "latest.json"
-SUMMARY_FORMAT = 1
 
 
 def output_distance(served: np.ndarray, eval_quantiles: Mapping[str, float],

@@ -17,7 +17,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 from ctpipe.common import layout, properties
 from ctpipe.common.errors import UserError
-from ctpipe.monitoring.summary import SUMMARY_FORMAT, WORKSPACE_SUMMARY
+from ctpipe.monitoring.options import SUMMARY_FORMAT, WORKSPACE_SUMMARY
 from ctpipe.reporting import tfma_results
 from ctpipe.reporting.status import RunSummary, SpanHealth, WorkspaceStatus, custom_int, custom_str
 from ctpipe.validation.schema_anomalies import describe_anomalies

@@ -19,7 +19,7 @@ from typing import Any
 from ctpipe.common import layout, properties
 from ctpipe.common.errors import UserError
 from ctpipe.common.window import MANIFEST_FILE, WindowManifest
-from ctpipe.monitoring.summary import WORKSPACE_SUMMARY
+from ctpipe.monitoring.options import WORKSPACE_SUMMARY
 from ctpipe.reporting.contents import anomaly_lines
 from ctpipe.reporting.status import WorkspaceStatus, custom_int, custom_str
 from ctpipe.serving.client import version_labels

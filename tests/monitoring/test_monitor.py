@@ -19,7 +19,8 @@ from bench.monitor import predict, served_examples, split_rows, stage_version, w
 from ctpipe.cli import main
 from ctpipe.commands.monitor import EXIT_CROSSED
 from ctpipe.common.layout import TRAINING_STATISTICS_FILE
-from ctpipe.monitoring.summary import OUTPUT_TOLERANCE, WORKSPACE_SUMMARY, output_distance
+from ctpipe.monitoring.options import WORKSPACE_SUMMARY
+from ctpipe.monitoring.summary import OUTPUT_TOLERANCE, output_distance
 from tests.serving.conftest import MODEL_NAME, in_process_server, predict_request
 
 REQUESTS = 300  # per batch: above --min-examples (200), about two 2016 quarters
