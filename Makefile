@@ -70,8 +70,9 @@ test: system-test venv
 demo: venv
 	$(BIN)/ctpipe demo --workspace build/demo
 
+# The figures go to build/bench/results.json and into docs/performance.md (bench/performance.py).
 bench: venv
-	$(BIN)/python -m bench --out bench-results.json
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf build .pytest_cache
