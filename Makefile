@@ -70,8 +70,9 @@ test: system-test venv
 demo: venv
 	$(BIN)/ctpipe demo --workspace build/demo
 
+# The figures go to build/bench/results.json and into docs/performance.md (bench/performance.py).
 bench: venv
-	$(BIN)/python -m bench --out bench-results.json
+	$(BIN)/python -m bench
 
 # pyflakes' errors and import order (ruff.toml); `ruff check --fix .` sorts imports.
 lint: venv

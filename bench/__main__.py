@@ -6,7 +6,7 @@ real quarters (bench/drift_calibrated.py), offline scoring (bench/scoring.py), t
 against LocalDagRunner (bench/kfp_local.py), what re-runs on open-source KFP when no new data
 came (bench/kfp_cache.py), incremental training as spans accumulate (bench/incremental.py,
 about 10 minutes) and spans of real size (bench/scale.py, the longest: about 40 minutes); every
-figure is printed and written to one JSON file.
+figure is printed, written to build/bench/results.json and into docs/performance.md.
 
 Pipeline: our full local run vs. TFX's taxi_pipeline_native_keras (the peer).
 
@@ -23,7 +23,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench import report
+from bench import (
+    RESULTS_DIR,
+    machine,
+    now,
+    performance,
+    print_figures,
+    record,
+    write_results,
+)
 from bench.container_startup import bench_container_startup
 from bench.drift_calibrated import bench_drift_calibrated
 from bench.gateway import bench_gateway
@@ -84,39 +92,39 @@ def bench_pipeline(work: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench-results.json")
-    parser.add_argument("--work", default="build/bench", help="scratch folder (recreated)")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "results.json"))
+    parser.add_argument("--work", default=str(RESULTS_DIR / "work"),
+                        help="scratch folder (recreated)")
+    parser.add_argument("--page", type=Path, default=performance.PAGE,
+                        help="the figures page every measured section is replaced in")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-
-    results = bench_pipeline(work)
+    started, started_at = machine(), now()
+    sections = {"pipeline": bench_pipeline(work)}
 
     pushed = _newest("*/saved_model.pb", work / "ours" / "serving" / "big_tipper").parent
-    results.update(bench_serving(work / "serving", model=pushed))
+    sections["serving"] = bench_serving(work / "serving", model=pushed)
+    sections["gateway"] = bench_gateway(work / "gateway", model=pushed)
+    sections["rollout"] = bench_rollout()
+    sections["drift_calibrated"] = bench_drift_calibrated()
+    sections["scoring"] = bench_scoring(work / "scoring", model=pushed)
+    sections["trainer"] = bench_trainer(work / "trainer")
+    sections["monitor"] = bench_monitor(work / "monitor")
+    sections["container_startup"] = bench_container_startup(work / "container-startup")
+    sections["kfp_local"] = bench_kfp_local(work / "kfp-local")
+    sections["kfp_cache"] = bench_kfp_cache(work / "kfp-cache")
+    sections["incremental"] = bench_incremental(work / "incremental")
+    sections["scale"] = bench_scale(work / "scale")
 
-    results.update(bench_gateway(work / "gateway", model=pushed))
-
-    results.update(bench_rollout())
-
-    results.update(bench_drift_calibrated())
-    results.update(bench_scoring(work / "scoring", model=pushed))
-
-    results.update(bench_trainer(work / "trainer"))
-
-    results.update(bench_monitor(work / "monitor"))
-
-    results.update(bench_container_startup(work / "container-startup"))
-
-    results.update(bench_kfp_local(work / "kfp-local"))
-
-    results.update(bench_kfp_cache(work / "kfp-cache"))
-
-    results.update(bench_incremental(work / "incremental"))
-
-    results.update(bench_scale(work / "scale"))
-    report(results, args.out)
+    for name, figures in sections.items():
+        print(f"[{name}]")
+        print_figures(figures)
+    write_results({name: record(figures, started, started_at) for name, figures in sections.items()},
+                  args.out)
+    performance.update(args.page, [Path(args.out)])
+    print(f"{args.page}: every section replaced")
 
 
 if __name__ == "__main__":

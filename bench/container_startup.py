@@ -17,7 +17,7 @@ Also printed: the number of modules each case loads (it tells real differences f
 machine's noise) and where the entrypoint's import time goes (`python -X importtime`, self time
 summed by top-level package).
 
-    python -m bench.container_startup [--repeats 3] [--out build/container-startup.json]
+    python -m bench.container_startup [--repeats 3] [--out build/bench/container_startup.json]
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import docker
 
-from bench import report
+from bench import RESULTS_DIR, machine, report
 from containers import podman
 
 ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
@@ -170,12 +170,12 @@ def bench_container_startup(work: Path, repeats: int = 3) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="build/container-startup.json")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "container_startup.json"))
     args = parser.parse_args()
+    started = machine()
     with tempfile.TemporaryDirectory(prefix="ctpipe-bench-") as work:
         results = bench_container_startup(Path(work), args.repeats)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    report(results, args.out)
+    report("container_startup", results, args.out, started)
 
 
 if __name__ == "__main__":

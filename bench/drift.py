@@ -32,7 +32,7 @@ from google.protobuf import text_format
 from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from bench import report
+from bench import RESULTS_DIR, machine, report
 from ctpipe.dataprep import spans as data
 from ctpipe.validation.drift import (
     drift_findings,
@@ -370,9 +370,11 @@ def main() -> None:
     parser.add_argument("--large-draws", type=int, default=3,
                         help="no-shift draws per 2013-2015 span (b)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="drift-bench.json")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "drift.json"))
     args = parser.parse_args()
-    report(bench_drift(args.draws, args.reference_draws, args.large_draws, args.seed), args.out)
+    started = machine()
+    report("drift", bench_drift(args.draws, args.reference_draws, args.large_draws, args.seed),
+           args.out, started)
 
 
 if __name__ == "__main__":

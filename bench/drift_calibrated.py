@@ -2,7 +2,7 @@
 16 real spans, at their real size (~170-1,100 train rows) and replicated to large spans, and
 detection of clear shifts at both sizes (written up in docs/drift.md).
 
-    python -m bench.drift_calibrated [--draws 100] [--seed 0] [--out bench-drift-calibrated.json]
+    python -m bench.drift_calibrated [--draws 100] [--seed 0] [--out build/bench/drift_calibrated.json]
 
 - Real transitions: span N (2..16) against the earlier spans of its window, as ValidationGate
   samples them: the whole window (the default `window: 0`) and a 4-span window (spans 13-16 is
@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from bench import arguments, report
+from bench import arguments, machine, report
 from bench.drift import quarters, read_schema, serialized_examples, train_rows
 from ctpipe.dataprep.scale import MAX_FACTOR_CHANGE, SCALED
 from ctpipe.validation.calibrated_drift import (
@@ -134,11 +134,12 @@ def bench_drift_calibrated(draws: int = 100, seed: int = 0) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = arguments(__doc__, "build/bench-drift-calibrated", "bench-drift-calibrated.json")
+    parser = arguments(__doc__, "build/bench-drift-calibrated", "drift_calibrated")
     parser.add_argument("--draws", type=int, default=100, help="no-shift draws")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    report(bench_drift_calibrated(args.draws, args.seed), args.out)
+    started = machine()
+    report("drift_calibrated", bench_drift_calibrated(args.draws, args.seed), args.out, started)
 
 
 if __name__ == "__main__":

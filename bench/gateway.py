@@ -7,7 +7,7 @@ sampling and metrics on, as deployed). Batch-1 latency comes from the blocking c
 the same Predict request bytes to all three in interleaved rounds (so a busy moment of this
 shared machine hits all of them); throughput from 8 grpc.aio clients.
 
-    python -m bench.gateway [--out gateway-bench.json]
+    python -m bench.gateway [--out build/bench/gateway.json]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 import grpc
 
-from bench import report
+from bench import RESULTS_DIR, machine, report
 from bench.serving import MODEL_NAME, _examples, _push, _request, _throughput, _untrained_model
 from ctpipe.program import program
 from ctpipe.serving.client import version_labels
@@ -133,12 +133,14 @@ def bench_gateway(work: Path, model: Path | None = None) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="SavedModel to serve (default: our model, untrained)")
-    parser.add_argument("--out", default="gateway-bench.json")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "gateway.json"))
     parser.add_argument("--work", default="build/bench-gateway", help="scratch folder (recreated)")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
-    report(bench_gateway(work, Path(args.model).resolve() if args.model else None), args.out)
+    started = machine()
+    report("gateway", bench_gateway(work, Path(args.model).resolve() if args.model else None),
+           args.out, started)
 
 
 if __name__ == "__main__":

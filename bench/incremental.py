@@ -9,7 +9,7 @@ run" the issue compares with. Times are the pipeline's wall time in this process
 once before), so they measure the pipeline, not interpreter start-up. Each timed run also gives
 the share of its wall time spent in the steps that check drift and concept drift.
 
-    python -m bench.incremental [--work build/bench-incremental] [--out incremental.json]
+    python -m bench.incremental [--work build/bench-incremental] [--out build/bench/incremental.json]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import arguments, report
+from bench import arguments, machine, report
 from bench.trips import held_out_auc, served_model, split_source
 from ctpipe.dataprep import spans as data
 from ctpipe.pipeline.config import local_config
@@ -125,13 +125,14 @@ def bench_incremental(work: Path, points: tuple[int, ...] = POINTS) -> dict[str,
 
 
 def main() -> None:
-    parser = arguments(__doc__, "build/bench-incremental", "incremental-bench.json")
+    parser = arguments(__doc__, "build/bench-incremental", "incremental")
     parser.add_argument("--points", default=",".join(map(str, POINTS)),
                         help="span counts at which a new span's run is timed")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     points = tuple(int(p) for p in args.points.split(","))
-    report(bench_incremental(Path(args.work).resolve(), points), args.out)
+    started = machine()
+    report("incremental", bench_incremental(Path(args.work).resolve(), points), args.out, started)
 
 
 if __name__ == "__main__":

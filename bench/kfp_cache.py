@@ -8,7 +8,7 @@ state, pipeline/kubeflow/snapshots.py), and the same file as compiled before the
 uncached, no snapshot steps). Printed: per file and run, the tasks that ran, the cache hits and
 the wall time.
 
-    python -m bench.kfp_cache [--work build/bench-kfp-cache] [--out kfp-cache-bench.json]
+    python -m bench.kfp_cache [--work build/bench-kfp-cache] [--out build/bench/kfp_cache.json]
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from bench import arguments, report
+from bench import arguments, machine, report
 from bench.incremental import arrive
 from containers import podman
 from ctpipe.dataprep import spans as data
@@ -90,8 +90,9 @@ def bench_kfp_cache(work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    args = arguments(__doc__, "build/bench-kfp-cache", "kfp-cache-bench.json").parse_args()
-    report(bench_kfp_cache(Path(args.work).resolve()), args.out)
+    args = arguments(__doc__, "build/bench-kfp-cache", "kfp_cache").parse_args()
+    started = machine()
+    report("kfp_cache", bench_kfp_cache(Path(args.work).resolve()), args.out, started)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ podman: one container per task in the project image, one task at a time, nothing
 a cluster, where each task is a pod). The difference is what a task's container pays: start-up,
 imports and the entrypoint's artifact handling (bench/container_startup.py itemises it).
 
-    python -m bench.kfp_local [--work build/bench-kfp-local] [--out kfp-local-bench.json]
+    python -m bench.kfp_local [--work build/bench-kfp-local] [--out build/bench/kfp_local.json]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import arguments, report
+from bench import arguments, machine, report
 from bench.incremental import arrive
 from containers import kfp_local
 from ctpipe.dataprep import spans as data
@@ -83,8 +83,9 @@ def bench_kfp_local(work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    args = arguments(__doc__, "build/bench-kfp-local", "kfp-local-bench.json").parse_args()
-    report(bench_kfp_local(Path(args.work).resolve()), args.out)
+    args = arguments(__doc__, "build/bench-kfp-local", "kfp_local").parse_args()
+    started = machine()
+    report("kfp_local", bench_kfp_local(Path(args.work).resolve()), args.out, started)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`ctpipe monitor`: how fast it reads real prediction logs, and the output check's threshold
 (docs/monitoring.md).
 
-    python -m bench.monitor [--requests 5000] [--copies 10] [--out monitor-bench.json]
+    python -m bench.monitor [--requests 5000] [--copies 10] [--out build/bench/monitor.json]
     python -m bench.monitor --output-noise [--draws 600] [--seed 0]
 
 Throughput: our model (trained briefly on the bundled trips) is pushed with the references the
@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench import report
+from bench import RESULTS_DIR, machine, report
 from bench.drift import (
     CLEAR_SHIFTS,
     percentile,
@@ -253,12 +253,15 @@ def main() -> None:
                         help="measure the output check's noise and threshold instead")
     parser.add_argument("--draws", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="monitor-bench.json")
+    parser.add_argument("--out", help="default: build/bench/monitor.json, or "
+                        "build/bench/monitor_output_noise.json with --output-noise")
     args = parser.parse_args()
+    section = "monitor_output_noise" if args.output_noise else "monitor"
+    started = machine()
     with tempfile.TemporaryDirectory(prefix="bench-monitor-") as work:
         results = (bench_output_noise(Path(work), args.draws, args.seed) if args.output_noise
                    else bench_monitor(Path(work), args.requests, args.copies))
-    report(results, args.out)
+    report(section, results, args.out or RESULTS_DIR / f"{section}.json", started)
 
 
 if __name__ == "__main__":

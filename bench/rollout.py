@@ -14,7 +14,7 @@ is 0.03 lower: a worse ranking with an unchanged prediction distribution, which 
 labels can show). Equal canaries are replayed to the end without stopping at a promotion, so
 "ever rolled back" counts every look.
 
-    python -m bench.rollout [--runs 400] [--out bench-rollout.json]
+    python -m bench.rollout [--runs 400] [--out build/bench/rollout.json]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import rankdata
 
-from bench import arguments, report
+from bench import arguments, machine, report
 from ctpipe.common import features
 from ctpipe.dataprep import spans as data
 from ctpipe.models.inputs import parse_examples
@@ -148,10 +148,11 @@ def bench_rollout(runs: int = 400) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = arguments(__doc__, "build/bench-rollout", "bench-rollout.json")
+    parser = arguments(__doc__, "build/bench-rollout", "rollout")
     parser.add_argument("--runs", type=int, default=400, help="replays per canary")
     args = parser.parse_args()
-    report(bench_rollout(args.runs), args.out)
+    started = machine()
+    report("rollout", bench_rollout(args.runs), args.out, started)
 
 
 if __name__ == "__main__":

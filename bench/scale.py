@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pyarrow.csv as pa_csv
 
+from bench import RESULTS_DIR, machine, report
 from bench.incremental import arrive
 from bench.trips import held_out_auc, served_model, split_source
 from ctpipe.common import features
@@ -224,12 +225,12 @@ def main() -> None:
     parser.add_argument("--work", default="build/bench-scale", help="scratch folder")
     parser.add_argument("--part", choices=tuple(PARTS), action="append",
                         help="run only these parts (default: all)")
-    parser.add_argument("--out", help="also write the figures to this JSON file")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "scale.json"),
+                        help="figures written here as JSON")
     args = parser.parse_args()
-    results = bench_scale(Path(args.work).resolve(), tuple(args.part or PARTS))
-    print(json.dumps(results, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    started = machine()
+    report("scale", bench_scale(Path(args.work).resolve(), tuple(args.part or PARTS)), args.out,
+           started)
 
 
 if __name__ == "__main__":

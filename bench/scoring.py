@@ -6,7 +6,7 @@ The job's figure covers everything after start-up: planning, reading and encodin
 the model, the part files, the statistics and the gate (the SavedModel is loaded inside the
 job too, so that is in).
 
-    python -m bench.scoring [--rows N] [--out scoring-bench.json]
+    python -m bench.scoring [--rows N] [--out build/bench/scoring.json]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from bench import report
+from bench import RESULTS_DIR, machine, report
 from bench.serving import _examples, _untrained_model
 from ctpipe.common import features
 from ctpipe.dataprep import spans as data
@@ -75,13 +75,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="SavedModel (default: our model, untrained)")
     parser.add_argument("--rows", type=int, default=ROWS)
-    parser.add_argument("--out", default="scoring-bench.json")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "scoring.json"))
     parser.add_argument("--work", default="build/bench-scoring", help="scratch folder (recreated)")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
-    report(bench_scoring(work, Path(args.model).resolve() if args.model else None, args.rows),
-           args.out)
+    started = machine()
+    report("scoring", bench_scoring(work, Path(args.model).resolve() if args.model else None,
+                                    args.rows), args.out, started)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ grpc.aio clients. Figures: batch-1 latency p50/p99, requests/s with 1 and 8 conc
 (without and with server-side batching), rows/s with batches of 256, and the time from a
 finished push of a new version until it is served, with the number of failed requests meanwhile.
 
-    python -m bench.serving [--model SAVED_MODEL_DIR] [--out serving-bench.json] [--latency-only]
+    python -m bench.serving [--model SAVED_MODEL_DIR] [--out build/bench/serving.json] [--latency-only]
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from bench import report
+from bench import RESULTS_DIR, machine, report
 from ctpipe.dataprep import spans as data
 from ctpipe.models.export import export_serving_model
 from ctpipe.models.inputs import parse_examples
@@ -225,16 +225,17 @@ def bench_serving(work: Path, model: Path | None = None,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="SavedModel to serve (default: our model, untrained)")
-    parser.add_argument("--out", default="serving-bench.json")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "serving.json"))
     parser.add_argument("--work", default="build/bench-serving", help="scratch folder (recreated)")
     parser.add_argument("--latency-only", action="store_true",
                         help="only the batch-1 latencies, in-process and over gRPC (issue #11)")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
+    started = machine()
     results = bench_serving(work, Path(args.model).resolve() if args.model else None,
                             args.latency_only)
-    report(results, args.out)
+    report("serving", results, args.out, started)
 
 
 if __name__ == "__main__":

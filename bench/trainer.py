@@ -11,7 +11,7 @@
 
 Held-out trips (every fifth trip; every second one in the small quarter) are in no training set.
 
-    python -m bench.trainer [--work build/bench-trainer] [--out trainer-bench.json]
+    python -m bench.trainer [--work build/bench-trainer] [--out build/bench/trainer.json]
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench import arguments, report
+from bench import arguments, machine, report
 from bench.trips import write_examples
 from ctpipe.dataprep import spans as data
 from ctpipe.models.export import export_serving_model
@@ -169,10 +169,11 @@ def bench_trainer(work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    args = arguments(__doc__, "build/bench-trainer", "trainer-bench.json").parse_args()
+    args = arguments(__doc__, "build/bench-trainer", "trainer").parse_args()
+    started = machine()
     logging.basicConfig(level=logging.WARNING)
     results = bench_trainer(Path(args.work).resolve())
-    report(results, args.out)
+    report("trainer", results, args.out, started)
 
 
 if __name__ == "__main__":
