@@ -17,8 +17,10 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 # a glob character is not a path.
 TOP_LEVEL = sorted(p.name for p in REPO.iterdir() if p.is_dir() and not p.name.startswith("."))
 REPO_PATH = re.compile(r"`((?:%s)/[\w./-]*)`" % "|".join(map(re.escape, TOP_LEVEL)))
-# Files the build makes (git-ignored): named in the docs, absent from a clean checkout.
+# Files the build makes (git-ignored): named in the docs, absent from a clean checkout; and
+# everything under build/, where the image's base, benchmarks and the demo write.
 GENERATED = {"serving/client/tf_serving_protos.binpb"}
+BUILD_OUTPUTS = "build/"
 
 
 def pages() -> list[Path]:
@@ -78,7 +80,8 @@ def test_repository_paths_exist():
     for page in pages():
         for path in REPO_PATH.findall(without_code_blocks(page.read_text())):
             path = path.rstrip(".")
-            if path not in GENERATED and not (REPO / path).exists():
+            if (path not in GENERATED and not path.startswith(BUILD_OUTPUTS)
+                    and not (REPO / path).exists()):
                 missing.append(f"{page.relative_to(REPO)}: {path}")
     assert not missing, "paths in the docs that the repository does not hold:\n" + "\n".join(
         missing)
