@@ -32,7 +32,6 @@ _RUN_PIPELINE = """
 import json, sys
 from ctpipe.pipeline.config import local_config
 from ctpipe.pipeline.local_runner import run_local
-from tests.tensorboard_events import curve, read_events
 workspace, data_root, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 run_local(local_config(workspace, data_root, settings), workspace)
 """
