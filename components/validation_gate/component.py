@@ -12,7 +12,7 @@ from tfx.utils import io_utils
 from ctpipe.common import properties
 from ctpipe.common.policies import DRIFT_POLICIES
 from ctpipe.common.window import MANIFEST_FILE, WindowManifest
-from ctpipe.components.curated_schema import SCHEMA_FILE, parse_schema
+from ctpipe.components.curated_schema.executor import SCHEMA_FILE, parse_schema
 from ctpipe.components.validation_gate.executor import (
     DataValidationError,
     check_drift,
