@@ -1,3 +1,3 @@
-"""The pipeline's custom steps, one module each, or one folder (`component.py`, `executor.py`)
-where a step has both a component and an executor or checks of its own; their libraries live
-in `validation/` and `common/`."""
+"""The pipeline's custom steps, a folder each: `component.py` (the spec and the component),
+`executor.py` (what runs, and its helpers) and a README of its inputs, outputs and properties;
+their libraries live in `validation/` and `common/`."""

@@ -22,13 +22,13 @@ from tfx.proto import trainer_pb2
 
 from ctpipe import models
 from ctpipe.common import features
-from ctpipe.components.concept_drift import ConceptDrift
-from ctpipe.components.curated_schema import ImportSchemaGen
+from ctpipe.components.concept_drift.component import ConceptDrift
+from ctpipe.components.curated_schema.component import ImportSchemaGen
 from ctpipe.components.evaluator.component import ServedBaselineEvaluator
 from ctpipe.components.example_gen.component import SPAN_FOLDER_PATTERN, ExampleGen
 from ctpipe.components.infra_validation.component import InfraValidation
 from ctpipe.components.pusher.component import Pusher
-from ctpipe.components.served_model import ServedModel
+from ctpipe.components.served_model.component import ServedModel
 from ctpipe.components.span_window.component import SpanWindow
 from ctpipe.components.statistics_gen.component import StatisticsGen
 from ctpipe.components.validation_gate.component import ValidationGate

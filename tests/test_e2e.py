@@ -30,7 +30,13 @@ from ctpipe import cli, models
 from ctpipe.commands.monitor import EXIT_CROSSED
 from ctpipe.common import features
 from ctpipe.components.pusher.executor import overall_auc
-from ctpipe.components.track_run import INPUT_TYPES, INPUTS, RECORD_KEY, Executor, TrackingRecord
+from ctpipe.components.track_run.executor import (
+    INPUT_TYPES,
+    INPUTS,
+    RECORD_KEY,
+    Executor,
+    TrackingRecord,
+)
 from ctpipe.dataprep import spans as data
 from ctpipe.pipeline.config import local_config
 from ctpipe.pipeline.local_runner import run_local

@@ -8,7 +8,7 @@ index.py); the window's other spans are found there. What a run writes is O(the 
   the history nor the span's size (TFMA took 98 s on a 500 k-trip span's 100 k eval examples);
 - `reference_statistics`: the drift reference, the previous run's window (the spans before the
   newest) pooled, profiled on a fixed-size sample of their training examples
-  (components/samples.py; docs/drift.md measures why pooled); no splits on the first span.
+  (validation/samples.py; docs/drift.md measures why pooled); no splits on the first span.
 
 Catch-up: a window span the index lacks (a first run over a data folder that already holds a
 history) or whose input files changed since it was stored (a rewritten span) is ingested here

@@ -22,13 +22,18 @@ import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from ctpipe.common import progress, properties
-from ctpipe.common.window import WindowManifest
+from ctpipe.common.policies import DRIFT_POLICIES
+from ctpipe.common.window import MANIFEST_FILE, WindowManifest
+from ctpipe.components.curated_schema.executor import SCHEMA_FILE, parse_schema
 from ctpipe.validation import calibrated_drift
-from ctpipe.validation.samples import first_records
+from ctpipe.validation.samples import first_records, write_sample_statistics
+from ctpipe.validation.schema_anomalies import describe_anomalies
+from ctpipe.validation.statistics_view import statistics_schema
 
 
 class DataValidationError(RuntimeError):
@@ -106,3 +111,34 @@ def record_drift(artifact, findings: list) -> None:
         {f.label: [round(f.score, 4), round(f.threshold, 4)] for f in findings}))
     io_utils.write_string_file(os.path.join(artifact.uri, properties.DRIFT_FILE), json.dumps(
         [dataclasses.asdict(f) for f in findings], indent=1))
+
+
+def validate(examples: standard_artifacts.Examples,
+             anomalies: standard_artifacts.ExampleAnomalies, schema: standard_artifacts.Schema,
+             validated_schema: standard_artifacts.Schema,
+             drift_report: standard_artifacts.ExampleAnomalies,
+             window_statistics: standard_artifacts.ExampleStatistics, drift_policy: str,
+             sample_statistics_examples: int) -> None:
+    """Raises on anomalies (and on drift under `stop`); otherwise records the drift, profiles
+    a sample of the window and passes the schema on."""
+    if drift_policy not in DRIFT_POLICIES:
+        raise ValueError(f"drift_policy must be one of {DRIFT_POLICIES}, got {drift_policy!r}")
+    span = examples.get_int_custom_property(properties.SPAN)
+    problems = describe_anomalies(read_anomalies(anomalies))
+    if problems:
+        window = examples.get_string_custom_property(properties.WINDOW_SPANS)
+        raise DataValidationError(
+            f"span {span} (window {window}) does not match the curated schema; run stopped "
+            "before training. " + "; ".join(problems))
+    schema_path = os.path.join(schema.uri, SCHEMA_FILE)
+    curated = io_utils.read_string_file(schema_path)
+    window = WindowManifest.from_json(
+        io_utils.read_string_file(os.path.join(examples.uri, MANIFEST_FILE)))
+    record_drift(drift_report, check_drift(window, parse_schema(curated), drift_policy))
+    write_sample_statistics(window_statistics, window.files(properties.SAMPLE_SPLIT),
+                            sample_statistics_examples, statistics_schema(curated),
+                            f"spans {window.span_range}")
+    window_statistics.split_names = artifact_utils.encode_split_names([properties.SAMPLE_SPLIT])
+    window_statistics.set_string_custom_property(properties.WINDOW_SPANS, window.span_range)
+    fileio.makedirs(validated_schema.uri)
+    fileio.copy(schema_path, os.path.join(validated_schema.uri, SCHEMA_FILE))

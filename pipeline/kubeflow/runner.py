@@ -37,9 +37,10 @@ from ctpipe.common.files import write_atomically
 from ctpipe.common.snapshot import SNAPSHOT_KEY
 from ctpipe.components.example_gen.component import ExampleGen
 from ctpipe.components.example_gen.executor import FILE_FORMAT_KEY, REQUESTED_SPAN_KEY
-from ctpipe.components.served_model import ServedModel
+from ctpipe.components.served_model.component import ServedModel
 from ctpipe.components.span_window.component import SpanWindow
-from ctpipe.components.track_run import INPUTS, TrackRun
+from ctpipe.components.track_run.component import TrackRun
+from ctpipe.components.track_run.executor import INPUTS
 from ctpipe.pipeline.config import ConfigError, PipelineConfig, build_config, read_config_file
 from ctpipe.pipeline.kubeflow import platform as kfp_platform
 from ctpipe.pipeline.kubeflow import snapshots as snapshot_steps
@@ -130,7 +131,7 @@ def compile_pipeline(config: PipelineConfig, image: str, output: str | Path) -> 
 
 def tracking_step(config: PipelineConfig, steps: dict[str, Any]) -> Any:
     """The run's MLflow record as its last step: no process outlives a cluster's steps to log
-    it afterwards, as `ctpipe run` does (components/track_run.py)."""
+    it afterwards, as `ctpipe run` does (components/track_run/)."""
     return TrackRun(
         pipeline_name=config.pipeline_name,
         experiment=config.tracking.experiment or config.pipeline_name,

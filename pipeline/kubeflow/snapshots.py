@@ -4,7 +4,7 @@ that step, so that KFP's cache reuses its result exactly when nothing it reads c
 ExampleGen (the data folder), SpanWindow (the span index and the data folder) and ServedModel
 (the serving folder) read state no artifact carries. With LocalDagRunner a custom driver puts a
 description of it into the step's `snapshot` parameter before the cache is consulted
-(components/snapshot.py). Open-source KFP runs no custom drivers, and its cache key holds the
+(common/snapshot.py). Open-source KFP runs no custom drivers, and its cache key holds the
 ids of the input artifacts (backend/src/v2/cacheutils/cache.go GenerateCacheKey): a step it
 does not cache hands every step after it new ids, so nothing after it is ever cached. Here a
 small step ahead of each of them computes the same description, uncached, and hands it over as
@@ -24,7 +24,7 @@ from tfx.types import standard_artifacts
 from ctpipe.common import properties
 from ctpipe.components.example_gen.component import input_config
 from ctpipe.components.example_gen.executor import resolve_span
-from ctpipe.components.served_model import snapshot_of as served_version_snapshot
+from ctpipe.components.served_model.executor import snapshot_of as served_version_snapshot
 from ctpipe.components.span_window.executor import snapshot_of as window_snapshot
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ctpipe.common.layout import SAVED_MODEL_FILE
-from ctpipe.components.served_model import complete_versions, resolve, snapshot_of
+from ctpipe.components.served_model.executor import complete_versions, resolve, snapshot_of
 from ctpipe.models.card import ModelCard, write_card
 
 

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from ctpipe import models
-from ctpipe.components.span_window.executor import SpanWindowError, window_spans
 from ctpipe.models.options import from_custom_config
 from ctpipe.pipeline.config import PipelineConfig, local_config
 from ctpipe.pipeline.pipeline import OUTSIDE_STATE_STEPS, create_pipeline
@@ -99,18 +98,3 @@ def test_outside_state_steps_have_a_snapshot_driver(config):
     nodes = _nodes(create_pipeline(config))
     for step in OUTSIDE_STATE_STEPS:
         assert nodes[step].driver_class.__name__ in ("Driver", "FileBasedDriver"), step
-
-
-@pytest.mark.parametrize("newest, window, available, expected", [
-    (5, 0, {1, 2, 3, 4, 5}, [1, 2, 3, 4, 5]),
-    (5, 2, {1, 2, 3, 4, 5}, [4, 5]),
-    (3, 10, {2, 3}, None),
-    (4, 0, {2, 3, 4}, [2, 3, 4]),
-    (4, 0, {2, 3}, [2, 3, 4]),  # the newest comes from ExampleGen, not the folder
-])
-def test_window_spans(newest, window, available, expected):
-    if expected is None:
-        with pytest.raises(SpanWindowError, match=r"spans missing inside the window 1..3: \[1\]"):
-            window_spans(newest, window, available)
-    else:
-        assert window_spans(newest, window, available) == expected

@@ -24,7 +24,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from ctpipe.common import storage
 from ctpipe.common.errors import UserError
-from ctpipe.components.curated_schema import parse_schema
+from ctpipe.components.curated_schema.executor import parse_schema
 from ctpipe.pipeline.kubeflow import entrypoint as kfp_entrypoint
 from ctpipe.pipeline.kubeflow.runner import compile_pipeline, kubeflow_config
 from ctpipe.validation.drift import statistics_of_examples

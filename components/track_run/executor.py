@@ -18,13 +18,11 @@ import time
 from typing import Any
 
 from tfx import types
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils
 
 from ctpipe.common import progress
-from ctpipe.common.specs import parameters
 from ctpipe.serving.client.version_labels import labels_of
 from ctpipe.tracking import outbox
 from ctpipe.tracking.from_run import build_record
@@ -85,25 +83,3 @@ class Executor(base_executor.BaseExecutor):
         for line in outbox.send(exec_properties["outbox"], entry,
                                 float(exec_properties["timeout_seconds"])):
             progress.note(f"Tracking: {line}")
-
-
-class TrackRunSpec(ComponentSpec):
-    PARAMETERS = parameters(pipeline_name=str, experiment=str, tracking_uri=str,
-                            model_name=str, serving_model_config=str, configuration=str,
-                            outbox=str, timeout_seconds=float)
-    INPUTS = {key: ChannelParameter(type=kind) for key, kind in INPUT_TYPES.items()}
-    OUTPUTS = {RECORD_KEY: ChannelParameter(type=TrackingRecord)}
-
-
-class TrackRun(base_component.BaseComponent):
-    SPEC_CLASS = TrackRunSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
-
-    def __init__(self, *, pipeline_name: str, experiment: str, tracking_uri: str,
-                 model_name: str, serving_model_config: str, configuration: str, outbox: str,
-                 timeout_seconds: float, **inputs: types.BaseChannel):
-        super().__init__(TrackRunSpec(
-            pipeline_name=pipeline_name, experiment=experiment, tracking_uri=tracking_uri,
-            model_name=model_name, serving_model_config=serving_model_config,
-            configuration=configuration, outbox=outbox, timeout_seconds=timeout_seconds,
-            record=types.Channel(type=TrackingRecord), **inputs))

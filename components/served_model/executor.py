@@ -25,16 +25,11 @@ import logging
 import posixpath
 from typing import Any
 
-from tfx import types
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
-from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec
 from tfx.utils import io_utils, path_utils
 
 from ctpipe.common import layout, progress, properties
-from ctpipe.common.snapshot import SNAPSHOT_KEY, SnapshotDriver
-from ctpipe.common.specs import parameters
 from ctpipe.models.card import SERVED_VERSION_FILE, ModelCard, read_card
 
 log = logging.getLogger(__name__)
@@ -97,32 +92,3 @@ class Executor(base_executor.BaseExecutor):
         auc = push_record(source).get("auc")
         progress.note(f"ServedModel: version {version} (trained on spans {trained_on}"
                       + (f", AUC {auc:.4f} when pushed" if auc is not None else "") + ")")
-
-
-class Driver(SnapshotDriver):
-    """Records which version is served before the cache is consulted (LocalDagRunner)."""
-
-    def snapshot(self, input_dict, exec_properties) -> str:
-        examples = input_dict[EXAMPLES_KEY][0]
-        return snapshot_of(exec_properties["serving_model_dir"],
-                           examples.get_string_custom_property(properties.WINDOW_DIGEST))
-
-
-class ServedModelSpec(ComponentSpec):
-    PARAMETERS = parameters(serving_model_dir=str, optional=(SNAPSHOT_KEY,),
-                            **{SNAPSHOT_KEY: str})
-    INPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
-    OUTPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
-
-
-class ServedModel(base_component.BaseComponent):
-    """The version served from `serving_model_dir`, for the window of `examples`."""
-
-    SPEC_CLASS = ServedModelSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
-    DRIVER_CLASS = Driver
-
-    def __init__(self, examples: types.BaseChannel, serving_model_dir: str):
-        super().__init__(ServedModelSpec(
-            examples=examples, serving_model_dir=serving_model_dir,
-            model=types.Channel(type=standard_artifacts.Model)))

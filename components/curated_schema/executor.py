@@ -12,13 +12,8 @@ from typing import Any
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import types
-from tfx.components.schema_gen.import_schema_gen.component import (
-    ImportSchemaGen as TfxImportSchemaGen,
-)
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.types import standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ExecutionParameter
+from tfx.dsl.components.base import base_executor
+from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 
 SCHEMA_FILE = "schema.pbtxt"  # the file name SchemaGen and ImportSchemaGen write
@@ -41,20 +36,3 @@ class Executor(base_executor.BaseExecutor):
                 from None
         schema = output_dict[standard_component_specs.SCHEMA_KEY][0]
         io_utils.write_string_file(f"{schema.uri}/{SCHEMA_FILE}", text)
-
-
-class CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
-    PARAMETERS = {**standard_component_specs.ImportSchemaGenSpec.PARAMETERS,
-                  SCHEMA_TEXT_KEY: ExecutionParameter(type=str)}
-
-
-class ImportSchemaGen(TfxImportSchemaGen):
-    """The schema of `schema_text` (read from `schema_file`, which names it)."""
-
-    SPEC_CLASS = CuratedSchemaSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
-
-    def __init__(self, schema_file: str, schema_text: str):
-        base_component.BaseComponent.__init__(self, CuratedSchemaSpec(
-            schema_file=schema_file, schema_text=schema_text,
-            schema=types.Channel(type=standard_artifacts.Schema)))

@@ -7,8 +7,8 @@ not only the features. Data drift (ValidationGate) may be absent while the conce
 the reverse. It runs on data that passed validation (it consumes the validation gate's drift
 report, whose drifted features it records beside its own finding). The result is a
 ModelEvaluation (`concept_drift.json`, custom properties) that `ctpipe status` lists per span.
-(No `from __future__ import annotations`: TFX's @component reads the annotations as types.)
 """
+from __future__ import annotations
 
 import json
 import os
@@ -16,14 +16,12 @@ import posixpath
 
 import numpy as np
 import tensorflow as tf
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from ctpipe.common import features, progress, properties
 from ctpipe.common.window import MANIFEST_FILE, WindowManifest
-from ctpipe.components.served_model import push_record
+from ctpipe.components.served_model.executor import push_record
 
 RESULT_FILE = "concept_drift.json"
 # Enough for an AUC within about ±0.005 (Hanley-McNeil at this data's base rate), whatever
@@ -46,14 +44,12 @@ def score_auc(model_dir: str, files: list[str]) -> tuple[float, int]:
     return float(auc.result().numpy()), count
 
 
-@component
-def ConceptDrift(
-    max_auc_drop: Parameter[float],
-    model: InputArtifact[standard_artifacts.Model],
-    examples: InputArtifact[standard_artifacts.Examples],
-    drift_report: InputArtifact[standard_artifacts.ExampleAnomalies],
-    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
-) -> None:
+def assess(max_auc_drop: float, model: standard_artifacts.Model,
+           examples: standard_artifacts.Examples,
+           drift_report: standard_artifacts.ExampleAnomalies,
+           evaluation: standard_artifacts.ModelEvaluation) -> None:
+    """Scores the served `model` on the newest span of `examples` and records on
+    `evaluation` whether its AUC fell more than `max_auc_drop` since its push."""
     result = {"span": examples.get_int_custom_property(properties.SPAN),
               "drifted_features": drift_report.get_string_custom_property(
                   properties.DRIFTED_FEATURES),

@@ -1,0 +1,1 @@
+"""ImportSchemaGen: the curated schema (schemas/schema.pbtxt) as the pipeline's Schema artifact."""
