@@ -5,29 +5,31 @@ import numpy as np
 import pytest
 
 from ctpipe.common.errors import UserError
-from ctpipe.rollout import analysis, sequential
-from ctpipe.rollout.analysis import VersionFigures
+from ctpipe.rollout import sequential, statistics
+from ctpipe.rollout.figures import VersionFigures
+from ctpipe.rollout.labels import BY_REQUEST_ID, Labels
 from ctpipe.rollout.thresholds import Thresholds
+from ctpipe.rollout.verdict import judge
 
 
 def test_distances_measure_how_far_probability_mass_moved():
     rng = np.random.default_rng(0)
     a = rng.beta(2, 5, 5000)
-    assert analysis.sample_distance(a, rng.beta(2, 5, 5000)) < 0.02
-    assert analysis.sample_distance(a, np.minimum(a + 0.3, 1)) == pytest.approx(0.3, abs=0.02)
+    assert statistics.sample_distance(a, rng.beta(2, 5, 5000)) < 0.02
+    assert statistics.sample_distance(a, np.minimum(a + 0.3, 1)) == pytest.approx(0.3, abs=0.02)
     bins = np.linspace(0, 1, 21)
     counts = np.histogram(a, bins)[0].astype(float)
     shifted = np.histogram(np.minimum(a + 0.3, 1), bins)[0].astype(float)
-    assert analysis.histogram_distance(counts, shifted) == pytest.approx(0.3, abs=0.05)
+    assert statistics.histogram_distance(counts, shifted) == pytest.approx(0.3, abs=0.05)
 
 
 def test_auc_and_histogram_quantiles():
-    assert analysis.auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
-    assert analysis.auc(np.array([1, 1]), np.array([0.1, 0.2])) is None
+    assert statistics.auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+    assert statistics.auc(np.array([1, 1]), np.array([0.1, 0.2])) is None
     bounds = np.array([0.001, 0.002, 0.004, np.inf])
     cumulative = np.array([50.0, 90.0, 100.0, 100.0])
-    assert analysis._quantile(bounds, cumulative, 0.5) == pytest.approx(0.001)
-    assert analysis._quantile(bounds, cumulative, 0.95) == pytest.approx(0.003)
+    assert statistics.histogram_quantile(bounds, cumulative, 0.5) == pytest.approx(0.001)
+    assert statistics.histogram_quantile(bounds, cumulative, 0.95) == pytest.approx(0.003)
 
 
 _BOUNDS = np.array([0.00025 * 2 ** i for i in range(17)] + [np.inf])
@@ -40,7 +42,7 @@ def _figures(role: str, requests: int, errors: int, latency: float, shift: float
     seconds = latency * rng.uniform(0.5, 1.0, requests)
     cumulative = np.array([(seconds <= bound).sum() for bound in _BOUNDS], dtype=float)
     figures = VersionFigures(role, 1 if role == "stable" else 2, requests, errors,
-                             analysis._quantile(_BOUNDS, cumulative, 0.99),
+                             statistics.histogram_quantile(_BOUNDS, cumulative, 0.99),
                              probabilities=np.clip(rng.beta(2, 5, 2000) + shift, 0, 1))
     figures.latency = (_BOUNDS, cumulative)
     return figures
@@ -54,7 +56,7 @@ def _figures(role: str, requests: int, errors: int, latency: float, shift: float
     (_figures("canary", 500, 0, 0.004, shift=0.1), "rollback", "mean probability moved"),
 ])
 def test_verdicts(candidate, verdict, reason):
-    result = analysis.judge(_figures("stable", 5000, 10, 0.005), candidate, Thresholds())
+    result = judge(_figures("stable", 5000, 10, 0.005), candidate, Thresholds())
     assert result.recommendation == verdict
     assert reason in "; ".join(result.reasons)
 
@@ -62,8 +64,8 @@ def test_verdicts(candidate, verdict, reason):
 def test_a_few_more_errors_in_few_requests_are_no_rollback():
     """4 % against 0.2 % on 500 requests is not yet beyond +1 point at the 1 % level for
     every look; on 2,000 it is (test_verdicts)."""
-    result = analysis.judge(_figures("stable", 5000, 10, 0.005),
-                            _figures("canary", 500, 20, 0.004), Thresholds())
+    result = judge(_figures("stable", 5000, 10, 0.005),
+                   _figures("canary", 500, 20, 0.004), Thresholds())
     assert result.recommendation == "promote", result.reasons
     assert result.tests["errors"].lower < 0.01 < result.tests["errors"].estimate + 0.01
 
@@ -85,8 +87,8 @@ def _labelled(role: str, trips: int, extra_loss: float, seed: int) -> VersionFig
 ])
 def test_the_loss_test_waits_until_labels_show_the_canary_is_not_worse(trips, extra, verdict,
                                                                         reason):
-    result = analysis.judge(_labelled("stable", trips, 0.0, 3), _labelled("canary", trips, extra, 4),
-                            Thresholds(), analysis.Labels(analysis.BY_REQUEST_ID, {}))
+    result = judge(_labelled("stable", trips, 0.0, 3), _labelled("canary", trips, extra, 4),
+                   Thresholds(), Labels(BY_REQUEST_ID, {}))
     assert result.recommendation == verdict
     assert reason in "; ".join(result.reasons)
 
