@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ctpipe.common.files import write_atomically
-from ctpipe.reporting.contents import read_workspace
+from ctpipe.reporting.contents import WorkspaceReport, read_workspace
 from ctpipe.reporting.lineage import read_lineage
 from ctpipe.reporting.page.document import page_html
 from ctpipe.reporting.page.history import history_section
 from ctpipe.reporting.page.markup import Page, esc
 from ctpipe.reporting.page.monitor import monitor_section
 from ctpipe.reporting.page.runs import overview, run_section
-
-if TYPE_CHECKING:
-    from ctpipe.reporting.contents import WorkspaceReport
 
 
 def _lineage(lines: list[str] | None) -> str:

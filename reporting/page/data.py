@@ -2,12 +2,10 @@
 the reference per feature, and each feature's distribution on both sides."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ctpipe.reporting.contents import DataCheck, Distribution, RunReport
 from ctpipe.reporting.page.markup import Page, esc, rounded, span_ranges
-
-if TYPE_CHECKING:
-    from ctpipe.reporting.contents import DataCheck, Distribution, RunReport
 
 
 def _distribution_plot(page: Page, dist: Distribution, newest: str, reference: str,

@@ -3,13 +3,10 @@ judged by, AUC per slice, calibration, and every slice's metrics."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
+from ctpipe.reporting.contents import Evaluation, RunReport
 from ctpipe.reporting.page.markup import Page, esc, fmt, html_table, rounded
 from ctpipe.reporting.tfma_results import BASELINE, CANDIDATE, OVERALL
-
-if TYPE_CHECKING:
-    from ctpipe.reporting.contents import Evaluation, RunReport
 
 METRICS = (("example_count", "examples"), ("auc", "AUC"), ("binary_accuracy", "accuracy"),
            ("calibration", "calibration (mean prediction / mean label)"))

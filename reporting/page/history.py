@@ -3,14 +3,11 @@ span (concept drift), and the drift scores of the last spans."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
+from ctpipe.reporting.contents import WorkspaceReport
 from ctpipe.reporting.page.markup import Page, esc, fmt, html_table, rounded
 from ctpipe.reporting.status import drift_trend, run_time
 from ctpipe.reporting.tfma_results import BASELINE, CANDIDATE
-
-if TYPE_CHECKING:
-    from ctpipe.reporting.contents import WorkspaceReport
 
 
 def _push_history(page: Page, report: WorkspaceReport,

@@ -2,13 +2,9 @@
 of its requests against training and its predictions against the eval split."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ctpipe.reporting.contents import WorkspaceReport
 from ctpipe.reporting.page.markup import Page, esc, fmt, html_table, rounded
 from ctpipe.reporting.tfma_results import BASELINE, CANDIDATE
-
-if TYPE_CHECKING:
-    from ctpipe.reporting.contents import WorkspaceReport
 
 
 def monitor_section(page: Page, report: WorkspaceReport) -> str:

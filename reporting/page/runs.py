@@ -2,17 +2,14 @@
 checks and evaluation or points to the run whose cached results they are."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ctpipe.reporting.contents import RunReport, WorkspaceReport
 from ctpipe.reporting.page.data import data_section
 from ctpipe.reporting.page.evaluation import evaluation_section
 from ctpipe.reporting.page.markup import Page, esc, fmt, html_table, span_ranges
-from ctpipe.reporting.status import run_time
+from ctpipe.reporting.status import RunSummary, run_time
 from ctpipe.reporting.tfma_results import BASELINE, CANDIDATE, OVERALL
-
-if TYPE_CHECKING:
-    from ctpipe.reporting.contents import RunReport, WorkspaceReport
-    from ctpipe.reporting.status import RunSummary
 
 
 def _chips(nodes: dict[str, str]) -> str:
