@@ -54,7 +54,7 @@ if __name__ == "__main__":
         # ctpipe.serving.client.generate_protos); the report's style and drawing script,
         # inlined into every report.
         package_data={"ctpipe.schemas": ["*.pbtxt"], "ctpipe.serving.client": ["*.binpb"],
-                      "ctpipe.reporting": ["page.js", "page.css"]},
+                      "ctpipe.reporting.page": ["page.js", "page.css"]},
         install_requires=[
             "tfx==1.16.0",
             "tensorflow>=2.16,<2.17",

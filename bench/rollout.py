@@ -5,7 +5,7 @@ Real answers: our model (trained here on 70 % of the shipped taxi trips, seeded)
 other 30 % with their true labels. Each replay sends a stream of one-trip requests drawn from
 those trips; a request goes to the canary by its request id's hash (10 %, as the gateway
 routes), and every outcome arrives labelled by request id. `ctpipe rollout analyze`'s verdict
-(`ctpipe.rollout.analysis.judge`, default thresholds, 1 % false-rollback rate) is taken after
+(`ctpipe.rollout.verdict.judge`, default thresholds, 1 % false-rollback rate) is taken after
 every 500 requests (a CronJob's look) on everything since the canary started.
 
 Canaries: `equal` (the same answers as stable), `shifted +0.1` (every probability + 0.1, capped
@@ -30,9 +30,11 @@ from ctpipe.common import features
 from ctpipe.dataprep import spans as data
 from ctpipe.models.inputs import parse_examples
 from ctpipe.models.model import HParams, build_model, fit_feature_stats
-from ctpipe.rollout import analysis
-from ctpipe.rollout.analysis import BY_REQUEST_ID, Labels, VersionFigures, auc
+from ctpipe.rollout.figures import VersionFigures
+from ctpipe.rollout.labels import BY_REQUEST_ID, Labels
+from ctpipe.rollout.statistics import auc, log_loss
 from ctpipe.rollout.thresholds import PROMOTE, ROLLBACK, Thresholds
+from ctpipe.rollout.verdict import judge
 from ctpipe.serving.client.examples import row_to_example
 from ctpipe.serving.gateway.routing import key_point
 
@@ -106,8 +108,8 @@ def replay(stable: np.ndarray, candidate: np.ndarray, labels: np.ndarray, rng: n
             probabilities = answers[chosen[mask]]
             sides.append(VersionFigures(
                 role, version, int(mask.sum()), probabilities=probabilities,
-                losses=analysis.log_loss(labels[chosen[mask]], probabilities)))
-        verdict = analysis.judge(sides[0], sides[1], thresholds, Labels(BY_REQUEST_ID, {}))
+                losses=log_loss(labels[chosen[mask]], probabilities)))
+        verdict = judge(sides[0], sides[1], thresholds, Labels(BY_REQUEST_ID, {}))
         if verdict.recommendation == ROLLBACK:
             return ROLLBACK, seen, promoted_at
         if verdict.recommendation == PROMOTE and promoted_at is None:

@@ -134,7 +134,7 @@ def load_page(path: Path, expression: str, timeout: float = 60) -> LoadedPage:
             os.killpg(process.pid, signal.SIGTERM)  # Chromium and its helper processes
             process.wait(timeout=30)
 
-# What a page drawn by reporting/page.js holds, evaluated in the loaded page: every
+# What a page drawn by reporting/page/page.js holds, evaluated in the loaded page: every
 # <details> is opened first, so that every plot is laid out and its marks have a size.
 DRAWN_PLOTS = """(() => {
   document.querySelectorAll("details").forEach((d) => { d.open = true; });

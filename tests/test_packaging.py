@@ -37,6 +37,8 @@ def test_the_wheel_has_one_top_level_name_and_every_folder_under_it(wheel):
     assert packaged == folders - {"tests", "bench", "containers", "ctpipe"} | {"commands"}
     assert "ctpipe/schemas/schema.pbtxt" in names
     assert "ctpipe/models/trainer.py" in names
+    # The report's style and drawing script, read beside ctpipe.reporting.page.document.
+    assert {"ctpipe/reporting/page/page.js", "ctpipe/reporting/page/page.css"} <= set(names)
 
 
 def test_installed_in_an_empty_venv_it_adds_ctpipe_alone(wheel, tmp_path):

@@ -1,5 +1,5 @@
 """`ctpipe report --workspace WS --out report.html`: the workspace's runs as one self-contained
-HTML page (reporting/page.py)."""
+HTML page (reporting/page/)."""
 from __future__ import annotations
 
 import argparse

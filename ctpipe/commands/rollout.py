@@ -1,6 +1,6 @@
 """`ctpipe rollout analyze`: compare the canary (or shadow) with stable from the gateway's
 prediction log and/or metrics, recommend promote, wait or roll back (sequential tests with a
-set false-rollback rate, rollout/analysis.py), and with `--apply` move the labels in
+set false-rollback rate, rollout/verdict.py), and with `--apply` move the labels in
 TF Serving's model config file."""
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ ROLLBACK_EXIT = 3
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from ctpipe.commands.track import follow_labels
-    from ctpipe.rollout import analysis as rollout
     from ctpipe.rollout.thresholds import ROLLBACK, Thresholds
+    from ctpipe.rollout.verdict import analyze, apply
 
     thresholds = from_flags(Thresholds, args)
-    verdict = rollout.analyze(args.model_config, args.model, candidate=args.candidate,
-                              logs=args.logs, metrics=args.metrics or (),
-                              window_seconds=args.window_seconds, labels_path=args.labels,
-                              join_on_features=args.join_on_features, thresholds=thresholds)
-    changes = rollout.apply(verdict, args.model_config, args.model) if args.apply else []
+    verdict = analyze(args.model_config, args.model, candidate=args.candidate, logs=args.logs,
+                      metrics=args.metrics or (), window_seconds=args.window_seconds,
+                      labels_path=args.labels, join_on_features=args.join_on_features,
+                      thresholds=thresholds)
+    changes = apply(verdict, args.model_config, args.model) if args.apply else []
     tracked = follow_labels(args) if changes else []
     if args.json:
         print(json.dumps({**verdict.to_json(), "applied": [c.describe() for c in changes],

@@ -24,8 +24,8 @@ import requests
 
 from ctpipe.common import features
 from ctpipe.program import program
-from ctpipe.rollout import analysis
 from ctpipe.rollout.thresholds import Thresholds
+from ctpipe.rollout.verdict import analyze
 from ctpipe.serving.client import protos, version_labels
 from ctpipe.serving.client.errors import ClientError
 from ctpipe.serving.client.grpc_client import PredictionClient
@@ -465,8 +465,8 @@ def test_rollout_figures_from_the_gateways_metrics(configure, gateway, store,
     configure({MODEL_NAME: {"stable": 1, "canary": 3}, DOOMED: {"stable": 1}})
     _traffic(gateway, serialized_examples, 300)
     url = f"http://localhost:{gateway.rest_port}/monitoring/prometheus/metrics"
-    verdict = analysis.analyze(store / "models.config", MODEL_NAME, metrics=[url],
-                               thresholds=Thresholds(min_requests=10))
+    verdict = analyze(store / "models.config", MODEL_NAME, metrics=[url],
+                      thresholds=Thresholds(min_requests=10))
     for figures in (verdict.stable, verdict.candidate):
         assert figures.requests >= 10 and figures.errors == 0
         assert 0 < figures.p99_seconds < 10 and figures.histogram is not None
