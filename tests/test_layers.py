@@ -253,3 +253,14 @@ def test_the_top_of_module_check_finds_an_unexplained_lazy_import(tmp_path):
     module.write_text("def f():\n    import json\n\n\ndef g():\n"
                       "    import csv  # lazy on purpose: a reason\n")
     assert function_level_imports(module) == [2]
+
+
+# A room that grows past this holds more than one thing (issue 28); tests and benchmarks aside.
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_outgrows_one_room():
+    long = {name: lines for name, (folder, path) in project_modules(REPO, INSTALLED).items()
+            if folder != "bench"
+            and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
