@@ -20,10 +20,9 @@ from kfp.client import ServiceAccountTokenVolumeCredentials
 
 from ctpipe.common.errors import UserError
 from ctpipe.pipeline.kubeflow.pipeline_file import (
-    ENTRYPOINT_COMMAND,
     TRAIN_ARGS_PARAMETER,
     read_pipeline_file,
-    stale_entrypoints,
+    stale_steps,
     train_args_json,
 )
 
@@ -60,14 +59,13 @@ class Package:
         except (ValueError, yaml.YAMLError, KeyError, TypeError):
             raise KfpClientError(f"{path} is not a pipeline file written by `ctpipe compile`") \
                 from None
-        stale = stale_entrypoints(spec)
+        stale = stale_steps(spec)
         if stale:
-            step, command = next(iter(stale.items()))
+            step, reason = next(iter(stale.items()))
             raise KfpClientError(
-                f"{path} was compiled by another version of ctpipe: its steps ({step} and "
-                f"{len(stale) - 1} more) run `{' '.join(command)}`, which this version's image "
-                f"does not have (it runs `{' '.join(ENTRYPOINT_COMMAND)}`); compile it again "
-                "with `ctpipe compile`")
+                f"{path} was compiled by another version of ctpipe: its step {step} {reason}, "
+                f"which this version and its image do not have ({len(stale)} step(s) in all); "
+                "compile it again with `ctpipe compile`")
         parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
         return cls(path, name, hashlib.sha256(content).hexdigest(), parameters,
                    spec.get("defaultPipelineRoot", ""))

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import yaml
 
 from ctpipe.common import storage
+from ctpipe.pipeline.kubeflow.pipeline_file import EXECUTOR_CLASS_FLAG
 
 
 def _title(artifact_type: dict[str, Any]) -> str:
@@ -105,7 +106,7 @@ def restore_executor_output(executor_output: dict[str, Any],
 
 def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--executor_class_path", required=True)
+    parser.add_argument(EXECUTOR_CLASS_FLAG, required=True)
     parser.add_argument("--json_serialized_invocation_args", required=True)
     parser.add_argument("--json_serialized_inputs_spec_args", default="")
     return parser.parse_known_args(argv)

@@ -6,6 +6,8 @@ command was compiled for another layout of the package and must be compiled agai
 """
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,10 @@ import yaml
 
 # The command of every step's container: our adapter around TFX's v2 entry point.
 ENTRYPOINT_COMMAND = ("python", "-m", "ctpipe.pipeline.kubeflow.entrypoint")
+# TFX's argument naming the executor class a step runs (kubeflow/v2/step_builder.py).
+EXECUTOR_CLASS_FLAG = "--executor_class_path"
+OWN_MODULES = "ctpipe."
+FUNCTION_EXECUTOR_SUFFIX = "_Executor"
 DATA_ROOT_PARAMETER = "data_root"
 SPAN_PARAMETER = "span"
 TRAIN_ARGS_PARAMETER = "train_args"
@@ -46,10 +52,50 @@ def read_pipeline_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     return spec, (documents[1] if len(documents) > 1 else None)
 
 
-def stale_entrypoints(spec: dict[str, Any]) -> dict[str, list[str]]:
-    """The executors whose container runs another command than this version's entry point
-    (a file compiled by an earlier ctpipe), with that command."""
-    return {name: executor["container"].get("command", [])
-            for name, executor in spec.get("deploymentSpec", {}).get("executors", {}).items()
-            if "container" in executor
-            and tuple(executor["container"].get("command", [])) != ENTRYPOINT_COMMAND}
+def stale_steps(spec: dict[str, Any]) -> dict[str, str]:
+    """The executors this version's image could not run (a file compiled by another ctpipe),
+    each with what it names that this version lacks: another entry command, or one of our
+    executor classes this version does not have."""
+    stale = {}
+    for name, executor in spec.get("deploymentSpec", {}).get("executors", {}).items():
+        container = executor.get("container")
+        if container is None:
+            continue
+        command = tuple(container.get("command", []))
+        if command != ENTRYPOINT_COMMAND:
+            stale[name] = f"runs `{' '.join(command)}`"
+            continue
+        args = container.get("args", [])
+        if EXECUTOR_CLASS_FLAG in args[:-1]:
+            class_path = args[args.index(EXECUTOR_CLASS_FLAG) + 1]
+            if class_path.startswith(OWN_MODULES) and not _defined(class_path):
+                stale[name] = f"runs {class_path}"
+    return stale
+
+
+def _defined(class_path: str) -> bool:
+    """Whether this installation has `module.Name`, read from the module's source (finding a
+    module imports its parent packages only, and ours are light; TFX's executors come with
+    the locked TFX, the same for every version of ours)."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        return False
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    tree = ast.parse(Path(spec.origin).read_text())
+    # TFX's @component makes `<function>_Executor` when the module is imported.
+    function = name.removesuffix(FUNCTION_EXECUTOR_SUFFIX)
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return True
+        if isinstance(node, ast.FunctionDef) and node.name == function != name:
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (alias.asname or alias.name) == name for alias in node.names):
+            return True
+        if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == name for target in node.targets):
+            return True
+    return False

@@ -267,17 +267,26 @@ def test_a_root_the_launcher_cannot_store_under_is_refused_before_any_request(
 
 def test_a_file_compiled_by_an_earlier_layout_is_refused_before_any_request(
         kfp_api, package, tmp_path, capsys):
-    """Before the single `ctpipe` namespace every step ran `python -m pipeline.kfp_entrypoint`,
-    which today's image does not have: the pod would fail at import, deep in a run."""
+    """Files of earlier layouts, as they were compiled: before the single `ctpipe` namespace
+    every step ran `python -m pipeline.kfp_entrypoint`; before the steps were folders,
+    ServedModel's executor was `ctpipe.components.served_model.Executor`. Today's image has
+    neither: the pod would fail at import, deep in a run."""
     api, host = kfp_api
-    old = tmp_path / "old.json"
-    old.write_text(package.read_text().replace(".".join(ENTRYPOINT_COMMAND[2:]),
-                                               "pipeline.kfp_entrypoint"))
-    assert _ctpipe("submit", "--host", host, "--package", str(old)) == 1
-    err = capsys.readouterr().err
-    assert "was compiled by another version of ctpipe" in err
-    assert "run `python -m pipeline.kfp_entrypoint`" in err
-    assert "compile it again with `ctpipe compile`" in err
+    text = package.read_text()
+    before_namespace = tmp_path / "before-namespace.json"
+    before_namespace.write_text(text.replace(".".join(ENTRYPOINT_COMMAND[2:]),
+                                             "pipeline.kfp_entrypoint"))
+    before_folders = tmp_path / "before-folders.json"
+    assert "ctpipe.components.served_model.executor.Executor" in text
+    before_folders.write_text(text.replace("ctpipe.components.served_model.executor.Executor",
+                                           "ctpipe.components.served_model.Executor"))
+    for old, says in ((before_namespace, "runs `python -m pipeline.kfp_entrypoint`"),
+                      (before_folders, "runs ctpipe.components.served_model.Executor,")):
+        assert _ctpipe("submit", "--host", host, "--package", str(old)) == 1
+        err = capsys.readouterr().err
+        assert "was compiled by another version of ctpipe" in err
+        assert says in err
+        assert "compile it again with `ctpipe compile`" in err
     assert api.requests == []
 
 
