@@ -34,10 +34,6 @@ from ctpipe.validation.drift import (
 if TYPE_CHECKING:  # numpy and TensorFlow load when the command runs, not with `ctpipe --help`
     import numpy as np
 
-DEFAULT_LAST = 10_000
-# The schema's skew thresholds were measured on samples of ~170 rows (docs/drift.md); fewer
-# examples are noisier than the thresholds allow for.
-DEFAULT_MIN_EXAMPLES = 200
 # Output check: for each quantile q_p the eval split recorded, how far the share of served
 # predictions at q_p (within +-OUTPUT_TOLERANCE) is from p; the largest such gap. A
 # Kolmogorov-Smirnov distance read at the recorded quantiles, with a tolerance on the

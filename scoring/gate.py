@@ -15,10 +15,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctpipe.common.layout import PUSH_RECORD_FILE
-from ctpipe.scoring.job import Stats
+
+if TYPE_CHECKING:  # Beam and TensorFlow: `ctpipe score`'s flags (GateSettings) need neither
+    from ctpipe.scoring.job import Stats
 
 # Below this the outputs do not vary: a constant model, or inputs the model cannot see.
 CONSTANT_STD = 1e-4

@@ -16,14 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from ctpipe.monitoring.logs import MonitorError
-from ctpipe.monitoring.summary import (
-    DEFAULT_LAST,
-    DEFAULT_MIN_EXAMPLES,
-    WORKSPACE_SUMMARY,
-    format_summary,
-    monitor,
-)
+from ctpipe.monitoring.options import DEFAULT_LAST, DEFAULT_MIN_EXAMPLES
 
 EXIT_CROSSED = 3
 
@@ -31,6 +24,8 @@ EXIT_CROSSED = 3
 def _versions_dir(workspace: str | None, model_base_path: str | None, model_name: str) -> str:
     """The folder holding the versions: the workspace's, or the base path TF Serving reads."""
     import tensorflow as tf
+
+    from ctpipe.monitoring.logs import MonitorError
 
     # The local layout of `ctpipe run` (ctpipe.pipeline.config.local_locations): WS/serving/<model>.
     base = model_base_path or str(Path(workspace) / "serving" / model_name)
@@ -48,6 +43,8 @@ def _save(summary: Mapping[str, Any], path: Path) -> None:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
+    from ctpipe.monitoring.logs import MonitorError
+    from ctpipe.monitoring.summary import WORKSPACE_SUMMARY, format_summary, monitor
     from ctpipe.pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_SCHEMA
 
     if args.last < 1 or args.min_examples < 1:
