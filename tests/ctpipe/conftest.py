@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 
 from ctpipe import cli
+from ctpipe.common.metadata import METADATA_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,3 +61,17 @@ def tree(root: Path) -> dict[str, str]:
         return {}
     return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
             if path.is_file() else "folder" for path in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def unrun_workspace(tmp_path) -> Path:
+    """A workspace whose ML Metadata store exists (a real SQLite store, as the LocalDagRunner
+    creates it) but holds no run yet: the state before a first run completes."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(workspace / METADATA_FILE)
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+    metadata_store.MetadataStore(config)
+    return workspace
