@@ -64,6 +64,15 @@ class _HideSpuriousTfxWarnings(logging.Filter):
         return not record.getMessage().endswith("property_predicate is not supported.")
 
 
+class _HideRetryWarnings(logging.Filter):
+    """urllib3 (under the KFP client) warns at each retry of a request nothing answered; the
+    final failure is reported as one line, the retries only with -v."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("urllib3.")
+                    and record.getMessage().startswith("Retrying"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
@@ -73,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if not args.verbose:
         handler.addFilter(_HideSpuriousTfxWarnings())
+        handler.addFilter(_HideRetryWarnings())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         # A handler returns an exit status of its own (monitor: 3 when a threshold is

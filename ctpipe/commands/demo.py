@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from ctpipe.commands.run import print_event
+from ctpipe.common.errors import UserError
 
 if TYPE_CHECKING:  # the pipeline's modules load when the demo runs, not with `ctpipe --help`
     from ctpipe.pipeline.config import PipelineConfig
@@ -116,17 +117,21 @@ def run_demo(workspace: Path, initial_spans: int = 15, train_steps: int | None =
     from ctpipe.pipeline.config import local_config
     from ctpipe.reporting import status
 
+    # Checked before anything is written: one span must be left to arrive.
+    quarters = len(data.split_into_spans(data.read_source(data.bundled_source())[1]))
+    if not 1 <= initial_spans < quarters:
+        raise UserError(f"--initial-spans must be within 1..{quarters - 1} (the shipped trips "
+                        f"cover {quarters} quarters), got {initial_spans}")
     workspace = workspace.resolve()
     all_spans = workspace / "all-spans"
     arrivals = workspace / "data"
+    config = local_config(workspace, arrivals,
+                          {} if train_steps is None else {"train_steps": train_steps})
     spans = data.prepare(all_spans)
-    if not 1 <= initial_spans < len(spans):
-        raise ValueError(f"--initial-spans must be within 1..{len(spans) - 1}")
     print(f"{len(spans)} quarterly spans prepared in {all_spans}")
 
     shutil.rmtree(arrivals, ignore_errors=True)
     arrivals.mkdir(parents=True)
-    config = local_config(workspace, arrivals, {"train_steps": train_steps} if train_steps else {})
     for span in spans[:initial_spans]:
         shutil.copytree(all_spans / f"span-{span.number}", arrivals / f"span-{span.number}")
     _run(config, workspace,

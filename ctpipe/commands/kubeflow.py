@@ -104,7 +104,17 @@ def build_steps(build_file: Path, overrides: dict[str, str]) -> list[tuple[str, 
     """Each step of a Cloud Build file as (id, command line) with substitutions applied."""
     import yaml
 
-    build = yaml.safe_load(build_file.read_text())
+    if not build_file.is_file():
+        raise UserError(f"build file not found: {build_file}")
+    try:
+        build = yaml.safe_load(build_file.read_text())
+    except yaml.YAMLError:
+        build = None
+    if not (isinstance(build, dict) and build.get("steps")
+            and all(isinstance(step, dict) and {"id", "name"} <= step.keys()
+                    for step in build["steps"])):
+        raise UserError(f"{build_file} is not a Cloud Build file (YAML whose steps each have "
+                        "an id and a name)")
     values = {**build.get("substitutions", {}), **overrides}
     missing: set[str] = set()
 

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from ctpipe.common.errors import UserError
 from ctpipe.monitoring.options import DEFAULT_LAST, DEFAULT_MIN_EXAMPLES, WORKSPACE_SUMMARY
 
 EXIT_CROSSED = 3
@@ -43,12 +44,12 @@ def _save(summary: Mapping[str, Any], path: Path) -> None:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
-    from ctpipe.monitoring.logs import MonitorError
+    if args.last < 1 or args.min_examples < 1:
+        raise UserError("--last and --min-examples must be at least 1")
+    # TensorFlow and TFDV take seconds to import: the flags are checked before they load.
     from ctpipe.monitoring.summary import format_summary, monitor
     from ctpipe.pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_SCHEMA
 
-    if args.last < 1 or args.min_examples < 1:
-        raise MonitorError("--last and --min-examples must be at least 1")
     model_name = args.model_name or DEFAULT_MODEL_NAME
     base_path = _versions_dir(args.workspace, args.model_base_path, model_name)
     summary = monitor(args.logs, base_path, model_name, args.schema or DEFAULT_SCHEMA,

@@ -27,12 +27,13 @@ def print_event(event) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from ctpipe.pipeline.local_runner import choose_span, run_local
-    from ctpipe.reporting import status
-
     config = _load_run_config(args)
     if "://" not in config.data_root and not Path(config.data_root).is_dir():
         raise UserError(f"data folder not found: {config.data_root}")
+    # TFX takes seconds to import: bad settings are answered before it loads.
+    from ctpipe.pipeline.local_runner import choose_span, run_local
+    from ctpipe.reporting import status
+
     choice = choose_span(config, args.workspace)
     which = "requested" if config.span else f"the newest in {config.data_root}"
     if choice.already_trained_by and not args.rerun:

@@ -9,18 +9,19 @@ from ctpipe.dataclass_flags import add_flags, from_flags
 
 
 def _cmd_score(args: argparse.Namespace) -> None:
+    if not (args.server or args.model_dir or args.workspace):
+        raise UserError("give the model: --model-dir DIR, --workspace WS or --server HOST:PORT")
+    if args.label and not args.server:
+        raise UserError("--label needs --server (labels are a served model's)")
+    # Beam and TensorFlow take seconds to import: the flags are checked before they load.
     from ctpipe.scoring import gate, publish
     from ctpipe.scoring.job import ModelSource
 
     if args.server:
         source = ModelSource(server=args.server, model_name=args.model, label=args.label or "",
                              version=args.version or 0)
-    elif args.model_dir or args.workspace:
-        if args.label:
-            raise UserError("--label needs --server (labels are a served model's)")
-        source = publish.model_source(args.model_dir, args.workspace, args.model, args.version)
     else:
-        raise UserError("give the model: --model-dir DIR, --workspace WS or --server HOST:PORT")
+        source = publish.model_source(args.model_dir, args.workspace, args.model, args.version)
     settings = from_flags(gate.GateSettings, args)
     result = publish.score(source, args.input, args.output, output_format=args.format,
                            key_column=args.key_column or "", settings=settings,

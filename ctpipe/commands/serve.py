@@ -9,9 +9,11 @@ from ctpipe.common.errors import UserError
 def _cmd_serve(args: argparse.Namespace) -> None:
     from ctpipe.serving.server.errors import StartupError
     from ctpipe.serving.server.flags import options_from_args
-    from ctpipe.serving.server.model_server import serve
 
     options = options_from_args(args)
+    # TensorFlow takes seconds to import: flag errors are answered before it loads.
+    from ctpipe.serving.server.model_server import serve
+
     try:
         serve(options)
     except StartupError as err:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import kfp
 import kfp_server_api
+import urllib3
 import yaml
 from kfp.client import ServiceAccountTokenVolumeCredentials
 
@@ -135,6 +136,9 @@ def _call(what: str, function, *call_args, **kwargs):
         raise KfpClientError(f"{what} failed: HTTP {err.status} {err.reason}: {body}") from None
     except (OSError, TimeoutError) as err:
         raise KfpClientError(f"{what} failed: {err}") from None
+    except urllib3.exceptions.HTTPError as err:
+        # No answer at all (refused, unresolved, TLS): the client gives up after its retries.
+        raise KfpClientError(f"{what} failed: {getattr(err, 'reason', None) or err}") from None
 
 
 def kfp_cron(expression: str) -> str:

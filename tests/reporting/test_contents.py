@@ -9,7 +9,6 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from ctpipe import cli
 from ctpipe.common import properties
 from ctpipe.reporting import contents
 
@@ -82,13 +81,3 @@ def test_distributions_share_one_axis_and_say_what_they_leave_out(tmp_path):
     assert company.bins == [f"company {i:02d}" for i in range(contents.TOP_CATEGORIES)]
     assert company.newest.with_value == 0.5
     assert company.newest.beyond == pytest.approx(1 - 10 * 0.06 - 2 * 0.02), "the other values"
-
-
-def test_a_workspace_without_a_metadata_store_is_named(tmp_path, capsys):
-    code = cli.main(["report", "--workspace", str(tmp_path), "--out", str(tmp_path / "r.html")])
-
-    assert code == 1
-    error = capsys.readouterr().err
-    assert f"no metadata store at {tmp_path / 'metadata.sqlite'}" in error
-    assert not (tmp_path / "r.html").exists()
-

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,6 @@ from ctpipe.scoring.kubeflow import RESULT_FILE, Executor
 from ctpipe.serving.client.examples import row_to_example
 from tests.serving.conftest import in_process_server, push_version
 
-WORKTREE = Path(__file__).resolve().parents[2]
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
@@ -140,16 +137,6 @@ def test_the_gate_compares_with_the_eval_predictions():
     with_nan = Stats.of(np.array([0.2, np.nan, 0.4, 0.6]), 1)
     assert gate.check(with_nan, 5, None).problems == ["5 rows read but 4 scored",
                                                       "NaN rate 25.00% above 0.00%"]
-
-
-def test_ctpipe_score_names_what_is_wrong(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ctpipe.cli", "score", "--workspace",
-                             str(tmp_path), "--input", str(tmp_path), "--output",
-                             str(tmp_path / "out")], cwd=WORKTREE, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 1
-    assert result.stderr.strip() == (f"ctpipe: no pushed versions: {tmp_path}/serving/big_tipper "
-                                     "does not exist")
 
 
 def test_the_kubeflow_step_publishes_like_ctpipe_score(trips, saved_model_dir, tmp_path):

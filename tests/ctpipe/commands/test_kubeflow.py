@@ -11,6 +11,9 @@ import asyncio
 import json
 import re
 import shlex
+import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from aiohttp import web
 from ctpipe import cli
 from ctpipe.commands import kubeflow
 from ctpipe.pipeline.kubeflow.pipeline_file import ENTRYPOINT_COMMAND
+from tests.ctpipe.conftest import assert_one_line_error, tree
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "test-token-123"
@@ -362,3 +366,69 @@ def test_build_dry_run_prints_the_steps_with_substitutions(capsys):
     compile_step = next(c for c in commands if c[:2] == ["ctpipe", "compile"])
     assert compile_step[compile_step.index("--image") + 1] == "eu.gcr.io/p/ctpipe:abc1234"
     assert "$" not in out
+
+
+# --- help and refusals -------------------------------------------------------------------
+
+def test_each_command_has_help_naming_its_required_flags(ctpipe):
+    for command, required in (("compile", ("--image", "--pipeline-root")),
+                              ("submit", ("--host",)), ("schedule", ("--host", "--cron")),
+                              ("runs", ("--host",)), ("build", ("--dry-run",))):
+        shown = ctpipe(command, "--help")
+        assert (shown.status, shown.err) == (0, ""), command
+        assert shown.out.startswith(f"usage: ctpipe {command} ")
+        for flag in required:
+            assert flag in shown.out, (command, flag)
+    assert_one_line_error(ctpipe("runs"), "the following arguments are required: --host")
+    assert_one_line_error(ctpipe("schedule", "--host", "http://127.0.0.1:1"),
+                          "the following arguments are required: --cron")
+
+
+def test_compile_without_the_cluster_settings_writes_no_file(ctpipe, tmp_path):
+    output = tmp_path / "pipeline.yaml"
+    refused = ctpipe("compile", "--image", "img:1", "--pipeline-root", "gs://bucket/root",
+                     "--output", output)
+    assert_one_line_error(refused, "'data_root' is required", "'serving_root' is required")
+    assert_one_line_error(ctpipe("compile", "--image", "img:1", "--pipeline-root",
+                                 "gs://bucket/root", "--config", tmp_path / "nope.yaml",
+                                 "--output", output),
+                          f"config file not found: {tmp_path / 'nope.yaml'}")
+    assert tree(tmp_path) == {}
+
+
+def test_a_token_variable_that_is_empty_is_named_before_any_request(
+        kfp_api, package, ctpipe, monkeypatch):
+    api, host = kfp_api
+    monkeypatch.delenv("CTPIPE_TEST_KFP_TOKEN", raising=False)
+    assert_one_line_error(ctpipe("submit", "--host", host, "--package", package, "--token-env",
+                                 "CTPIPE_TEST_KFP_TOKEN"),
+                          "--token-env: environment variable CTPIPE_TEST_KFP_TOKEN is empty")
+    assert api.requests == []
+
+
+def test_an_api_server_that_is_not_there_is_one_line(tmp_path):
+    """In its own process, as a user sees it: the KFP client's retries stay quiet (urllib3
+    warns at each), then one line says what could not be reached."""
+    with socket.socket() as reserved:  # bound, not listening: connections are refused
+        reserved.bind(("127.0.0.1", 0))
+        host = f"http://127.0.0.1:{reserved.getsockname()[1]}"
+        answer = subprocess.run([sys.executable, "-m", "ctpipe.cli", "runs", "--host", host],
+                                cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert (answer.returncode, answer.stdout) == (1, "")
+    assert answer.stderr.startswith(f"ctpipe: connecting to KFP at {host} failed: ")
+    assert "Connection refused" in answer.stderr
+    assert answer.stderr.count("\n") == 1, answer.stderr
+
+
+def test_build_refuses_a_missing_or_malformed_build_file(ctpipe, tmp_path):
+    assert_one_line_error(ctpipe("build", "--dry-run", "--build-file", tmp_path / "nope.yaml"),
+                          f"build file not found: {tmp_path / 'nope.yaml'}")
+    for content in ("steps: [\n", "{}\n", "steps: [{name: gcr.io/cloud-builders/docker}]\n"):
+        (tmp_path / "build.yaml").write_text(content)
+        assert_one_line_error(ctpipe("build", "--dry-run", "--build-file",
+                                     tmp_path / "build.yaml"),
+                              f"{tmp_path / 'build.yaml'} is not a Cloud Build file")
+    assert_one_line_error(ctpipe("build", "--dry-run", "--substitution", "SHORT_SHA"),
+                          "--substitution expects NAME=VALUE, got 'SHORT_SHA'")
+    assert_one_line_error(ctpipe("build", "--substitution", "SHORT_SHA=abc1234"),
+                          "only --dry-run is supported here")

@@ -103,30 +103,6 @@ assert not loaded, loaded
     subprocess.run([sys.executable, "-c", code], check=True, cwd=WORKTREE, timeout=60)
 
 
-def test_ctpipe_predict_prints_the_served_version(plain_server, saved_model_dir, trips, tmp_path,
-                                                  csv_writer, taxi_rows):
-    target, _ = plain_server
-    header, _ = taxi_rows
-    csv_path = csv_writer(tmp_path / "trips.csv", header, trips[:4])
-    answer = _ctpipe("predict", "--server", target, "--model", MODEL_NAME, "--csv", str(csv_path))
-    lines = answer.stdout.splitlines()
-    assert lines[0].startswith(f"{MODEL_NAME} version 1 answered (latest, 4 examples")
-    expected = _in_process(saved_model_dir, rows_to_examples(trips[:4]))
-    assert [float(line.split("\t")[1]) for line in lines[1:]] == pytest.approx(expected, abs=1e-4)
-
-    json_path = tmp_path / "trips.json"
-    json_path.write_text(json.dumps([{"fare": 8.25, "payment_type": "Cash"}]))
-    assert "version 1 answered" in _ctpipe("predict", "--server", target,
-                                           "--json", str(json_path)).stdout
-
-    missing = _ctpipe("predict", "--server", target, "--version", "7", "--csv", str(csv_path),
-                      check=False)
-    assert missing.returncode == 1
-    assert missing.stderr.strip() == (
-        f"ctpipe: Predict({MODEL_NAME}, version 7) on {target} failed: NOT_FOUND: "
-        f"Servable not found for request: Specific({MODEL_NAME}, 7)")
-
-
 @contextlib.contextmanager
 def _closed_port() -> Iterator[int]:
     """A loopback port bound but not listening: connecting is refused, as when a server is

@@ -1,12 +1,14 @@
 """The registry's aliases follow `ctpipe label` and `ctpipe rollback` given `--tracking`, as a
 user runs them (a real MLflow store in SQLite); records kept for later with a workspace's
-`ctpipe track sync`."""
+`ctpipe track sync`, and its command line. Records an unreachable, then reachable, MLflow
+server receives on `ctpipe track sync`: tests/tracking/test_outbox.py."""
 from __future__ import annotations
 
 from ctpipe import cli
 from ctpipe.serving.client import version_labels
 from ctpipe.tracking import outbox, store
 from ctpipe.tracking.options import workspace_outbox
+from tests.ctpipe.conftest import assert_one_line_error
 from tests.tracking.conftest import constant_model_dir, push_version, register_versions  # noqa: F401
 
 
@@ -47,3 +49,22 @@ def test_track_sync_of_a_workspace_with_nothing_kept(tmp_path, capsys):
     assert cli.main(["track", "sync", "--workspace", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == (f"nothing to send: {workspace_outbox(tmp_path)} holds "
                                                "no tracking record")
+
+
+def test_help_and_usage_errors(ctpipe):
+    shown = ctpipe("track", "sync", "--help")
+    assert (shown.status, shown.err) == (0, "")
+    for flag in ("--workspace", "--outbox", "--timeout"):
+        assert flag in shown.out
+    assert_one_line_error(ctpipe("track"), "the following arguments are required: track_command")
+    assert_one_line_error(ctpipe("track", "sync"),
+                          "one of the arguments --workspace --outbox is required")
+    assert_one_line_error(ctpipe("track", "sync", "--outbox", "o", "--timeout", "soon"),
+                          "argument --timeout: invalid float value: 'soon'")
+
+
+def test_sync_of_an_outbox_that_is_not_there_makes_none(ctpipe, tmp_path):
+    synced = ctpipe("track", "sync", "--outbox", tmp_path / "outbox")
+    assert (synced.status, synced.err) == (0, "")
+    assert synced.out == f"nothing to send: {tmp_path / 'outbox'} holds no tracking record\n"
+    assert list(tmp_path.iterdir()) == []
