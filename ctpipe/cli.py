@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from typing import Sequence
 
@@ -47,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_libraries() -> None:
     """Hides TensorFlow's C++ start-up chatter and library deprecation warnings (use -v)."""
-    import os
     import warnings
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -94,10 +95,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    """The `ctpipe` command: main()'s result becomes the process's exit status."""
+    """The `ctpipe` command: main()'s result becomes the process's exit status. A reader that
+    closed the pipe early (`ctpipe schema show | head`) ends the command quietly, as it does
+    any Unix tool (status 141: killed by SIGPIPE)."""
     from ctpipe.common.storage import exit_process
 
-    exit_process(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the failed flush at exit: stdout goes nowhere from here.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 128 + signal.SIGPIPE
+    exit_process(status)
 
 
 if __name__ == "__main__":

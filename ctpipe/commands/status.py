@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ctpipe.common.errors import UserError
+
 
 def _cmd_status(args: argparse.Namespace) -> None:
+    if args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
     from ctpipe.reporting import status
 
     print(status.format_status(Path(args.workspace), limit=args.limit))

@@ -3,7 +3,10 @@ refusals that leave it unchanged. `schema accept` on a run's anomalies: tests/te
 test_the_readme_schema_accept_workflow."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ctpipe.pipeline.config import DEFAULT_SCHEMA
+from ctpipe.program import program
 from tests.ctpipe.conftest import assert_one_line_error
 
 
@@ -37,6 +41,20 @@ def test_show_lists_every_feature_of_the_curated_schema(ctpipe, tmp_path):
     of_copy = ctpipe("schema", "show", "--schema", copy).out
     assert of_copy.startswith(f"{copy}: ")
     assert of_copy.splitlines()[1:] == shown.out.splitlines()[1:]
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`ctpipe schema show | head`: the reader has closed the pipe when the listing is written
+    (here before it starts, so that the write always fails)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        shown = subprocess.run([*program("schema"), "show"], stdout=write_end,
+                               stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert shown.returncode == 128 + signal.SIGPIPE
+    assert "Traceback" not in shown.stderr and "BrokenPipeError" not in shown.stderr
 
 
 def test_a_missing_or_broken_schema_file_is_named(ctpipe, tmp_path):

@@ -13,6 +13,9 @@ def test_help_and_usage_errors(ctpipe, tmp_path):
     assert_one_line_error(ctpipe("status"), "the following arguments are required: --workspace")
     assert_one_line_error(ctpipe("status", "--workspace", tmp_path, "--limit", "ten"),
                           "argument --limit: invalid int value: 'ten'")
+    for limit in ("0", "-1"):
+        assert_one_line_error(ctpipe("status", "--workspace", tmp_path, "--limit", limit),
+                              f"--limit must be at least 1, got {limit}")
 
 
 def test_a_workspace_without_a_store_is_named_and_left_alone(ctpipe, tmp_path):
