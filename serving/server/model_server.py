@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import os
 import signal
-import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +39,8 @@ from ctpipe.serving.server.lifecycle import ModelManager
 from ctpipe.serving.server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
+# How often `serve` looks whether SIGINT or SIGTERM came.
+_SIGNAL_POLL_SECONDS = 0.2
 
 
 @dataclasses.dataclass
@@ -162,10 +164,13 @@ def _poll_config_file(frontend: Frontend, options: ServerOptions) -> None:
 def serve(options: ServerOptions) -> None:
     """Runs until SIGINT/SIGTERM (the CLI entry point)."""
     handle = start(options)
-    stopped = threading.Event()
+    # The handler only records the signal: a lock taken in a handler (Event.set) can deadlock
+    # with the same lock held by the main thread it interrupts, and the stop never comes.
+    received: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
+        signal.signal(signum, lambda signum, _frame: received.append(signum))
     print(f"Serving on {options.grpc_bind_address}:{handle.port}"
           + (f" (REST on port {handle.rest_port})" if handle.rest_port else ""), flush=True)
-    stopped.wait()
+    while not received:
+        time.sleep(_SIGNAL_POLL_SECONDS)
     handle.stop()
