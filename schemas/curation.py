@@ -1,8 +1,9 @@
 """The curated schema in `schemas/`: how it is bootstrapped, shown, and deliberately changed.
 
-Bootstrap takes what SchemaGen inferred and applies the curation rules below; `accept` folds the
-anomalies of validated data into the schema with TFDV's `update_schema`, for when a change in
-the data is intended. (`ctpipe schema` finds both artifacts in a workspace.)
+Bootstrap takes what SchemaGen inferred and applies the curation rules below; `accept`
+(schemas/accept.py, with TFDV) folds the anomalies of validated data into the schema, for when a
+change in the data is intended. (`ctpipe schema` finds both artifacts in a workspace.) Free of
+TFDV and TensorFlow, so `ctpipe schema show` answers at once.
 """
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import difflib
 import itertools
 from pathlib import Path
 
-import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx.utils import io_utils
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ctpipe.common import features
 from ctpipe.common.errors import UserError
@@ -37,15 +36,11 @@ class SchemaToolError(UserError):
     pass
 
 
-def _schema_pb2():
-    return schema_pb2
-
-
 def read_schema(path: Path):
     if not path.is_file():
         raise SchemaToolError(f"schema file not found: {path}")
     try:
-        return text_format.Parse(path.read_text(), _schema_pb2().Schema())
+        return text_format.Parse(path.read_text(), schema_pb2.Schema())
     except text_format.ParseError as err:
         raise SchemaToolError(f"schema file {path} is not a valid Schema: {err}") from None
 
@@ -71,7 +66,6 @@ def write_schema(schema, path: Path) -> str:
 
 def curate(schema):
     """Applies the curation rules to an inferred schema (in place) and returns it."""
-    schema_pb2 = _schema_pb2()
     by_name = {f.name: f for f in schema.feature}
     open_domains = {by_name[n].domain for n in OPEN_VOCABULARY if n in by_name}
     missing = [n for n in features.FEATURE_NAMES + (features.LABEL,) if n not in by_name]
@@ -107,31 +101,11 @@ def bootstrap(schema_dir: Path, target: Path) -> str:
     return diff or f"{target} unchanged"
 
 
-def accept(statistics_dir: Path, target: Path) -> str:
-    """Folds the anomalies of a span's statistics (an ExampleStatistics artifact's folder) into
-    the curated schema; reports what is left."""
-    schema = read_schema(target)
-    remaining = []
-    for split_dir in sorted(Path(statistics_dir).glob("Split-*")):
-        stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(
-            io_utils.read_bytes_file(str(split_dir / "FeatureStats.pb")))
-        schema = tfdv.update_schema(schema, stats)
-        anomalies = tfdv.validate_statistics(stats, schema)
-        remaining += [f"{name}: {info.short_description}"
-                      for name, info in anomalies.anomaly_info.items()]
-    diff = write_schema(schema, target)
-    lines = [diff or f"{target} unchanged"]
-    if remaining:
-        lines.append("not resolved by accepting (fix the data or edit the schema by hand): "
-                     + "; ".join(sorted(set(remaining))))
-    return "\n".join(lines)
-
-
 def describe(path: Path) -> str:
     schema = read_schema(path)
     lines = [f"{path}: {len(schema.feature)} features, environments "
              f"{', '.join(schema.default_environment) or '(none)'}"]
-    type_names = _schema_pb2().FeatureType.Name
+    type_names = schema_pb2.FeatureType.Name
     for feature in schema.feature:
         notes = []
         if feature.presence.min_fraction >= 1.0:

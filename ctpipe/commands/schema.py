@@ -26,7 +26,9 @@ def _cmd_schema(args: argparse.Namespace) -> None:
         print(curation.describe(target))
     elif args.schema_command == "accept":
         # The newest span's statistics (not the reference span's, the other ExampleStatistics).
-        print(curation.accept(_latest_artifact_dir(Path(args.workspace), "ExampleStatistics",
+        from ctpipe.schemas.accept import accept
+
+        print(accept(_latest_artifact_dir(Path(args.workspace), "ExampleStatistics",
                                                    "statistics"), target))
     else:
         print(curation.bootstrap(_latest_artifact_dir(Path(args.workspace), "Schema", "schema"),
